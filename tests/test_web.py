@@ -1,0 +1,116 @@
+"""The web app end to end over real HTTP and WebSockets: upload → Kafka → processor → Kafka → browser socket."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+from websockets.sync.client import connect
+
+from labkit.broker import free_port
+from labkit.web import create_app
+
+from test_wire_and_images import phone_photo
+
+
+class WebServer:
+    """A real uvicorn server running the labkit app in a thread, on a free port."""
+
+    def __init__(self, settings):
+        self.port = free_port()
+        config = uvicorn.Config(create_app(settings.model_copy(update={"web_port": self.port})),
+                                host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "web app did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def web(settings, start_processor):
+    start_processor()
+    with WebServer(settings) as server:
+        yield server
+
+
+def upload(web, data, name="photo.jpg", content_type="image/jpeg"):
+    return httpx.post(f"{web.url}/api/images", files={"file": (name, data, content_type)}, timeout=30)
+
+
+def test_upload_then_result_arrives_on_the_websocket(web, photos):
+    assert httpx.get(f"{web.url}/healthz").json()["status"] == "ok"
+    assert "Choose images" in httpx.get(web.url).text
+    with connect(f"ws://127.0.0.1:{web.port}/ws") as socket:
+        ids = []
+        for path in photos[10:14]:
+            response = upload(web, path.read_bytes(), path.name)
+            assert response.status_code == 202, response.text
+            ids.append(response.json()["id"])
+            socket.send(json.dumps({"type": "subscribe", "id": ids[-1]}))
+        received = {}
+        while len(received) < len(ids):
+            message = json.loads(socket.recv(timeout=30))
+            assert message["type"] == "result"
+            received[message["id"]] = message
+    assert set(received) == set(ids)
+    for message in received.values():
+        assert message["status"] == "done"
+        assert len(message["labels"]) == 5 and {"label", "score"} <= set(message["labels"][0])
+        assert message["timings_ms"]["total"] > 0
+    # REST fallback answers the same result.
+    rest = httpx.get(f"{web.url}/api/images/{ids[0]}").json()
+    assert rest["status"] == "done" and rest["labels"] == received[ids[0]]["labels"]
+
+
+def test_twelve_megapixel_phone_photo_goes_through(web, photos):
+    data = phone_photo(photos[20])
+    assert len(data) > 3_000_000
+    response = upload(web, data, "IMG_0001.JPG")
+    assert response.status_code == 202 and response.json()["bytes_sent"] < 1_000_000
+    request_id = response.json()["id"]
+    deadline = time.monotonic() + 30
+    while (body := httpx.get(f"{web.url}/api/images/{request_id}").json())["status"] == "processing":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert body["status"] == "done" and body["labels"]
+
+
+def test_bad_uploads_get_clear_4xx_and_the_app_stays_healthy(web, settings):
+    not_image = upload(web, b"%PDF-1.7 not an image", "report.pdf", "application/pdf")
+    assert not_image.status_code == 415 and "JPEG, PNG, WebP or GIF" in not_image.json()["detail"]
+    too_big = upload(web, b"\xff" * (settings.max_upload_bytes + 10))
+    assert too_big.status_code == 413 and "limit" in too_big.json()["detail"]
+    assert httpx.get(f"{web.url}/api/images/{'0' * 32}").status_code == 404
+    assert httpx.get(f"{web.url}/healthz").status_code == 200
+
+
+def test_any_replica_knows_a_result_uploaded_through_another(settings, start_processor, photos):
+    start_processor()
+    with WebServer(settings) as replica_a, WebServer(settings) as replica_b:
+        request_id = upload(replica_a, photos[30].read_bytes()).json()["id"]
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{replica_b.url}/api/images/{request_id}").status_code == 404:
+            assert time.monotonic() < deadline, "replica B never saw the result"
+            time.sleep(0.1)
+        assert httpx.get(f"{replica_b.url}/api/images/{request_id}").json()["status"] == "done"
+        with connect(f"ws://127.0.0.1:{replica_b.port}/ws") as socket:  # a browser that reconnected elsewhere
+            socket.send(json.dumps({"type": "subscribe", "id": request_id}))
+            assert json.loads(socket.recv(timeout=10))["id"] == request_id
