@@ -9,13 +9,13 @@ Apache Kafka (``docker compose up``) for anything you want to keep.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from ._process import die_with_parent, stop_process
 from .errors import LabkitError
 
 log = logging.getLogger(__name__)
@@ -110,14 +110,7 @@ class EmbeddedBroker:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the broker; every record it held is gone (memory storage)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout)
 
     def __enter__(self) -> "EmbeddedBroker":
         return self.start()
@@ -125,16 +118,3 @@ class EmbeddedBroker:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-def die_with_parent() -> None:
-    """Ask Linux to SIGTERM this child if its parent dies, so no broker outlives labkit."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        os.setsid()  # own process group: a Ctrl-C in the terminal reaches labkit, which stops us in order
-    except OSError:
-        pass

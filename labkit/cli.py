@@ -126,6 +126,9 @@ def _cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
     from .stack import Stack
 
     jupyter = args.command == "lab"
+    if jupyter and not args.notebook_dir.is_dir():
+        raise LabkitError(f"No notebooks at {args.notebook_dir.resolve()}: run `labkit lab` from the labkit "
+                          "repository, or pass --notebook-dir PATH.")
     stack = Stack(settings, web=not args.no_web, jupyter=jupyter, notebook_dir=getattr(args, "notebook_dir", None))
     # Ctrl-C during start-up must also stop what was started: turn SIGTERM into KeyboardInterrupt.
     signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -152,6 +152,11 @@ class ResultsListener:
                 log.exception("result callback failed for %s", result.id)
         self.consumer.close()
 
+    @property
+    def alive(self) -> bool:
+        """True while the listening thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 5) -> None:
         self._stop.set()
         if self._thread:

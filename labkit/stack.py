@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from .admin import create_topics, group_members, wait_for_broker
-from .broker import EmbeddedBroker, die_with_parent, port_is_open
+from ._process import die_with_parent, stop_process
+from .broker import EmbeddedBroker, port_is_open
 from .config import Settings, load_settings
 from .errors import BrokerUnavailable, LabkitError
 
@@ -64,13 +65,7 @@ class Child:
                 raise LabkitError(f"{self.name} was not ready within {timeout:.0f} s; see its output above.")
 
     def stop(self, timeout: float = 10) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout)
 
 
 def _labkit(*args: str) -> list[str]:
@@ -131,9 +126,11 @@ class Stack:
                 host = "localhost" if self.settings.web_host in ("127.0.0.1", "0.0.0.0") else self.settings.web_host
                 self._say(f"web app: http://{host}:{self.settings.web_port}")
             if self.want_jupyter:
-                self._start("jupyter", [sys.executable, "-m", "jupyterlab", f"--port={self.settings.jupyter_port}",
-                                        f"--ServerApp.root_dir={self.notebook_dir}", f"--ip={self.settings.web_host}"],
-                            "is running at", 120)
+                command = [sys.executable, "-m", "jupyterlab", f"--port={self.settings.jupyter_port}",
+                           f"--ServerApp.root_dir={self.notebook_dir}", f"--ip={self.settings.web_host}"]
+                if hasattr(os, "geteuid") and os.geteuid() == 0:
+                    command.append("--allow-root")  # containers and CI machines often run as root
+                self._start("jupyter", command, "is running at", 120)
         except BaseException:
             self.stop()
             raise

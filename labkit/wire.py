@@ -20,7 +20,6 @@ Dead letter (topic ``image-requests-dlq``)
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -181,7 +180,3 @@ def describe_result(result: ScoreResult) -> str:
         return f"{result.id}: error: {result.error}"
     top = ", ".join(f"{s.label}: {s.score:.1%}" for s in result.labels[:3])
     return f"{result.id}: {top}"
-
-
-def json_dumps(obj: object) -> str:
-    return json.dumps(obj, separators=(",", ":"))

@@ -80,3 +80,39 @@ def test_up_serves_the_pipeline_and_ctrl_c_stops_everything(photos):
     assert "stopped." in rest
     _, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, f"left running: {alive}"
+
+
+def test_send_prints_labels_of_each_image(settings, start_processor, photos):
+    start_processor()
+    result = labkit("send", str(photos[0]), str(photos[1]), "--bootstrap", settings.bootstrap_servers,
+                    "--requests-topic", settings.requests_topic, "--results-topic", settings.results_topic)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith(str(photos[0])) and "%" in lines[0]
+
+
+def test_lab_starts_jupyterlab_and_stops_it(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    env = {**os.environ, "LABKIT_MODEL": "test-tiny", "LABKIT_BROKER_PORT": str(free_port()),
+           "LABKIT_JUPYTER_PORT": str(free_port()), "BROWSER": "true", "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    env.pop("LABKIT_BOOTSTRAP", None)
+    lab = subprocess.Popen([sys.executable, "-m", "labkit", "lab", "--no-web", "--notebook-dir",
+                            str(tmp_path / "notebooks")], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    output = []
+    try:
+        for line in lab.stdout:
+            output.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        assert any("00_quickstart" in line for line in output), "".join(output)
+        children = psutil.Process(lab.pid).children(recursive=True)
+        assert any("jupyterlab" in " ".join(c.cmdline()) for c in children)
+        status = httpx.get(f"http://127.0.0.1:{env['LABKIT_JUPYTER_PORT']}/lab", follow_redirects=False)
+        assert status.status_code in (200, 302, 403)  # JupyterLab answers (login page without the token)
+    finally:
+        lab.send_signal(signal.SIGTERM)
+        rest, _ = lab.communicate(timeout=30)
+    assert lab.returncode == 0, "".join(output) + rest
+    _, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive

@@ -47,7 +47,7 @@ class ResultHub:
 
     @property
     def healthy(self) -> bool:
-        return bool(self.listener and self.listener._thread and self.listener._thread.is_alive())
+        return bool(self.listener and self.listener.alive)
 
     def _from_kafka_thread(self, result: ScoreResult) -> None:
         assert self._loop is not None

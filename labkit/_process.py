@@ -1,0 +1,37 @@
+"""Child-process helpers: children that die with their parent, and stopping politely, then firmly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+
+def die_with_parent() -> None:
+    """(Run in the child before exec.) Get SIGTERM if labkit dies, and stay out of its Ctrl-C.
+
+    Linux only: ``prctl(PR_SET_PDEATHSIG)`` makes sure no broker or processor outlives a
+    ``labkit up`` that was killed without cleaning up. A session of its own means a Ctrl-C in
+    the terminal reaches labkit only, which then stops the children in order.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        os.setsid()
+    except OSError:
+        pass
+
+
+def stop_process(process: subprocess.Popen | None, timeout: float = 10) -> None:
+    """SIGTERM, wait up to ``timeout`` seconds for a clean exit, then SIGKILL."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
