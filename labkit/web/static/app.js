@@ -31,6 +31,7 @@ function newCard(file) {
   const card = document.getElementById("card").content.firstElementChild.cloneNode(true);
   card.querySelector("img").src = URL.createObjectURL(file);   // shown at once, before any upload
   card.querySelector("img").alt = file.name;
+  card.querySelector("img").onerror = (event) => { event.target.hidden = true; };  // not an image
   card.querySelector(".name").textContent = file.name;          // textContent: never parsed as HTML
   document.getElementById("cards").prepend(card);
   return card;
@@ -84,7 +85,7 @@ function showResult(result) {
   list.replaceChildren(...result.labels.map(({label, score}) => {
     const item = document.createElement("li");
     const name = document.createElement("span");
-    name.textContent = `Photo of a ${label}`;
+    name.textContent = label;
     const pct = document.createElement("span");
     pct.textContent = `${(score * 100).toFixed(1)}%`;
     const bar = document.createElement("div");
