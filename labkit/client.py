@@ -34,12 +34,14 @@ class LabClient:
             with self._arrived:
                 self._arrived.notify_all()
 
-    def submit(self, image: bytes | str | Path, filename: str | None = None, timeout: float = 15) -> str:
-        """Send one image (bytes or a file path); returns its request id once Kafka has it."""
+    def submit(self, image: bytes | str | Path, filename: str | None = None, labels: list[str] | None = None,
+               timeout: float = 15) -> str:
+        """Send one image (bytes or a file path), optionally with your own candidate labels;
+        returns its request id once Kafka has it."""
         if not isinstance(image, bytes):
             filename = filename or Path(image).name
             image = Path(image).read_bytes()
-        request, _, acked = self.sender.send(image, filename)
+        request, _, acked = self.sender.send(image, filename, labels)
         self.sent[request.id] = filename
         acked.result(timeout)
         return request.id
@@ -53,9 +55,9 @@ class LabClient:
                     "(`labkit processor`, or `labkit topics describe` to see its lag)?")
         return self.results.get(request_id)
 
-    def classify(self, image: bytes | str | Path, timeout: float = 60) -> ScoreResult:
+    def classify(self, image: bytes | str | Path, labels: list[str] | None = None, timeout: float = 60) -> ScoreResult:
         """Send one image and wait for its result."""
-        return self.wait(self.submit(image), timeout)
+        return self.wait(self.submit(image, labels=labels), timeout)
 
     def results_frame(self):
         """All results of this client so far as a pandas DataFrame, one row per image."""

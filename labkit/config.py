@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     labels_file: Path | None = Field(
         None, description="Text file with one candidate label per line (default: labkit's label set)."
     )
+    backend: Literal["auto", "torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8"] = Field(
+        "auto", description="How the image tower runs; auto = the fastest that passes the fidelity gate."
+    )
+    onnx_cache_dir: Path | None = Field(
+        None, description="Where exported ONNX image towers are cached (default ~/.cache/labkit/onnx)."
+    )
     top_k: int = Field(5, ge=1, description="How many labels each result carries.")
     max_batch_size: int = Field(8, ge=1, description="Most images a processor scores in one batch.")
     max_batch_wait_ms: int = Field(

@@ -25,7 +25,7 @@ from .admin import require_topics
 from .clients import make_consumer, make_producer
 from .config import Settings
 from .images import PreparedImage, prepare_upload
-from .wire import ImageRequest, ScoreResult, new_request_id
+from .wire import ImageRequest, ScoreResult, new_request_id, validate_labels
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,17 @@ class RequestSender:
         while not self._closed.is_set():
             self.producer.poll(0.1)
 
-    def send(self, data: bytes, filename: str | None = None) -> tuple[ImageRequest, PreparedImage, Future]:
-        """Produce one image; the future completes when the broker acknowledges it.
+    def send(self, data: bytes, filename: str | None = None, labels: list[str] | tuple[str, ...] | None = None,
+             ) -> tuple[ImageRequest, PreparedImage, Future]:
+        """Produce one image (scored against ``labels`` if given); the future completes when the broker acknowledges it.
 
-        Raises :class:`labkit.errors.BadImage` at once for bytes that are not an acceptable image.
+        Raises :class:`labkit.errors.BadImage` for bytes that are not an acceptable image and
+        :class:`labkit.errors.WireFormatError` for unacceptable labels, before anything is sent.
         """
+        labels = validate_labels(labels) if labels else None
         prepared = prepare_upload(data, self.settings)
         request = ImageRequest(id=new_request_id(), image=prepared.data, content_type=prepared.content_type,
-                               filename=filename)
+                               filename=filename, labels=labels)
         acked: Future = Future()
 
         def on_delivery(error, message) -> None:

@@ -74,9 +74,17 @@ def _to_upright_rgb(image: Image.Image, target_side: int | None = None) -> Image
     return image
 
 
-def load_rgb(data: bytes, max_pixels: int = 80_000_000) -> Image.Image:
-    """Decode image bytes into an upright RGB image (the processor side)."""
-    return _to_upright_rgb(_open(data, max_pixels))
+def load_rgb(data: bytes, max_pixels: int = 80_000_000, draft_side: int | None = None) -> Image.Image:
+    """Decode image bytes into an upright RGB image (the processor side).
+
+    ``draft_side``: for JPEGs, let libjpeg decode at 1/2, 1/4 or 1/8 scale as long as both
+    sides stay ≥ ``draft_side`` (the model's input size): far less work for big photos, and
+    the model's own resize comes next anyway.
+    """
+    image = _open(data, max_pixels)
+    if draft_side and image.format == "JPEG":
+        image.draft("RGB", (draft_side, draft_side))
+    return _to_upright_rgb(image)
 
 
 def prepare_upload(data: bytes, settings: Settings) -> PreparedImage:

@@ -2,11 +2,12 @@
 
 The loop, and why each step is where it is:
 
-1. **poll** a batch of request records from the partitions the group assigned to us;
-2. **decode** each one; a record that cannot be parsed or decoded goes to the dead-letter
-   topic (with the error and its origin) and an error result is sent, so one bad image never
-   stops the pipeline;
-3. **score** the decoded images together in one CLIP forward pass;
+1. **poll** a micro-batch: whatever is waiting, up to ``max_batch_size`` records, waiting at
+   most ``max_batch_wait_ms`` for more (big batches use the CPU better; waiting adds latency);
+2. **decode** each one, on a second thread while the previous batch is being scored; a
+   record that cannot be parsed or decoded goes to the dead-letter topic (with the error and
+   its origin) and an error result is sent, so one bad image never stops the pipeline;
+3. **score** the decoded images together in one CLIP forward pass (per label set);
 4. **produce** one result per request and **wait until the broker has acknowledged** every
    result and dead letter (``flush``);
 5. only then **commit** the batch's offsets.
@@ -24,6 +25,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import torch
@@ -105,19 +107,25 @@ class Processor:
     def run(self) -> None:
         settings = self.settings
         require_topics(settings, [settings.requests_topic, settings.results_topic, settings.dead_letter_topic])
-        scorer = self.scorer
-        scorer.label_embeddings()  # embed the label set now, not on the first request
+        scorer = self.scorer  # loads the model, picks the backend and runs the warm-up batch
         consumer = make_consumer(settings, settings.group_id, client_id=self.name)
         producer = make_producer(settings, client_id=self.name)
+        self._consumer, self._producer = consumer, producer
         consumer.subscribe([settings.requests_topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
-        log.info("%s joining group %r on %s (model %s)", self.name, settings.group_id,
-                 settings.requests_topic, scorer.model_id)
+        log.info("%s joining group %r on %s (model %s, backend %s)", self.name, settings.group_id,
+                 settings.requests_topic, scorer.model_id, scorer.backend)
+        decoder = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-decode")
+        self._pending: tuple[list[Message], Future] | None = None
         try:
             while not self._stop.is_set():
-                batch = self._next_batch(consumer)
-                if batch:
-                    self.process_batch(batch, consumer, producer)
+                # Block for new records only when nothing is waiting to be scored.
+                batch = self._next_batch(consumer, block=self._pending is None)
+                decoding = (batch, decoder.submit(self._decode_all, batch)) if batch else None
+                self._finish_pending()  # score batch N while batch N+1 decodes
+                self._pending = decoding
+            self._finish_pending()
         finally:
+            decoder.shutdown()
             producer.flush(10)
             consumer.close()  # leave the group now, so the others take over our partitions at once
             log.info("%s stopped after %d images", self.name, self.stats.scored)
@@ -129,11 +137,15 @@ class Processor:
         self.ready.set()
 
     def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
+        # Runs inside poll(), on this thread: finish (and commit) the batch in hand while the
+        # partitions are still ours, or another member would redo it.
+        self._finish_pending()
         log.info("%s: partitions %s revoked (rebalance)", self.name, sorted(tp.partition for tp in partitions))
 
-    def _next_batch(self, consumer) -> list[Message]:
-        """Block up to 0.5 s for one record, then take what else arrives within ``max_batch_wait_ms``."""
-        first = consumer.poll(0.5)
+    def _next_batch(self, consumer, block: bool = True) -> list[Message]:
+        """Up to ``max_batch_size`` records: the first within 0.5 s (or none if not ``block``),
+        then whatever else arrives within ``max_batch_wait_ms``."""
+        first = consumer.poll(0.5 if block else 0)
         if first is None:
             return []
         batch = [first]
@@ -148,42 +160,50 @@ class Processor:
                 good.append(message)
         return good
 
+    def _finish_pending(self) -> None:
+        pending, self._pending = getattr(self, "_pending", None), None
+        if pending:
+            batch, decoding = pending
+            self.process_batch(batch, self._consumer, self._producer, decoded=decoding.result())
+
     # --- one batch ---------------------------------------------------------------------------------
 
-    def process_batch(self, batch: list[Message], consumer, producer) -> None:
-        """Decode, score, produce and commit one batch (see the module docstring for the order)."""
-        settings = self.settings
-        decoded: list[_Decoded] = []
+    def _decode_all(self, batch: list[Message]) -> list[_Decoded | tuple[Message, str]]:
+        """Each record decoded to model input, or (record, reason) when it cannot be."""
+        side = self.scorer.input_size
+        out: list[_Decoded | tuple[Message, str]] = []
         for message in batch:
             started_ms, t0 = now_ms(), time.perf_counter()
             try:
                 request = ImageRequest.from_record(message.key(), message.value(), message.headers())
-                pixels = self.scorer.preprocess(load_rgb(request.image, settings.max_image_pixels))
+                image = load_rgb(request.image, self.settings.max_image_pixels, draft_side=side)
+                pixels = self.scorer.preprocess(image)
             except Exception as exc:  # any failure of *one record* is that record's problem only
-                reason = str(exc) if isinstance(exc, LabkitError) else f"{type(exc).__name__}: {exc}"
-                self._dead_letter(message, reason, producer)
+                out.append((message, str(exc) if isinstance(exc, LabkitError) else f"{type(exc).__name__}: {exc}"))
                 continue
-            decoded.append(_Decoded(message, request, pixels, started_ms, (time.perf_counter() - t0) * 1000))
+            out.append(_Decoded(message, request, pixels, started_ms, (time.perf_counter() - t0) * 1000))
+        return out
 
-        if decoded:
+    def process_batch(self, batch: list[Message], consumer, producer,
+                      decoded: list[_Decoded | tuple[Message, str]] | None = None) -> None:
+        """Decode (unless done already), score, produce and commit one batch (see the module docstring)."""
+        ready: list[_Decoded] = []
+        for item in decoded if decoded is not None else self._decode_all(batch):
+            if isinstance(item, _Decoded):
+                ready.append(item)
+            else:
+                self._dead_letter(item[0], item[1], producer)
+
+        # Requests with the same candidate labels are scored together (usually: all of them).
+        by_labels: dict[tuple[str, ...] | None, list[_Decoded]] = {}
+        for item in ready:
+            by_labels.setdefault(item.request.labels, []).append(item)
+        for labels, group in by_labels.items():
             t0 = time.perf_counter()
-            top = self.scorer.score_pixels(torch.stack([d.pixels for d in decoded]))
-            inference_ms = (time.perf_counter() - t0) * 1000 / len(decoded)
-            for item, labels in zip(decoded, top):
-                done_ms = now_ms()
-                result = ScoreResult(
-                    id=item.request.id, status="ok", labels=labels, model=self.scorer.model_id,
-                    batch_size=len(decoded), processor=self.name,
-                    timings_ms=Timings(queued=max(item.started_ms - item.request.sent_at_ms, 0),
-                                       decode=round(item.decode_ms, 2), inference=round(inference_ms, 2),
-                                       total=max(done_ms - item.request.sent_at_ms, 0)),
-                )
-                self._produce_result(result, producer)
-                t = result.timings_ms
-                log.info("scored %s (p%d@%d) → %s %.1f%% | queued %.0f ms, decode %.1f ms, inference %.1f ms, "
-                         "total %.0f ms, batch %d", result.id, item.message.partition(), item.message.offset(),
-                         labels[0].label, labels[0].score * 100, t.queued, t.decode, t.inference, t.total,
-                         len(decoded))
+            top = self.scorer.score_pixels(torch.stack([d.pixels for d in group]), labels)
+            inference_ms = (time.perf_counter() - t0) * 1000 / len(group)
+            for item, scores in zip(group, top):
+                self._emit(item, scores, inference_ms, len(ready), producer)
 
         # Wait for the broker to acknowledge every result and dead letter of this batch...
         remaining = producer.flush(30)
@@ -202,7 +222,22 @@ class Processor:
                         asynchronous=False)
         self.stats.committed.update(next_offsets)
         self.stats.batches += 1
-        self.stats.scored += len(decoded)
+        self.stats.scored += len(ready)
+
+    def _emit(self, item: _Decoded, labels, inference_ms: float, batch_size: int, producer) -> None:
+        done_ms = now_ms()
+        result = ScoreResult(
+            id=item.request.id, status="ok", labels=labels, model=self.scorer.model_id,
+            batch_size=batch_size, processor=self.name,
+            timings_ms=Timings(queued=max(item.started_ms - item.request.sent_at_ms, 0),
+                               decode=round(item.decode_ms, 2), inference=round(inference_ms, 2),
+                               total=max(done_ms - item.request.sent_at_ms, 0)),
+        )
+        self._produce_result(result, producer)
+        t = result.timings_ms
+        log.info("scored %s (p%d@%d) → %s %.1f%% | queued %.0f ms, decode %.1f ms, inference %.1f ms, "
+                 "total %.0f ms, batch %d", result.id, item.message.partition(), item.message.offset(),
+                 labels[0].label, labels[0].score * 100, t.queued, t.decode, t.inference, t.total, batch_size)
 
     def _on_delivery(self, error, message) -> None:
         if error is not None:

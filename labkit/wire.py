@@ -20,6 +20,7 @@ Dead letter (topic ``image-requests-dlq``)
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -35,6 +36,11 @@ H_CONTENT_TYPE = "content-type"
 H_SCHEMA = "labkit-schema"
 H_SENT_AT = "labkit-sent-at"
 H_FILENAME = "labkit-filename"
+H_LABELS = "labkit-labels"
+
+#: Limits on custom candidate labels per request (each costs a text-tower pass once per label set).
+MAX_LABELS = 100
+MAX_LABEL_CHARS = 80
 
 H_DLQ_ERROR = "labkit-dlq-error"
 H_DLQ_TOPIC = "labkit-dlq-topic"
@@ -61,6 +67,19 @@ def _header(headers: Headers | None, name: str) -> str | None:
     return None
 
 
+def validate_labels(labels: object) -> tuple[str, ...]:
+    """Custom labels as a clean tuple, or :class:`WireFormatError` saying which limit was broken."""
+    if not isinstance(labels, (list, tuple)) or not all(isinstance(label, str) for label in labels):
+        raise WireFormatError("custom labels must be a list of strings")
+    cleaned = tuple(dict.fromkeys(" ".join(label.split()) for label in labels if label.strip()))
+    if not 2 <= len(cleaned) <= MAX_LABELS:
+        raise WireFormatError(f"give between 2 and {MAX_LABELS} different labels (got {len(cleaned)})")
+    too_long = [label for label in cleaned if len(label) > MAX_LABEL_CHARS]
+    if too_long:
+        raise WireFormatError(f"labels may have at most {MAX_LABEL_CHARS} characters: {too_long[0][:20]!r}…")
+    return cleaned
+
+
 @dataclass
 class ImageRequest:
     """One image to score, as it travels on the requests topic."""
@@ -70,6 +89,7 @@ class ImageRequest:
     content_type: str
     sent_at_ms: int = field(default_factory=now_ms)
     filename: str | None = None
+    labels: tuple[str, ...] | None = None  # custom candidate labels; None = the processor's label set
 
     def key(self) -> bytes:
         return self.id.encode()
@@ -82,6 +102,8 @@ class ImageRequest:
         ]
         if self.filename:
             headers.append((H_FILENAME, self.filename.encode("utf-8", "replace")))
+        if self.labels:
+            headers.append((H_LABELS, json.dumps(list(self.labels)).encode()))
         return headers
 
     @classmethod
@@ -106,8 +128,14 @@ class ImageRequest:
             sent_at_ms = int(sent_at) if sent_at else now_ms()
         except ValueError:
             raise WireFormatError(f"request {request_id} has a non-numeric {H_SENT_AT} header") from None
+        labels = _header(headers, H_LABELS)
+        if labels is not None:
+            try:
+                labels = validate_labels(json.loads(labels))
+            except ValueError:
+                raise WireFormatError(f"request {request_id} has a {H_LABELS} header that is not JSON") from None
         return cls(id=request_id, image=value, content_type=content_type, sent_at_ms=sent_at_ms,
-                   filename=_header(headers, H_FILENAME))
+                   filename=_header(headers, H_FILENAME), labels=labels)
 
 
 class LabelScore(BaseModel):

@@ -39,10 +39,12 @@ print("started here:", [c.name for c in pipeline.children] + (["broker"] if pipe
 `classify` = `submit` (produce the record and wait for the broker's acknowledgement) +
 `wait` (block until the result with the same request id arrives)."""),
     new_code_cell("""from IPython.display import Image, display
+from labkit.samples import sample_photos
 
+photos = sample_photos()                   # {label: path} of the photos that ship with labkit
 lab = labkit.LabClient(settings)
-display(Image("images/kitten.jpg", width=160))
-result = lab.classify("images/kitten.jpg")
+display(Image(photos["kitten"], width=160))
+result = lab.classify(photos["kitten"])
 print(result.status, "by", result.processor, "in", result.timings_ms.total, "ms")
 assert result.status == "ok" and len(result.labels) == settings.top_k"""),
     new_markdown_cell("""The result is JSON on the `image-results` topic. Its `labels` are the top
@@ -64,10 +66,17 @@ Each request is independent: they are spread over the topic's partitions by key 
 processor scores them in small batches. `timings_ms` tells you how long each one waited in
 Kafka (`queued`), was decoded, and was run through CLIP."""),
     new_code_cell("""for name in ["dog", "pizza", "pyramids"]:
-    lab.classify(f"images/{name}.jpg")
+    lab.classify(photos[name])
 frame = lab.results_frame()
-assert len(frame) == 4 and (frame["status"] == "ok").all()
+assert len(frame) == 4 and (frame["status"] == "ok").all()  # the kitten + these three
 frame[["file", "top label", "probability", "total ms", "inference ms"]]"""),
+    new_markdown_cell("""## Your own labels
+
+CLIP is *zero-shot*: the candidate labels are just text, so you can ask your own question.
+The probabilities are relative to the candidates you give (they always sum to 100 %)."""),
+    new_code_cell("""own = lab.classify(photos["dog"], labels=["dog", "cat", "teapot", "a bowl of soup"])
+assert sorted(s.label for s in own.labels) == ["a bowl of soup", "cat", "dog", "teapot"]
+pd.DataFrame([s.model_dump() for s in own.labels])"""),
     new_markdown_cell("""## Try it yourself
 
 Upload your own photos with the widget below: each is sent to Kafka at once and the table

@@ -101,3 +101,19 @@ def test_processors_in_one_group_share_the_partitions(settings, start_processor)
         return a and b and not (a & b) and a | b == {0, 1, 2}
 
     assert _wait_for(split_evenly, 30), (first.processor.assignment, second.processor.assignment)
+
+
+def test_custom_labels_travel_with_the_request(settings, start_processor, photos):
+    start_processor()
+    results, listener = _collect(settings)
+    sender = RequestSender(settings)
+    custom, _, acked = sender.send(photos[0].read_bytes(), "000.jpg", labels=["kitten", "teapot", "  pyramids "])
+    default, _, acked2 = sender.send(photos[1].read_bytes(), "001.jpg")
+    acked.result(10), acked2.result(10)
+    try:
+        assert _wait_for(lambda: {custom.id, default.id} <= set(results))
+    finally:
+        sender.close()
+        listener.stop()
+    assert sorted(s.label for s in results[custom.id].labels) == ["kitten", "pyramids", "teapot"]
+    assert len(results[default.id].labels) == settings.top_k

@@ -114,3 +114,21 @@ def test_any_replica_knows_a_result_uploaded_through_another(settings, start_pro
         with connect(f"ws://127.0.0.1:{replica_b.port}/ws") as socket:  # a browser that reconnected elsewhere
             socket.send(json.dumps({"type": "subscribe", "id": request_id}))
             assert json.loads(socket.recv(timeout=10))["id"] == request_id
+
+
+def test_upload_with_custom_labels_and_bad_labels(web, photos):
+    from labkit.wire import MAX_LABELS
+
+    photo = photos[16].read_bytes()
+    ok = httpx.post(f"{web.url}/api/images", files={"file": ("pizza.jpg", photo, "image/jpeg")},
+                    data={"labels": "pizza, burger\nteapot"})
+    assert ok.status_code == 202, ok.text
+    request_id = ok.json()["id"]
+    deadline = time.monotonic() + 30
+    while (body := httpx.get(f"{web.url}/api/images/{request_id}").json())["status"] == "processing":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert sorted(s["label"] for s in body["labels"]) == ["burger", "pizza", "teapot"]
+    too_many = ",".join(f"label {i}" for i in range(MAX_LABELS + 1))
+    bad = httpx.post(f"{web.url}/api/images", files={"file": ("p.jpg", photo, "image/jpeg")}, data={"labels": too_many})
+    assert bad.status_code == 422 and "between 2 and" in bad.json()["detail"]

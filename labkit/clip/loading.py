@@ -35,6 +35,7 @@ class LoadedClip:
     tokenizer: Callable[[list[str]], Any]  # texts → token ids
     model_id: str  # e.g. "ViT-B-32/openai"; printed in every result
     random_weights: bool  # True for the test model: its labels are meaningless
+    cache_key: str = ""  # names files derived from these weights (e.g. exported ONNX towers)
 
 
 def _register_test_arch() -> None:
@@ -70,6 +71,16 @@ def _weights_cached(arch: str, tag: str, cache_dir: Path | None) -> bool:
     names = [explicit] if explicit else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
     return any(isinstance(try_to_load_from_cache(repo, name, cache_dir=cache_dir and str(cache_dir)), str)
                for name in names)
+
+
+def _cache_key(settings: Settings, arch: str, pretrained: str | None) -> str:
+    """A file-name-safe key for these exact weights."""
+    if pretrained is None:
+        return f"{TEST_MODEL}-seed0"
+    if settings.checkpoint is not None:
+        stat = Path(settings.checkpoint).stat()
+        return f"{arch}__{Path(settings.checkpoint).stem}-{stat.st_size}-{int(stat.st_mtime)}"
+    return f"{arch}__{pretrained}"
 
 
 def _weights_source(settings: Settings) -> tuple[str, str | None, str]:
@@ -128,4 +139,5 @@ def load_clip(settings: Settings) -> LoadedClip:
         ) from None
     model.eval()
     return LoadedClip(model=model, preprocess=preprocess, tokenizer=open_clip.get_tokenizer(arch),
-                      model_id=model_id, random_weights=pretrained is None)
+                      model_id=model_id, random_weights=pretrained is None,
+                      cache_key=_cache_key(settings, arch, pretrained))

@@ -14,30 +14,59 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
 from PIL import Image
 
 from ..wire import LabelScore
+from .backends import ImageTower, TorchTower
 from .labels import DEFAULT_LABELS, DEFAULT_TEMPLATES
 from .loading import LoadedClip
 
 log = logging.getLogger(__name__)
+
+#: How many label sets keep their text embeddings (least recently used ones are dropped).
+LABEL_CACHE_SIZE = 128
+
+
+@torch.inference_mode()
+def encode_text_trimmed(model, tokens: torch.Tensor) -> torch.Tensor:
+    """CLIP's text tower on token sequences cut after their last end-of-text token.
+
+    Tokens are padded to 77 positions, but a prompt like "a photo of a cat." uses ~8. CLIP's
+    text transformer is causal and reads its output at the end-of-text token (the largest
+    token id), which never attends to the padding after it; so dropping the padding gives the
+    same embeddings for a fraction of the work (attention cost grows with length²).
+    Models without that structure fall back to the full ``encode_text``.
+    """
+    if getattr(model, "attn_mask", None) is None or getattr(model, "text_pool_type", None) != "argmax":
+        return model.encode_text(tokens)
+    length = int(tokens.argmax(dim=-1).max()) + 1
+    tokens = tokens[:, :length]
+    cast_dtype = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens).to(cast_dtype) + model.positional_embedding[:length].to(cast_dtype)
+    x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:length, :length]))
+    x = x[torch.arange(x.shape[0]), tokens.argmax(dim=-1)]
+    if isinstance(model.text_projection, torch.nn.Linear):
+        return model.text_projection(x)
+    return x @ model.text_projection if model.text_projection is not None else x
 
 
 class ClipScorer:
     """Scores PIL images against a label set with one loaded CLIP model."""
 
     def __init__(self, clip: LoadedClip, labels: Sequence[str] = DEFAULT_LABELS,
-                 templates: Sequence[str] = DEFAULT_TEMPLATES, top_k: int = 5):
+                 templates: Sequence[str] = DEFAULT_TEMPLATES, top_k: int = 5, tower: ImageTower | None = None):
         if not labels:
             raise ValueError("a scorer needs at least one candidate label")
         self.clip = clip
         self.labels = tuple(labels)
         self.templates = tuple(templates)
         self.top_k = top_k
-        self._text_cache: dict[tuple[tuple[str, ...], tuple[str, ...]], torch.Tensor] = {}
+        self.tower = tower or TorchTower(clip)
+        self._text_cache: OrderedDict[tuple[tuple[str, ...], tuple[str, ...]], torch.Tensor] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -45,25 +74,38 @@ class ClipScorer:
         return self.clip.model_id
 
     @property
+    def backend(self) -> str:
+        return self.tower.name
+
+    @property
+    def input_size(self) -> int:
+        """Side of the square the model sees (224 for ViT-B/32)."""
+        size = self.clip.model.visual.image_size
+        return min(size) if isinstance(size, tuple) else int(size)
+
+    @property
     def logit_scale(self) -> float:
         return float(self.clip.model.logit_scale.detach().exp())
 
     @torch.inference_mode()
     def label_embeddings(self, labels: Sequence[str] | None = None) -> torch.Tensor:
-        """One unit vector per label (the mean over prompt templates), computed once per label set."""
+        """One unit vector per label (the mean over prompt templates), computed once per label set (LRU cache)."""
         key = (tuple(labels or self.labels), self.templates)
         with self._lock:
             cached = self._text_cache.get(key)
-        if cached is not None:
-            return cached
+            if cached is not None:
+                self._text_cache.move_to_end(key)
+                return cached
         prompts = [template.format(label) for label in key[0] for template in self.templates]
         tokens = self.clip.tokenizer(prompts)
-        embeddings = self.clip.model.encode_text(tokens).float()
+        embeddings = torch.cat([encode_text_trimmed(self.clip.model, chunk).float() for chunk in tokens.split(256)])
         embeddings = embeddings / embeddings.norm(dim=-1, keepdim=True)
         per_label = embeddings.reshape(len(key[0]), len(self.templates), -1).mean(dim=1)
         per_label = per_label / per_label.norm(dim=-1, keepdim=True)
         with self._lock:
             self._text_cache[key] = per_label
+            while len(self._text_cache) > LABEL_CACHE_SIZE:
+                self._text_cache.popitem(last=False)
         log.debug("embedded %d labels × %d templates", len(key[0]), len(self.templates))
         return per_label
 
@@ -74,7 +116,7 @@ class ClipScorer:
     @torch.inference_mode()
     def image_embeddings(self, pixels: torch.Tensor) -> torch.Tensor:
         """Unit vectors for a batch of preprocessed images (N×3×H×W)."""
-        embeddings = self.clip.model.encode_image(pixels).float()
+        embeddings = self.tower.embed(pixels)
         return embeddings / embeddings.norm(dim=-1, keepdim=True)
 
     @torch.inference_mode()

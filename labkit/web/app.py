@@ -2,7 +2,7 @@
 
 Routes
     ``GET /``                  the upload page (static HTML + JS, no CDN)
-    ``POST /api/images``       multipart field ``file`` → ``202 {"id": ...}`` once Kafka has the request
+    ``POST /api/images``       multipart ``file`` (+ optional ``labels``) → ``202 {"id": ...}`` once Kafka has it
     ``GET /api/images/{id}``   the result, or ``{"status": "processing"}`` (REST fallback)
     ``WS /ws``                 send ``{"type": "subscribe", "id": ...}``; receive ``{"type": "result", ...}``
     ``GET /healthz``           200 while the app can reach Kafka and listens for results
@@ -15,12 +15,12 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, File, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from ..config import Settings
-from ..errors import BadImage
+from ..errors import BadImage, WireFormatError
 from .hub import ResultHub
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ def create_app(settings: Settings) -> FastAPI:
                             status_code=200 if ok else 503)
 
     @app.post("/api/images", status_code=202)
-    async def upload(request: Request, file: UploadFile = File(...)) -> dict:
+    async def upload(request: Request, file: UploadFile = File(...), labels: str | None = Form(None)) -> dict:
+        """``labels``: optional candidate labels of your own, comma- or newline-separated."""
         limit = settings.max_upload_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
@@ -64,10 +65,13 @@ def create_app(settings: Settings) -> FastAPI:
         if len(data) > limit:
             raise HTTPException(413, f"The upload is over the {limit // (1024 * 1024)} MB limit; send a smaller image.")
         filename = Path(file.filename or "").name[:200] or None  # a label only, never used as a path
+        custom = labels.replace("\n", ",").split(",") if labels and labels.strip() else None
         try:
-            sent, prepared, acked = await asyncio.to_thread(hub.sender.send, data, filename)
+            sent, prepared, acked = await asyncio.to_thread(hub.sender.send, data, filename, custom)
         except BadImage as exc:
             raise HTTPException(415, str(exc)) from None
+        except WireFormatError as exc:
+            raise HTTPException(422, f"Labels: {exc}.") from None
         hub.pending[sent.id] = {"filename": filename}
         try:
             partition, offset = await asyncio.wait_for(asyncio.wrap_future(acked), settings.connect_timeout_s + 5)

@@ -41,6 +41,8 @@ async function upload(file) {
   const card = newCard(file);
   const form = new FormData();
   form.append("file", file);
+  const labels = document.getElementById("labels").value.trim();
+  if (labels) form.append("labels", labels);
   try {
     const response = await fetch("/api/images", {method: "POST", body: form});
     const body = await response.json();

@@ -1,0 +1,12 @@
+"""Eight labelled sample photos shipped with labkit (MIT licence, see LICENSE here): for notebooks, warm-up and checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def sample_photos() -> dict[str, Path]:
+    """``{label: path}`` for every sample photo, e.g. ``sample_photos()["kitten"]``."""
+    return {path.stem.replace("-", " "): path for path in sorted(HERE.glob("*.jpg"))}
