@@ -7,6 +7,7 @@
     labkit processor     one CLIP processor (start several: they share the partitions)
     labkit web           the web app alone
     labkit send FILE…    send images through the running pipeline and print their labels
+    labkit bench         measure the model alone and the whole pipeline, as ratios
     labkit config        print the settings in force
 
 Errors that a user can fix print as one line on stderr with a non-zero exit code.
@@ -43,9 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up = commands.add_parser("up", parents=[common], help="run broker, topics, processor and web app until Ctrl-C")
     up.add_argument("--no-web", action="store_true", help="run without the web app (e.g. on Binder)")
+    up.add_argument("--processors", type=int, default=1, help="how many processors join the group")
     lab = commands.add_parser("lab", parents=[common], help="`up` plus JupyterLab on the notebooks")
     lab.add_argument("--notebook-dir", type=Path, default=Path("notebooks"))
     lab.add_argument("--no-web", action="store_true", help="run without the web app")
+    lab.add_argument("--processors", type=int, default=1, help="how many processors join the group")
     commands.add_parser("broker", parents=[common], help="run the embedded Kafka-protocol broker")
     topics = commands.add_parser("topics", parents=[common], help="create, list or describe labkit's topics")
     topics.add_argument("action", choices=["create", "list", "describe"])
@@ -54,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     send = commands.add_parser("send", parents=[common], help="send images and print their labels")
     send.add_argument("files", nargs="+", type=Path)
     commands.add_parser("config", parents=[common], help="print the settings in force")
+    bench = commands.add_parser("bench", parents=[common], help="measure the model alone and the whole pipeline")
+    bench.add_argument("--quick", action="store_true", help="a small smoke run of every section")
+    bench.add_argument("--uploads", type=int, default=500, help="uploads per saturated pipeline run")
+    bench.add_argument("--concurrency", type=int, default=32, help="uploads in flight when saturating")
+    bench.add_argument("--photos", type=Path, default=None, help="folder of *.jpg photos (default: labkit's samples)")
+    bench.add_argument("--out", type=Path, default=Path("bench-results"), help="where bench.json and bench.png go")
     return parser
 
 
@@ -129,7 +138,8 @@ def _cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
     if jupyter and not args.notebook_dir.is_dir():
         raise LabkitError(f"No notebooks at {args.notebook_dir.resolve()}: run `labkit lab` from the labkit "
                           "repository, or pass --notebook-dir PATH.")
-    stack = Stack(settings, web=not args.no_web, jupyter=jupyter, notebook_dir=getattr(args, "notebook_dir", None))
+    stack = Stack(settings, web=not args.no_web, jupyter=jupyter, processors=args.processors,
+                  notebook_dir=getattr(args, "notebook_dir", None))
     # Ctrl-C during start-up must also stop what was started: turn SIGTERM into KeyboardInterrupt.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -153,6 +163,14 @@ def _cmd_send(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from .bench import BenchOptions, run_bench
+
+    run_bench(settings, BenchOptions(uploads=args.uploads, concurrency=args.concurrency, photos=args.photos,
+                                     out=args.out, quick=args.quick))
+    return 0
+
+
 def _cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     for key, value in sorted(settings.to_env().items()):
         print(f"{key}={value}")
@@ -160,7 +178,8 @@ def _cmd_config(settings: Settings, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"broker": _cmd_broker, "topics": _cmd_topics, "processor": _cmd_processor, "web": _cmd_web,
-            "up": _cmd_stack, "lab": _cmd_stack, "send": _cmd_send, "config": _cmd_config}
+            "up": _cmd_stack, "lab": _cmd_stack, "send": _cmd_send, "config": _cmd_config,
+            "bench": _cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

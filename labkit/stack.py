@@ -33,14 +33,14 @@ class Child:
     """One child process whose output we prefix and forward, and whose "ready" line we wait for."""
 
     def __init__(self, name: str, command: list[str], env: dict[str, str], ready_marker: str,
-                 echo: bool = True, cwd: Path | None = None):
+                 echo: bool = True):
         self.name = name
         self.ready_marker = ready_marker
         self.echo = echo
         self.ready = threading.Event()
         self.tail: collections.deque[str] = collections.deque(maxlen=50)
         self.process = subprocess.Popen(
-            command, env={**os.environ, **env}, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            command, env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, bufsize=1,
             preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
@@ -75,10 +75,10 @@ def _labkit(*args: str) -> list[str]:
 class Stack:
     """The parts of the pipeline this process started (and will stop)."""
 
-    def __init__(self, settings: Settings, web: bool = True, jupyter: bool = False, processor: bool = True,
+    def __init__(self, settings: Settings, web: bool = True, jupyter: bool = False, processors: int = 1,
                  echo: bool = True, notebook_dir: Path | None = None):
         self.settings = settings
-        self.want_web, self.want_jupyter, self.want_processor = web, jupyter, processor
+        self.want_web, self.want_jupyter, self.processors = web, jupyter, processors
         self.echo = echo
         self.notebook_dir = notebook_dir or Path.cwd() / "notebooks"
         self.broker: EmbeddedBroker | None = None
@@ -101,10 +101,13 @@ class Stack:
         self.broker = EmbeddedBroker(self.settings.broker_port, self.settings.broker_host).start()
         self._say(f"embedded broker (Tansu, in-memory) ready on {self.broker.bootstrap_servers}")
 
-    def _start(self, name: str, command: list[str], marker: str, timeout: float, env: dict | None = None,
-               cwd: Path | None = None) -> Child:
-        child = Child(name, command, {**self.settings.to_env(), **(env or {})}, marker, self.echo, cwd)
+    def _spawn(self, name: str, command: list[str], marker: str) -> Child:
+        child = Child(name, command, self.settings.to_env(), marker, self.echo)
         self.children.append(child)
+        return child
+
+    def _start(self, name: str, command: list[str], marker: str, timeout: float) -> Child:
+        child = self._spawn(name, command, marker)
         child.wait_ready(timeout)
         return child
 
@@ -114,10 +117,14 @@ class Stack:
             self._start_broker_if_needed()
             created = create_topics(self.settings)
             self._say("topics: " + ", ".join(f"{t} ({state})" for t, state in created.items()))
-            if self.want_processor:
+            if self.processors:
                 from .processor import READY_MESSAGE  # imports torch; only when we start a processor
 
-                self._start("processor", _labkit("processor"), READY_MESSAGE, model_timeout)
+                # Start them together (model loading overlaps), then wait for each to join the group.
+                starting = [self._spawn("processor" if self.processors == 1 else f"processor{i + 1}",
+                                        _labkit("processor"), READY_MESSAGE) for i in range(self.processors)]
+                for child in starting:
+                    child.wait_ready(model_timeout)
             if self.want_web:
                 if port_is_open("127.0.0.1", self.settings.web_port):
                     raise LabkitError(f"Port {self.settings.web_port} is busy; choose another with --web-port "
@@ -181,7 +188,7 @@ def ensure_pipeline(settings: Settings | None = None, web: bool = False, echo: b
     stack = Stack(settings, web=web, echo=echo)
     try:
         wait_for_broker(settings, timeout=1.5)
-        stack.want_processor = not group_members(settings)
+        stack.processors = 0 if group_members(settings) else 1
     except BrokerUnavailable:
         pass
     return stack.start()

@@ -44,7 +44,9 @@ def scorer():
     """The random test-tiny CLIP, loaded once per session (the processors in threads share it)."""
     from labkit.clip import build_scorer
 
-    return build_scorer(Settings(model="test-tiny", onnx_cache_dir=os.environ["LABKIT_ONNX_CACHE_DIR"]))
+    # torch-fp32 on purpose: tests compare other backends against this reference tower.
+    return build_scorer(Settings(model="test-tiny", backend="torch-fp32",
+                                 onnx_cache_dir=os.environ["LABKIT_ONNX_CACHE_DIR"]))
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from confluent_kafka import Consumer, Producer
 from PIL import Image
 
 from labkit.admin import create_topics
+from labkit.bench.images import TWELVE_MP, enlarged_jpeg
 from labkit.errors import BadImage, WireFormatError
 from labkit.images import load_rgb, prepare_upload
 from labkit.wire import ImageRequest, LabelScore, ScoreResult, Timings
@@ -64,14 +65,9 @@ def _jpeg(image: Image.Image, **save) -> bytes:
     return buffer.getvalue()
 
 
-def phone_photo(photo_path, size=(4000, 3000)) -> bytes:
-    """A 12-megapixel JPEG of several MB made from a real photo (upscaled, with sensor-like noise)."""
-    import numpy as np
-
-    big = Image.open(photo_path).convert("RGB").resize(size, Image.Resampling.BICUBIC)
-    noise = np.random.default_rng(0).integers(-12, 12, (size[1], size[0], 3), dtype=np.int16)
-    pixels = np.clip(np.asarray(big, dtype=np.int16) + noise, 0, 255).astype("uint8")
-    return _jpeg(Image.fromarray(pixels), quality=95)
+def phone_photo(photo_path, size=TWELVE_MP) -> bytes:
+    """A 12-megapixel JPEG of several MB made from a real photo."""
+    return enlarged_jpeg(photo_path, size)
 
 
 def test_small_photo_passes_unchanged(settings, photos):

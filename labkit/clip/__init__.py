@@ -19,6 +19,6 @@ def build_scorer(settings) -> ClipScorer:
     labels = read_labels(settings.labels_file) if settings.labels_file else DEFAULT_LABELS
     scorer = ClipScorer(load_clip(settings), labels=labels, top_k=settings.top_k)
     samples = torch.stack([scorer.preprocess(load_rgb(p.read_bytes())) for p in sample_photos().values()])
-    scorer.tower = choose_tower(scorer.clip, settings.backend, samples, scorer.label_embeddings(),
-                                settings.onnx_cache_dir)
+    scorer.use_tower(choose_tower(scorer.clip, settings.backend, samples, scorer.label_embeddings(),
+                                  settings.onnx_cache_dir))
     return scorer

@@ -73,10 +73,15 @@ def _weights_cached(arch: str, tag: str, cache_dir: Path | None) -> bool:
                for name in names)
 
 
+#: ``LABKIT_PRETRAINED=random``: the named architecture with random weights, for speed measurements
+#: (speed does not depend on the values). Asked for explicitly; never a fallback.
+RANDOM_WEIGHTS = "random"
+
+
 def _cache_key(settings: Settings, arch: str, pretrained: str | None) -> str:
     """A file-name-safe key for these exact weights."""
     if pretrained is None:
-        return f"{TEST_MODEL}-seed0"
+        return f"{TEST_MODEL}-seed0" if arch == TEST_ARCH else f"{arch}__random-seed0"
     if settings.checkpoint is not None:
         stat = Path(settings.checkpoint).stat()
         return f"{arch}__{Path(settings.checkpoint).stem}-{stat.st_size}-{int(stat.st_mtime)}"
@@ -95,6 +100,8 @@ def _weights_source(settings: Settings) -> tuple[str, str | None, str]:
             f"Unknown CLIP architecture {settings.model!r}. Pick one of open_clip.list_models() "
             f"(e.g. ViT-B-32), or LABKIT_MODEL={TEST_MODEL} for the small random test model."
         )
+    if settings.pretrained == RANDOM_WEIGHTS and settings.checkpoint is None:
+        return settings.model, None, f"{settings.model} (random weights)"
     if settings.checkpoint is not None:
         if not Path(settings.checkpoint).is_file():
             raise ModelUnavailable(
@@ -106,7 +113,8 @@ def _weights_source(settings: Settings) -> tuple[str, str | None, str]:
     if settings.pretrained not in tags:
         raise ModelUnavailable(
             f"{settings.model} has no pretrained tag {settings.pretrained!r}; known tags: "
-            f"{', '.join(tags) or 'none'}. Set LABKIT_PRETRAINED, or LABKIT_CHECKPOINT to a local file."
+            f"{', '.join(tags) or 'none'} (or '{RANDOM_WEIGHTS}' for benchmarks). Set LABKIT_PRETRAINED, "
+            "or LABKIT_CHECKPOINT to a local file."
         )
     if not _weights_cached(settings.model, settings.pretrained, settings.model_cache_dir) and not _hub_reachable():
         raise ModelUnavailable(

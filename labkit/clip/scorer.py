@@ -12,6 +12,7 @@ the same direction. To classify without training ("zero-shot"):
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections import OrderedDict
@@ -66,6 +67,8 @@ class ClipScorer:
         self.templates = tuple(templates)
         self.top_k = top_k
         self.tower = tower or TorchTower(clip)
+        size = clip.model.visual.image_size
+        self.input_size = min(size) if isinstance(size, tuple) else int(size)  # side of the square CLIP sees
         self._text_cache: OrderedDict[tuple[tuple[str, ...], tuple[str, ...]], torch.Tensor] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -77,11 +80,12 @@ class ClipScorer:
     def backend(self) -> str:
         return self.tower.name
 
-    @property
-    def input_size(self) -> int:
-        """Side of the square the model sees (224 for ViT-B/32)."""
-        size = self.clip.model.visual.image_size
-        return min(size) if isinstance(size, tuple) else int(size)
+    def use_tower(self, tower: ImageTower) -> None:
+        """Switch the image backend; the PyTorch image weights are dropped when no longer used (saves RAM)."""
+        self.tower = tower
+        if not isinstance(tower, TorchTower) and self.clip.model.visual is not None:
+            self.clip.model.visual = None  # ViT-B/32: ~350 MB of fp32 weights the ONNX session does not need
+            gc.collect()
 
     @property
     def logit_scale(self) -> float:

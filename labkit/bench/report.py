@@ -1,0 +1,80 @@
+"""The benchmark report as text tables and as one PNG with four plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _table(title: str, rows: list[dict], columns: list[str]) -> None:
+    print(f"\n{title}")
+    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(w) for c, w in zip(columns, widths)))
+
+
+def print_report(report: dict) -> None:
+    print(f"\nlabkit bench — model {report['model']}, {report['machine']['cores']} threads, "
+          f"torch {report['machine']['torch']}; best backend: {report['best_backend']}")
+    _table("a. image tower alone (ratio = vs torch-fp32 eager at the same batch, this run)", report["tower"],
+           ["backend", "batch", "img_per_s", "ratio_to_fp32", "note"])
+    _table("b. pipeline, saturated: HTTP → Kafka → processor → Kafka → WebSocket", report["pipeline"],
+           ["images", "backend", "max_batch", "img_per_s", "raw_img_per_s", "ratio_to_raw", "p50_ms", "p99_ms"])
+    light, saturated = report["latency"]["light"], report["latency"]["saturated"]
+    _table("c. upload → result latency (ms)", [{"load": "light (1 in flight)", **light},
+                                              {"load": "saturated (224 px)", **saturated}],
+           ["load", "img_per_s", "p50_ms", "p95_ms", "p99_ms"])
+    _table("d. batch vs real-time (224 px, saturated)", report["batch_curve"],
+           ["max_batch", "img_per_s", "p50_ms", "p95_ms", "p99_ms"])
+    _table("e. processor memory (peak includes start-up: model load, ONNX export, backend choice)", report["rss"],
+           ["backend", "peak_rss_mb", "steady_rss_mb", "img_per_s"])
+    _table("f. consumer-group scaling (224 px, saturated)", report["scaling"],
+           ["processors", "img_per_s", "p50_ms", "p99_ms"])
+
+
+def save_plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ((ax_a, ax_b), (ax_c, ax_d)) = plt.subplots(2, 2, figsize=(12, 8))
+    fig.suptitle(f"labkit bench — {report['model']}")
+
+    batches = sorted({r["batch"] for r in report["tower"]})
+    backends = list(dict.fromkeys(r["backend"] for r in report["tower"]))
+    width = 0.8 / len(batches)
+    for i, batch in enumerate(batches):
+        speeds = [next((r["img_per_s"] for r in report["tower"] if r["backend"] == b and r["batch"] == batch), 0)
+                  for b in backends]
+        ax_a.bar([x + i * width for x in range(len(backends))], speeds, width, label=f"batch {batch}")
+    ax_a.set_xticks([x + width * (len(batches) - 1) / 2 for x in range(len(backends))], backends)
+    ax_a.set(title="a. image tower alone", ylabel="images / s")
+    ax_a.legend()
+
+    names = [r["images"] for r in report["pipeline"]]
+    ax_b.bar(names, [r["img_per_s"] for r in report["pipeline"]], label="pipeline")
+    ax_b.axhline(report["pipeline"][0]["raw_img_per_s"], color="k", linestyle="--", label="tower alone")
+    ax_b.set(title=f"b. pipeline, saturated ({report['best_backend']})", ylabel="images / s")
+    ax_b.legend()
+
+    curve = report["batch_curve"]
+    ax_c.plot([r["max_batch"] for r in curve], [r["img_per_s"] for r in curve], "o-", label="throughput")
+    ax_c.set(title="d. batch vs real-time", xlabel="max batch size", ylabel="images / s")
+    ax_latency = ax_c.twinx()
+    ax_latency.plot([r["max_batch"] for r in curve], [r["p50_ms"] for r in curve], "s--", color="tab:red",
+                    label="p50 latency")
+    ax_latency.set_ylabel("p50 latency (ms)")
+    ax_c.legend(loc="upper left")
+    ax_latency.legend(loc="lower right")
+
+    names = [r["backend"] for r in report["rss"]]
+    ax_d.bar([x - 0.2 for x in range(len(names))], [r["peak_rss_mb"] for r in report["rss"]], 0.4, label="peak")
+    ax_d.bar([x + 0.2 for x in range(len(names))], [r["steady_rss_mb"] for r in report["rss"]], 0.4, label="steady")
+    ax_d.set_xticks(range(len(names)), names)
+    ax_d.set(title="e. processor memory", ylabel="MB")
+    ax_d.legend()
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
