@@ -15,6 +15,9 @@ each hold one concept:
     client     LabClient, the blocking helper notebooks use
     web        the FastAPI app and its page
     widgets    ipywidgets for the notebooks
+    exercises  the checks behind the notebook exercises
+    samples    labelled sample photos
+    bench      `labkit bench`: the model alone vs the whole pipeline
     stack      running all of it as child processes (labkit up / lab)
     cli        the labkit command
 """
@@ -36,9 +39,15 @@ _EXPORTS = {
 }
 
 
+_SUBMODULES = {"admin", "bench", "broker", "cli", "client", "clients", "clip", "config", "errors", "exercises",
+               "gateway", "images", "processor", "samples", "stack", "web", "widgets", "wire"}
+
+
 def __getattr__(name: str):
     if name in _EXPORTS:
         return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    if name in _SUBMODULES:  # `labkit.exercises.check_...` works after a plain `import labkit`
+        return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'labkit' has no attribute {name!r}")
 
 

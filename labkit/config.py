@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     )
     top_k: int = Field(5, ge=1, description="How many labels each result carries.")
     max_batch_size: int = Field(8, ge=1, description="Most images a processor scores in one batch.")
+    inference_threads: int = Field(
+        0, ge=0, description="CPU threads one processor uses for CLIP (0: all cores; `labkit up "
+        "--processors N` gives each cores/N)."
+    )
     max_batch_wait_ms: int = Field(
         20, ge=0, description="Longest a processor waits to fill a batch before scoring what it has."
     )
@@ -88,7 +92,7 @@ class Settings(BaseSettings):
         description="Largest image record written to Kafka; Apache Kafka's default limit is ~1 MB.",
     )
     max_image_side: int = Field(
-        1024, ge=224, description="Uploads are shrunk to this longest side before they enter Kafka."
+        640, ge=224, description="Uploads are shrunk to this longest side before they enter Kafka."
     )
     max_image_pixels: int = Field(
         80_000_000, description="Images with more pixels are refused (decompression-bomb guard)."

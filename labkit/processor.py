@@ -29,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import torch
-from confluent_kafka import KafkaError, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from .admin import require_topics
 from .clients import make_consumer, make_producer
@@ -218,8 +218,15 @@ class Processor:
         for message in batch:
             key = (message.topic(), message.partition())
             next_offsets[key] = max(next_offsets.get(key, 0), message.offset() + 1)
-        consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
-                        asynchronous=False)
+        try:
+            consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
+                            asynchronous=False)
+        except KafkaException as exc:
+            # E.g. a rebalance moved these partitions away mid-batch: the new owner re-reads from the
+            # last commit, so the results may come twice (dropped by request id), never zero times.
+            log.warning("%s: commit of %s refused (%s); the group will redo those records", self.name,
+                        next_offsets, exc.args[0])
+            return
         self.stats.committed.update(next_offsets)
         self.stats.batches += 1
         self.stats.scored += len(ready)

@@ -101,8 +101,8 @@ class Stack:
         self.broker = EmbeddedBroker(self.settings.broker_port, self.settings.broker_host).start()
         self._say(f"embedded broker (Tansu, in-memory) ready on {self.broker.bootstrap_servers}")
 
-    def _spawn(self, name: str, command: list[str], marker: str) -> Child:
-        child = Child(name, command, self.settings.to_env(), marker, self.echo)
+    def _spawn(self, name: str, command: list[str], marker: str, env: dict[str, str] | None = None) -> Child:
+        child = Child(name, command, {**self.settings.to_env(), **(env or {})}, marker, self.echo)
         self.children.append(child)
         return child
 
@@ -120,16 +120,21 @@ class Stack:
             if self.processors:
                 from .processor import READY_MESSAGE  # imports torch; only when we start a processor
 
+                # Several processors on one machine share its cores instead of fighting over them.
+                threads = self.settings.inference_threads or (
+                    max(1, (os.cpu_count() or 1) // self.processors) if self.processors > 1 else 0)
+                env = {"LABKIT_INFERENCE_THREADS": str(threads)}
                 # Start them together (model loading overlaps), then wait for each to join the group.
                 starting = [self._spawn("processor" if self.processors == 1 else f"processor{i + 1}",
-                                        _labkit("processor"), READY_MESSAGE) for i in range(self.processors)]
+                                        _labkit("processor"), READY_MESSAGE, env) for i in range(self.processors)]
                 for child in starting:
                     child.wait_ready(model_timeout)
             if self.want_web:
                 if port_is_open("127.0.0.1", self.settings.web_port):
                     raise LabkitError(f"Port {self.settings.web_port} is busy; choose another with --web-port "
                                       "or LABKIT_WEB_PORT.")
-                self._start("web", _labkit("web"), "web app ready", 60)
+                web = self._start("web", _labkit("web"), "web app ready", 60)
+                self._wait_http(web, f"http://127.0.0.1:{self.settings.web_port}/healthz", 30)
                 host = "localhost" if self.settings.web_host in ("127.0.0.1", "0.0.0.0") else self.settings.web_host
                 self._say(f"web app: http://{host}:{self.settings.web_port}")
             if self.want_jupyter:
@@ -142,6 +147,21 @@ class Stack:
             self.stop()
             raise
         return self
+
+    def _wait_http(self, child: Child, url: str, timeout: float) -> None:
+        """Wait until ``url`` answers 200: the app logs "ready" before uvicorn has bound its port."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if child.process.poll() is not None or time.monotonic() > deadline:
+                raise LabkitError(f"{child.name} did not answer {url} within {timeout:.0f} s; see its output above.")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Stop everything this stack started, newest first."""
@@ -178,17 +198,19 @@ class Stack:
         self.stop()
 
 
-def ensure_pipeline(settings: Settings | None = None, web: bool = False, echo: bool = False) -> Stack:
-    """A running broker, topics and processor: reuse what is already up, start what is missing.
+def ensure_pipeline(settings: Settings | None = None, web: bool = False, echo: bool = False,
+                    processor: bool = True) -> Stack:
+    """A running broker, topics and (unless ``processor=False``) a processor: reuse what is up, start what is missing.
 
     Notebooks call this first. Call ``.stop()`` on the result when done: it stops only what it
     started, never a broker or processor someone else is running.
     """
     settings = settings or load_settings()
-    stack = Stack(settings, web=web, echo=echo)
+    stack = Stack(settings, web=web, echo=echo, processors=1 if processor else 0)
     try:
         wait_for_broker(settings, timeout=1.5)
-        stack.processors = 0 if group_members(settings) else 1
+        if processor and group_members(settings):
+            stack.processors = 0
     except BrokerUnavailable:
         pass
     return stack.start()

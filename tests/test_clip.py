@@ -108,3 +108,9 @@ def test_real_weights_classify_the_labelled_photos(real_scorer, photos, photo_la
     predicted = [r[0].label for r in real_scorer.score(images, labels=labels, top_k=1)]
     correct = sum(pred == photo_labels[p.name] for pred, p in zip(predicted, photos))
     assert correct / len(photos) >= 0.95
+
+
+def test_random_weights_of_a_real_architecture_are_asked_for_explicitly():
+    clip = load_clip(Settings(model="ViT-B-32", pretrained="random"))
+    assert clip.random_weights and clip.model_id == "ViT-B-32 (random weights)"
+    assert clip.cache_key == "ViT-B-32__random-seed0"

@@ -7,7 +7,8 @@ Sections (see README "Benchmark"):
   c. upload→result latency percentiles at light load (one image in flight) and saturated;
   d. throughput and latency versus the processor's maximum batch size ("batch vs real-time");
   e. peak memory (RSS) of the processor per backend;
-  f. one versus two processors in the consumer group.
+  f. one versus two processors in the consumer group;
+  g. the text tower: embedding 1,000 custom labels, and the speed-up from trimming tokens.
 Everything runs on this machine: an embedded broker, real processor and web-app processes.
 """
 
@@ -31,6 +32,7 @@ from ..stack import Stack
 from .images import image_sets
 from .load import LoadResult, run_load
 from .report import print_report, save_plot
+from .text import text_tower_speed, thousand_labels
 from .tower import tower_throughput
 
 
@@ -123,6 +125,10 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict:
     if (best, batch) not in raw:
         extra = tower_throughput(clip, pixels, [batch], [best], runs=3, cache_dir=settings.onnx_cache_dir)
         raw[(best, batch)] = next(r["img_per_s"] for r in extra if r["backend"] == best)
+    labels = thousand_labels()[: 100 if options.quick else 1000]
+    with tqdm(total=1, desc="g. text tower", unit="set") as bar:
+        report["text"] = text_tower_speed(scorer, labels)
+        bar.update(1)
     del scorer, clip
 
     images = image_sets(photo_paths, large_count=2 if options.quick else 8)

@@ -16,6 +16,8 @@ def build_scorer(settings) -> ClipScorer:
     from ..images import load_rgb
     from ..samples import sample_photos
 
+    if settings.inference_threads:
+        torch.set_num_threads(settings.inference_threads)
     labels = read_labels(settings.labels_file) if settings.labels_file else DEFAULT_LABELS
     scorer = ClipScorer(load_clip(settings), labels=labels, top_k=settings.top_k)
     samples = torch.stack([scorer.preprocess(load_rgb(p.read_bytes())) for p in sample_photos().values()])

@@ -1,0 +1,132 @@
+"""Checks for the notebook exercises: each inspects what the learner built (on the real broker) and says precisely what is wrong.
+
+A check prints "✅ …" and returns when the exercise is solved. Otherwise it raises
+:class:`ExerciseFailed`, which Jupyter shows as just its message — what is wrong and a hint —
+without a traceback. The exercises and their reference solutions live in
+``notebooks/build_notebooks.py``; ``tests/test_exercises.py`` proves every check fails on the
+untouched template and passes on the solution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from confluent_kafka import TopicPartition
+
+from .clients import make_admin, make_consumer
+from .config import Settings
+
+
+class ExerciseFailed(AssertionError):
+    """Not solved yet; the message says what is wrong and how to fix it."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython: show the feedback, not a stack trace
+        return [f"❌ {self}"]
+
+
+def _require(condition: bool, feedback: str) -> None:
+    if not condition:
+        raise ExerciseFailed(feedback)
+
+
+def _solved(message: str) -> None:
+    print(f"✅ {message}")
+
+
+def _is_placeholder(value: object) -> bool:
+    return value is Ellipsis or value is None
+
+
+def _read_all(settings: Settings, topic: str, limit: int = 10_000, idle_s: float = 2.0) -> list:
+    """Every record of ``topic`` from the beginning, read without a consumer group."""
+    metadata = make_admin(settings).list_topics(topic, timeout=settings.connect_timeout_s)
+    consumer = make_consumer(settings, client_id="labkit-exercise-reader")
+    try:
+        partitions = sorted(metadata.topics[topic].partitions)
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        records, quiet = [], 0.0
+        while len(records) < limit and quiet < idle_s:
+            message = consumer.poll(0.2)
+            if message is None:
+                quiet += 0.2
+            elif not message.error():
+                records.append(message)
+                quiet = 0.0
+        return records
+    finally:
+        consumer.close()
+
+
+# --- 01 topics and partitions -----------------------------------------------------------------
+
+def check_topic_created(settings: Settings, topic: str, partitions: int) -> None:
+    """The learner created ``topic`` with ``partitions`` partitions."""
+    _require(not _is_placeholder(topic) and isinstance(topic, str),
+             "Set `topic` to the name of your topic (a string), then run the cell again.")
+    metadata = make_admin(settings).list_topics(timeout=settings.connect_timeout_s)
+    _require(topic in metadata.topics,
+             f"There is no topic {topic!r} yet. Did the create_topics call run? Call `.result()` on its "
+             "future to wait for (and see) the broker's answer.")
+    actual = len(metadata.topics[topic].partitions)
+    _require(actual == partitions,
+             f"{topic!r} has {actual} partition(s), the exercise asks for {partitions}. Partitions cannot be "
+             "removed; delete the topic (admin.delete_topics) or pick a new name and create it again.")
+    _solved(f"{topic!r} exists with {partitions} partitions — up to {partitions} consumers of one group can "
+            "read it in parallel.")
+
+
+def check_partition_prediction(settings: Settings, topic: str, key: str, predicted: object) -> None:
+    """The learner predicted which partition ``key`` lands in, then we produce it and see."""
+    _require(isinstance(predicted, int) and not isinstance(predicted, bool),
+             "Set `predicted_partition` to a partition number (an int), e.g. 0.")
+    from .clients import make_producer
+
+    producer = make_producer(settings, client_id="labkit-exercise")
+    landed: list[int] = []
+    producer.produce(topic, key=key.encode(), value=b"prediction check",
+                     on_delivery=lambda err, msg: landed.append(msg.partition()))
+    producer.flush(10)
+    _require(bool(landed), "The check could not produce to the topic; is the broker still running?")
+    _require(predicted == landed[0],
+             f"Key {key!r} went to partition {landed[0]}, not {predicted}. The partition is "
+             "hash(key) % partitions; run the cell that produces the same key twice and look where it goes.")
+    _solved(f"Key {key!r} always lands in partition {landed[0]}: same key, same partition, so its records "
+            "stay in order.")
+
+
+# --- 02 producers --------------------------------------------------------------------------------
+
+def check_producer_config(config: dict) -> None:
+    """The learner's producer configuration is idempotent and has a bootstrap address."""
+    _require(isinstance(config, dict), "`config` must be a dict of librdkafka settings.")
+    _require(isinstance(config.get("bootstrap.servers"), str) and bool(config["bootstrap.servers"]),
+             "Add 'bootstrap.servers' (e.g. settings.bootstrap_servers): where the producer connects first.")
+    _require(config.get("enable.idempotence") in (True, "true"),
+             "Set 'enable.idempotence': True. Without it, a retry after a lost acknowledgement writes the "
+             "record twice and retries can reorder records.")
+    _require(config.get("acks", "all") in ("all", -1, "-1"),
+             f"'acks' is {config.get('acks')!r}: an idempotent producer needs acks='all' (or leave it out).")
+    _solved("Idempotent producer: no duplicates from retries, order kept per partition, acks=all.")
+
+
+def check_records_sent(settings: Settings, topic: str, expected: int,
+                       header: str | None = None, keys: Iterable[str] | None = None) -> None:
+    """``topic`` holds ``expected`` records (each with ``header``, keyed by ``keys`` if given)."""
+    records = _read_all(settings, topic)
+    _require(len(records) > 0,
+             f"{topic!r} is empty: nothing was produced, or it is still in the producer's memory buffer. "
+             "produce() only queues a record; producer.flush() sends it (and runs the delivery reports).")
+    _require(len(records) == expected,
+             f"{topic!r} has {len(records)} record(s), expected {expected}. Re-running the cell adds more; "
+             "use a new topic name to start over.")
+    if header:
+        missing = [r.offset() for r in records if header not in dict(r.headers() or [])]
+        _require(not missing, f"Records at offsets {missing[:5]} have no {header!r} header; pass "
+                              "headers={...} to produce().")
+    if keys is not None:
+        got = sorted((r.key() or b"").decode() for r in records)
+        _require(got == sorted(keys), f"The keys are {got[:5]}…, expected {sorted(keys)[:5]}…")
+    _solved(f"{expected} records in {topic!r}" + (f", each with a {header!r} header" if header else "") + ".")
+
+
+CHECKS: dict[str, Callable] = {name: fn for name, fn in globals().items() if name.startswith("check_")}

@@ -1,0 +1,32 @@
+"""`labkit bench --quick` runs every section through real processes and writes its report (a smoke test, not a timing test)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_quick_bench_measures_every_section(tmp_path, photos):
+    photo_dir = photos[0].parent
+    result = subprocess.run(
+        [sys.executable, "-m", "labkit", "bench", "--quick", "--model", "test-tiny", "--photos", str(photo_dir),
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert (tmp_path / "bench.png").stat().st_size > 10_000
+    backends = {row["backend"] for row in report["tower"]}
+    assert backends == {"torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8"}
+    assert all(row["ratio_to_fp32"] == 1.0 for row in report["tower"] if row["backend"] == "torch-fp32")
+    assert [row["images"] for row in report["pipeline"]] == ["224px", "1080p", "12MP"]
+    for row in report["pipeline"]:
+        assert row["uploads"] == 16 and row["img_per_s"] > 0 and 0 < row["ratio_to_raw"]
+        assert row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
+    assert report["latency"]["light"]["uploads"] == 8
+    assert [row["max_batch"] for row in report["batch_curve"]] == [1, 4]
+    assert all(row["peak_rss_mb"] >= row["steady_rss_mb"] > 0 for row in report["rss"])
+    assert [row["processors"] for row in report["scaling"]] == [1, 2]
+    assert report["text"]["labels"] == 100 and report["text"]["trim_speedup"] > 1
+    assert "a. image tower alone" in result.stdout and "f. consumer-group scaling" in result.stdout
