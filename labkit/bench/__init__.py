@@ -118,7 +118,8 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict:
         report["tower"] = tower_throughput(clip, pixels, options.tower_batches, options.backends,
                                            runs=3 if options.quick else 5, cache_dir=settings.onnx_cache_dir,
                                            progress=bar)
-    best = choose_tower(clip, "auto", pixels[:8], scorer.label_embeddings(), settings.onnx_cache_dir).name
+    # The backend the pipeline runs: the one asked for, or what `auto` picks (as a processor would).
+    best = choose_tower(clip, settings.backend, pixels[:8], scorer.label_embeddings(), settings.onnx_cache_dir).name
     report["best_backend"] = best
     batch = settings.max_batch_size
     raw = {(r["backend"], r["batch"]): r["img_per_s"] for r in report["tower"]}
