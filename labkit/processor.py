@@ -24,7 +24,6 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -80,12 +79,10 @@ class Processor:
     ``run()`` blocks until ``stop()`` is called (from another thread or a signal handler).
     """
 
-    def __init__(self, settings: Settings, scorer: ClipScorer | None = None, name: str | None = None,
-                 on_result: Callable[[ScoreResult], None] | None = None):
+    def __init__(self, settings: Settings, scorer: ClipScorer | None = None, name: str | None = None):
         self.settings = settings
         self.name = name or f"processor-{socket.gethostname()}-{os.getpid()}"
         self._scorer = scorer
-        self.on_result = on_result
         self.stats = ProcessorStats()
         self.ready = threading.Event()  # set once the group has given us our partitions
         self.assignment: list[int] = []
@@ -254,8 +251,6 @@ class Processor:
         producer.produce(self.settings.results_topic, key=result.id.encode(), value=result.to_json(),
                          on_delivery=self._on_delivery)
         producer.poll(0)
-        if self.on_result:
-            self.on_result(result)
 
     def _dead_letter(self, message: Message, reason: str, producer) -> None:
         """Park a bad record in the dead-letter topic and tell its sender (if we know who) it failed."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+import uvicorn
 
-from labkit.broker import EmbeddedBroker
+from labkit.broker import EmbeddedBroker, free_port
 from labkit.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,3 +107,47 @@ def start_processor(settings, scorer):
     yield start
     for runner in started:
         runner.stop()
+
+
+class WebServer:
+    """A real uvicorn server running the labkit app in a thread, on a free port."""
+
+    def __init__(self, settings):
+        self.port = free_port()
+        from labkit.web import create_app
+
+        config = uvicorn.Config(create_app(settings.model_copy(update={"web_port": self.port})),
+                                host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "web app did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def web(settings, start_processor):
+    start_processor()
+    with WebServer(settings) as server:
+        yield server
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Remember each phase's outcome on the test item (the browser fixture screenshots failures)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

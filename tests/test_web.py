@@ -3,52 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import httpx
-import pytest
-import uvicorn
 from websockets.sync.client import connect
 
-from labkit.broker import free_port
-from labkit.web import create_app
-
+from conftest import WebServer
 from test_wire_and_images import phone_photo
-
-
-class WebServer:
-    """A real uvicorn server running the labkit app in a thread, on a free port."""
-
-    def __init__(self, settings):
-        self.port = free_port()
-        config = uvicorn.Config(create_app(settings.model_copy(update={"web_port": self.port})),
-                                host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "web app did not start"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
-@pytest.fixture
-def web(settings, start_processor):
-    start_processor()
-    with WebServer(settings) as server:
-        yield server
 
 
 def upload(web, data, name="photo.jpg", content_type="image/jpeg"):
