@@ -129,4 +129,36 @@ def check_records_sent(settings: Settings, topic: str, expected: int,
     _solved(f"{expected} records in {topic!r}" + (f", each with a {header!r} header" if header else "") + ".")
 
 
+# --- 03 consumers and offsets ------------------------------------------------------------------
+
+def check_consumed_everything(settings: Settings, topic: str, received: list) -> None:
+    """The learner's new consumer group read every record already in ``topic``."""
+    _require(isinstance(received, list), "`received` must be the list of messages your loop collected.")
+    stored = _read_all(settings, topic)
+    got = {(m.partition(), m.offset()) for m in received if hasattr(m, "offset")}
+    missing = [(m.partition(), m.offset()) for m in stored if (m.partition(), m.offset()) not in got]
+    _require(bool(received),
+             f"You received 0 of {len(stored)} records. A consumer group with no committed offsets starts "
+             "where auto.offset.reset says; 'latest' means 'only records produced from now on'. Set it to "
+             "'earliest' — and use a new group.id, since a group that already committed starts from there.")
+    _require(not missing, f"You missed {len(missing)} of {len(stored)} records, e.g. (partition, offset) "
+                          f"{missing[:3]}. Keep polling until you have them all (poll returns None while waiting).")
+    _solved(f"All {len(stored)} records of {topic!r}, from offset 0 of every partition.")
+
+
+def check_group_caught_up(settings: Settings, topic: str, group_id: str, expected: int) -> None:
+    """``group_id`` has committed offsets covering ``expected`` records of ``topic`` (lag 0)."""
+    from .admin import describe_topics
+
+    rows = describe_topics(settings, [topic], group_id=group_id)
+    committed = sum(r.committed or 0 for r in rows)
+    _require(committed > 0,
+             f"Group {group_id!r} has committed nothing on {topic!r}: with enable.auto.commit=False you must "
+             "call consumer.commit(asynchronous=False) after processing, before close().")
+    _require(committed == expected,
+             f"Group {group_id!r} committed offsets covering {committed} records, expected {expected}. "
+             "Commit after the whole loop (commit() with no arguments commits what you have consumed).")
+    _solved(f"{group_id!r} is caught up on {topic!r}: committed offsets cover all {expected} records, lag 0.")
+
+
 CHECKS: dict[str, Callable] = {name: fn for name, fn in globals().items() if name.startswith("check_")}

@@ -120,8 +120,74 @@ producer.flush()""",
     'labkit.exercises.check_records_sent(settings, "clicks", 10, header="source", keys=[f"user-{i}" for i in range(10)])',
 )
 
+ORDERS_GIVEN = TOPIC_GIVEN + """
+import time
+from labkit.clients import make_consumer
+labkit.create_topics(settings, ["orders"])
+if sum(r.high for r in labkit.describe_topics(settings, ["orders"])) == 0:
+    for i in range(6):
+        producer.produce("orders", key=f"order-{i}".encode(), value=b"1 pizza")
+        producer.flush()   # one record per request: end offsets count records on every broker"""
+
+EX_READ_FROM_START = Exercise(
+    "read everything that is already there",
+    "The topic `orders` already holds 6 records. This consumer, in a brand-new group, reads none "
+    "of them. Fix it so `received` ends up with all 6.",
+    ORDERS_GIVEN,
+    """consumer = make_consumer(settings, "exercise-03-read", **{"auto.offset.reset": "latest"})
+consumer.subscribe(["orders"])
+received = []
+deadline = time.time() + 8
+while len(received) < 6 and time.time() < deadline:
+    message = consumer.poll(0.5)
+    if message is not None and not message.error():
+        received.append(message)
+consumer.close()
+len(received)""",
+    """consumer = make_consumer(settings, "exercise-03-read", **{"auto.offset.reset": "earliest"})
+consumer.subscribe(["orders"])
+received = []
+deadline = time.time() + 30
+while len(received) < 6 and time.time() < deadline:
+    message = consumer.poll(0.5)
+    if message is not None and not message.error():
+        received.append(message)
+consumer.close()
+len(received)""",
+    'labkit.exercises.check_consumed_everything(settings, "orders", received)',
+)
+
+EX_COMMIT = Exercise(
+    "commit what you processed",
+    "labkit's consumers do not auto-commit (a crash would lose records auto-commit already "
+    "stored). This loop processes all 6 orders but the group's lag never drops. Make it commit, "
+    "so `labkit topics describe` would show lag 0 for group `exercise-03-commit`.",
+    ORDERS_GIVEN,
+    """consumer = make_consumer(settings, "exercise-03-commit")
+consumer.subscribe(["orders"])
+done = 0
+deadline = time.time() + 30
+while done < 6 and time.time() < deadline:
+    message = consumer.poll(0.5)
+    if message is not None and not message.error():
+        done += 1   # "process" the order
+consumer.close()""",
+    """consumer = make_consumer(settings, "exercise-03-commit")
+consumer.subscribe(["orders"])
+done = 0
+deadline = time.time() + 30
+while done < 6 and time.time() < deadline:
+    message = consumer.poll(0.5)
+    if message is not None and not message.error():
+        done += 1   # "process" the order
+consumer.commit(asynchronous=False)   # the next offsets to read, per partition
+consumer.close()""",
+    'labkit.exercises.check_group_caught_up(settings, "orders", "exercise-03-commit", expected=6)',
+)
+
 EXERCISES = {"01_topics_and_partitions": [EX_CREATE_TOPIC, EX_PREDICT_PARTITION],
-             "02_producers_and_serialization": [EX_IDEMPOTENT, EX_SEND_RECORDS]}
+             "02_producers_and_serialization": [EX_IDEMPOTENT, EX_SEND_RECORDS],
+             "03_consumers_and_offsets": [EX_READ_FROM_START, EX_COMMIT]}
 
 QUICKSTART = [
     new_markdown_cell("""# 00 · Quickstart: one photo through Kafka and CLIP
@@ -313,6 +379,54 @@ request.headers()"""),
     ]
 
 
+def consumers_and_offsets(solved: bool) -> list:
+    return [
+        new_markdown_cell("""# 03 · Consumers and offsets
+
+A consumer **polls**: it asks the broker for records after its current position, one
+partition at a time. Its position in each partition is an **offset**. A consumer *group*
+remembers how far it got by **committing** offsets to Kafka — "next time, start at offset N".
+
+* new group, nothing committed → start where `auto.offset.reset` says (`earliest` / `latest`);
+* committed too early (before processing) → a crash loses records;
+* committed too late (or never) → records are processed again after a restart (at-least-once)."""),
+        new_code_cell("""import time
+
+import labkit
+from labkit.clients import make_consumer, make_producer
+
+settings = labkit.load_settings()
+pipeline = labkit.ensure_pipeline(settings, processor=False)
+producer = make_producer(settings)
+labkit.create_topics(settings, ["orders"])
+if sum(r.high for r in labkit.describe_topics(settings, ["orders"])) == 0:
+    for i in range(6):
+        producer.produce("orders", key=f"order-{i}".encode(), value=b"1 pizza")
+        producer.flush()
+labkit.describe_topics(settings, ["orders"], group_id="nobody-yet")"""),
+        new_markdown_cell("""## Seek and replay
+
+Offsets make Kafka a *log*, not a queue: reading does not delete. `assign` a partition at any
+offset and read it again — this is how you reprocess after a bug fix."""),
+        new_code_cell("""from confluent_kafka import TopicPartition
+
+replay = make_consumer(settings)   # no group work: assign() picks partitions and offsets directly
+replay.assign([TopicPartition("orders", p, 0) for p in range(3)])
+seen = []
+deadline = time.time() + 10
+while len(seen) < 6 and time.time() < deadline:
+    message = replay.poll(0.5)
+    if message is not None and not message.error():
+        seen.append((message.partition(), message.offset(), message.key().decode()))
+replay.close()
+assert len(seen) == 6
+sorted(seen)"""),
+        *EX_READ_FROM_START.cells(solved),
+        *EX_COMMIT.cells(solved),
+        new_code_cell("pipeline.stop()"),
+    ]
+
+
 def write(path: Path, cells: list) -> None:
     notebook = new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
@@ -327,6 +441,7 @@ NOTEBOOKS = {
     "00_quickstart": lambda solved: QUICKSTART,
     "01_topics_and_partitions": topics_and_partitions,
     "02_producers_and_serialization": producers_and_serialization,
+    "03_consumers_and_offsets": consumers_and_offsets,
 }
 
 
