@@ -143,7 +143,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict:
             result = pipe.load(payload, options.uploads, options.concurrency, f"b. saturated {name}")
             row = {"images": name, "backend": best, "max_batch": batch, **_summary(result),
                    "raw_img_per_s": raw[(best, batch)],
-                   "ratio_to_raw": round(result.img_per_s / raw[(best, batch)], 2)}
+                   "ratio_to_raw": float(f"{result.img_per_s / raw[(best, batch)]:.3g}")}
             report["pipeline"].append(row)
     report["latency"] = {"light": _summary(light), "saturated": {k: v for k, v in report["pipeline"][0].items()
                                                                  if k.startswith("p") or k == "img_per_s"}}
