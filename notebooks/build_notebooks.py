@@ -129,59 +129,41 @@ if sum(r.high for r in labkit.describe_topics(settings, ["orders"])) == 0:
         producer.produce("orders", key=f"order-{i}".encode(), value=b"1 pizza")
         producer.flush()   # one record per request: end offsets count records on every broker"""
 
+def _orders_loop(group: str, reset: str | None, wait_s: int, stop_when: str, body: str, before_close: str = "") -> str:
+    """A poll loop over `orders` (the exercises of notebook 03 differ only in these parts)."""
+    reset_arg = f', **{{"auto.offset.reset": "{reset}"}}' if reset else ""
+    return f"""consumer = make_consumer(settings, "{group}"{reset_arg})
+consumer.subscribe(["orders"])
+{body.split(chr(10))[0]}
+deadline = time.time() + {wait_s}
+while {stop_when} and time.time() < deadline:
+    message = consumer.poll(0.5)
+    if message is not None and not message.error():
+        {body.split(chr(10))[1]}
+{before_close}consumer.close()"""
+
+
+_READ = ("received = []", "received.append(message)")
 EX_READ_FROM_START = Exercise(
     "read everything that is already there",
     "The topic `orders` already holds 6 records. This consumer, in a brand-new group, reads none "
     "of them. Fix it so `received` ends up with all 6.",
     ORDERS_GIVEN,
-    """consumer = make_consumer(settings, "exercise-03-read", **{"auto.offset.reset": "latest"})
-consumer.subscribe(["orders"])
-received = []
-deadline = time.time() + 8
-while len(received) < 6 and time.time() < deadline:
-    message = consumer.poll(0.5)
-    if message is not None and not message.error():
-        received.append(message)
-consumer.close()
-len(received)""",
-    """consumer = make_consumer(settings, "exercise-03-read", **{"auto.offset.reset": "earliest"})
-consumer.subscribe(["orders"])
-received = []
-deadline = time.time() + 30
-while len(received) < 6 and time.time() < deadline:
-    message = consumer.poll(0.5)
-    if message is not None and not message.error():
-        received.append(message)
-consumer.close()
-len(received)""",
+    _orders_loop("exercise-03-read", "latest", 8, "len(received) < 6", "\n".join(_READ)) + "\nlen(received)",
+    _orders_loop("exercise-03-read", "earliest", 30, "len(received) < 6", "\n".join(_READ)) + "\nlen(received)",
     'labkit.exercises.check_consumed_everything(settings, "orders", received)',
 )
 
+_PROCESS = ("done = 0", 'done += 1   # "process" the order')
 EX_COMMIT = Exercise(
     "commit what you processed",
     "labkit's consumers do not auto-commit (a crash would lose records auto-commit already "
     "stored). This loop processes all 6 orders but the group's lag never drops. Make it commit, "
     "so `labkit topics describe` would show lag 0 for group `exercise-03-commit`.",
     ORDERS_GIVEN,
-    """consumer = make_consumer(settings, "exercise-03-commit")
-consumer.subscribe(["orders"])
-done = 0
-deadline = time.time() + 30
-while done < 6 and time.time() < deadline:
-    message = consumer.poll(0.5)
-    if message is not None and not message.error():
-        done += 1   # "process" the order
-consumer.close()""",
-    """consumer = make_consumer(settings, "exercise-03-commit")
-consumer.subscribe(["orders"])
-done = 0
-deadline = time.time() + 30
-while done < 6 and time.time() < deadline:
-    message = consumer.poll(0.5)
-    if message is not None and not message.error():
-        done += 1   # "process" the order
-consumer.commit(asynchronous=False)   # the next offsets to read, per partition
-consumer.close()""",
+    _orders_loop("exercise-03-commit", None, 30, "done < 6", "\n".join(_PROCESS)),
+    _orders_loop("exercise-03-commit", None, 30, "done < 6", "\n".join(_PROCESS),
+                 "consumer.commit(asynchronous=False)   # the next offsets to read, per partition\n"),
     'labkit.exercises.check_group_caught_up(settings, "orders", "exercise-03-commit", expected=6)',
 )
 
@@ -428,6 +410,8 @@ sorted(seen)"""),
 
 
 def write(path: Path, cells: list) -> None:
+    for index, cell in enumerate(cells):
+        cell["id"] = f"cell-{index:02d}"  # stable ids: rebuilding changes nothing that did not change
     notebook = new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},
