@@ -109,11 +109,17 @@ def _cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_processor(settings: Settings, args: argparse.Namespace) -> int:
-    from .processor import Processor
+    from .processor import READY_MESSAGE, Processor
 
     processor = Processor(settings)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: processor.stop())
+
+    def announce() -> None:  # on stdout whatever the log level: `labkit up` waits for this line
+        if processor.ready.wait():
+            print(f"{READY_MESSAGE}: {processor.name}, partitions {processor.assignment}", flush=True)
+
+    threading.Thread(target=announce, daemon=True).start()
     processor.run()
     return 0
 

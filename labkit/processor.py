@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
@@ -51,7 +51,6 @@ class ProcessorStats:
     batches: int = 0
     scored: int = 0
     dead_lettered: int = 0
-    committed: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) → next offset
 
 
 @dataclass
@@ -88,6 +87,8 @@ class Processor:
         self.assignment: list[int] = []
         self._stop = threading.Event()
         self._delivery_errors: list[str] = []
+        self._consumer = self._producer = None  # set by run()
+        self._pending: tuple[list[Message], Future] | None = None  # polled, decoding, not yet scored
 
     @property
     def scorer(self) -> ClipScorer:
@@ -112,7 +113,6 @@ class Processor:
         log.info("%s joining group %r on %s (model %s, backend %s)", self.name, settings.group_id,
                  settings.requests_topic, scorer.model_id, scorer.backend)
         decoder = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-decode")
-        self._pending: tuple[list[Message], Future] | None = None
         try:
             while not self._stop.is_set():
                 # Block for new records only when nothing is waiting to be scored.
@@ -158,7 +158,7 @@ class Processor:
         return good
 
     def _finish_pending(self) -> None:
-        pending, self._pending = getattr(self, "_pending", None), None
+        pending, self._pending = self._pending, None
         if pending:
             batch, decoding = pending
             self.process_batch(batch, self._consumer, self._producer, decoded=decoding.result())
@@ -224,7 +224,6 @@ class Processor:
             log.warning("%s: commit of %s refused (%s); the group will redo those records", self.name,
                         next_offsets, exc.args[0])
             return
-        self.stats.committed.update(next_offsets)
         self.stats.batches += 1
         self.stats.scored += len(ready)
 

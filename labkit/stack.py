@@ -133,8 +133,9 @@ class Stack:
                 if port_is_open("127.0.0.1", self.settings.web_port):
                     raise LabkitError(f"Port {self.settings.web_port} is busy; choose another with --web-port "
                                       "or LABKIT_WEB_PORT.")
-                web = self._start("web", _labkit("web"), "web app ready", 60)
-                self._wait_http(web, f"http://127.0.0.1:{self.settings.web_port}/healthz", 30)
+                # Ready = /healthz answers (not a log line: the log level may hide it).
+                web = self._spawn("web", _labkit("web"), marker="")
+                self._wait_http(web, f"http://127.0.0.1:{self.settings.web_port}/healthz", 90)
                 host = "localhost" if self.settings.web_host in ("127.0.0.1", "0.0.0.0") else self.settings.web_host
                 self._say(f"web app: http://{host}:{self.settings.web_port}")
             if self.want_jupyter:
@@ -149,7 +150,7 @@ class Stack:
         return self
 
     def _wait_http(self, child: Child, url: str, timeout: float) -> None:
-        """Wait until ``url`` answers 200: the app logs "ready" before uvicorn has bound its port."""
+        """Wait until ``url`` answers 200 (the app logs "ready" before uvicorn has even bound its port)."""
         import httpx
 
         deadline = time.monotonic() + timeout

@@ -52,7 +52,8 @@ def test_topics_create_list_describe(settings):
 def test_up_serves_the_pipeline_and_ctrl_c_stops_everything(photos):
     web_port, broker_port = free_port(), free_port()
     env = {**os.environ, "LABKIT_MODEL": "test-tiny", "LABKIT_WEB_PORT": str(web_port),
-           "LABKIT_BROKER_PORT": str(broker_port)}
+           "LABKIT_BROKER_PORT": str(broker_port),
+           "LABKIT_LOG_LEVEL": "WARNING"}  # readiness must not depend on INFO log lines
     env.pop("LABKIT_BOOTSTRAP", None)
     up = subprocess.Popen([sys.executable, "-m", "labkit", "up"], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
