@@ -26,13 +26,13 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
-import torch
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from .admin import require_topics
 from .clients import make_consumer, make_producer
-from .clip import ClipScorer, build_scorer
+from .clip import Scorer, build_scorer
 from .config import Settings
 from .errors import LabkitError
 from .images import load_rgb
@@ -57,7 +57,7 @@ class ProcessorStats:
 class _Decoded:
     message: Message
     request: ImageRequest
-    pixels: torch.Tensor
+    pixels: Any  # the scorer's preprocessed 3×H×W input
     started_ms: int
     decode_ms: float
 
@@ -78,7 +78,7 @@ class Processor:
     ``run()`` blocks until ``stop()`` is called (from another thread or a signal handler).
     """
 
-    def __init__(self, settings: Settings, scorer: ClipScorer | None = None, name: str | None = None):
+    def __init__(self, settings: Settings, scorer: Scorer | None = None, name: str | None = None):
         self.settings = settings
         self.name = name or f"processor-{socket.gethostname()}-{os.getpid()}"
         self._scorer = scorer
@@ -91,7 +91,7 @@ class Processor:
         self._pending: tuple[list[Message], Future] | None = None  # polled, decoding, not yet scored
 
     @property
-    def scorer(self) -> ClipScorer:
+    def scorer(self) -> Scorer:
         if self._scorer is None:
             self._scorer = build_scorer(self.settings)
         return self._scorer
@@ -197,7 +197,7 @@ class Processor:
             by_labels.setdefault(item.request.labels, []).append(item)
         for labels, group in by_labels.items():
             t0 = time.perf_counter()
-            top = self.scorer.score_pixels(torch.stack([d.pixels for d in group]), labels)
+            top = self.scorer.score_pixels([d.pixels for d in group], labels)
             inference_ms = (time.perf_counter() - t0) * 1000 / len(group)
             for item, scores in zip(group, top):
                 self._emit(item, scores, inference_ms, len(ready), producer)

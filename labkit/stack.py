@@ -118,7 +118,7 @@ class Stack:
             created = create_topics(self.settings)
             self._say("topics: " + ", ".join(f"{t} ({state})" for t, state in created.items()))
             if self.processors:
-                from .processor import READY_MESSAGE  # imports torch; only when we start a processor
+                from .processor import READY_MESSAGE
 
                 # Several processors on one machine share its cores instead of fighting over them.
                 threads = self.settings.inference_threads or (

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from labkit.clip import BACKENDS, ClipScorer, build_scorer, make_tower
-from labkit.clip.backends import MIN_COSINE, MIN_TOP1_AGREEMENT, TorchTower, export_onnx, fidelity
+from labkit.clip.backends import MIN_COSINE, MIN_TOP1_AGREEMENT, TorchTower, fidelity
+from labkit.clip.export import export_image_tower
 from labkit.clip.scorer import encode_text_trimmed
 from labkit.config import Settings
 from labkit.images import load_rgb
@@ -40,15 +41,16 @@ def test_fidelity_gate_rejects_a_wrong_tower(scorer, photo_batch):
 
 
 def test_onnx_export_is_cached_per_model(scorer, tmp_path):
-    first = export_onnx(scorer.clip, tmp_path, quantized=True)
+    first = export_image_tower(scorer.clip, tmp_path, quantized=True)
     stamp = first.stat().st_mtime_ns
-    assert export_onnx(scorer.clip, tmp_path, quantized=True) == first and first.stat().st_mtime_ns == stamp
+    assert export_image_tower(scorer.clip, tmp_path, quantized=True) == first and first.stat().st_mtime_ns == stamp
     assert first.parent.name == "test-tiny-seed0" and (first.parent / "image-tower.fp32.onnx").is_file()
 
 
 def test_auto_picks_a_backend_that_passes_and_explicit_choice_is_obeyed():
     cache = os.environ["LABKIT_ONNX_CACHE_DIR"]
     assert build_scorer(Settings(model="test-tiny", backend="auto", onnx_cache_dir=cache)).backend in BACKENDS
+    assert build_scorer(Settings(model="test-tiny", backend="torch-bf16", onnx_cache_dir=cache)).backend == "torch-bf16"
     assert build_scorer(Settings(model="test-tiny", backend="onnx-fp32", onnx_cache_dir=cache)).backend == "onnx-fp32"
 
 
@@ -60,9 +62,9 @@ def test_trimmed_text_tower_gives_the_same_embeddings(scorer):
 
 
 def test_label_cache_is_lru_bounded(scorer, monkeypatch):
-    import labkit.clip.scorer as scorer_module
+    import labkit.clip.scoring as scoring
 
-    monkeypatch.setattr(scorer_module, "LABEL_CACHE_SIZE", 2)
+    monkeypatch.setattr(scoring, "LABEL_CACHE_SIZE", 2)
     fresh = ClipScorer(scorer.clip, labels=("a", "b"))
     first = fresh.label_embeddings(["x", "y"])
     fresh.label_embeddings(["x", "z"])

@@ -26,12 +26,12 @@ def print_report(report: dict) -> None:
            ["load", "img_per_s", "p50_ms", "p95_ms", "p99_ms"])
     _table("d. batch vs real-time (224 px, saturated)", report["batch_curve"],
            ["max_batch", "img_per_s", "p50_ms", "p95_ms", "p99_ms"])
-    _table("e. processor memory (peak includes start-up: model load, ONNX export, backend choice)", report["rss"],
+    _table("e. processor memory (peak includes its start-up; ONNX backends serve without PyTorch)", report["rss"],
            ["backend", "peak_rss_mb", "steady_rss_mb", "img_per_s"])
     _table("f. consumer-group scaling (224 px, saturated)", report["scaling"],
            ["processors", "img_per_s", "p50_ms", "p99_ms"])
-    _table("g. text tower (custom labels; trim speed-up measured on 100 prompts)", [report["text"]],
-           ["labels", "templates", "prompts", "seconds", "trim_speedup"])
+    _table("g. text tower (1 template per custom label; trim speed-up measured on 100 prompts)", report["text"],
+           ["scorer", "labels", "seconds", "trim_speedup"])
 
 
 def save_plot(report: dict, path: Path) -> None:

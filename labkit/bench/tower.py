@@ -13,7 +13,7 @@ import time
 import torch
 
 from ..clip import BACKENDS, LoadedClip, make_tower
-from ..clip.backends import native_bf16
+from ..clip.cpu import native_bf16
 
 
 def tower_throughput(clip: LoadedClip, pixels: torch.Tensor, batch_sizes: list[int], backends: list[str] | None = None,

@@ -1,26 +1,24 @@
-"""CLIP zero-shot scoring with open_clip: load a model, embed labels once, score images."""
+"""CLIP zero-shot scoring with open_clip: load a model, embed labels once, score images — in PyTorch, or exported to ONNX without it.
 
-from .backends import BACKENDS, ImageTower, choose_tower, make_tower
+The PyTorch-free parts import eagerly; names that need PyTorch load on first use, so a
+processor serving ONNX never pays PyTorch's ~500 MB.
+"""
+
+from importlib import import_module
+
 from .labels import DEFAULT_LABELS, DEFAULT_TEMPLATES, read_labels
-from .loading import LoadedClip, load_clip
-from .scorer import ClipScorer
+from .prepare import build_scorer
+from .runtime import OnnxScorer
+from .scoring import Scorer
 
-__all__ = ["BACKENDS", "ImageTower", "choose_tower", "make_tower", "ClipScorer", "DEFAULT_LABELS", "DEFAULT_TEMPLATES", "LoadedClip", "load_clip", "read_labels",
-           "build_scorer"]
+_NEEDS_TORCH = {"BACKENDS": ".backends", "ImageTower": ".backends", "choose_tower": ".backends",
+                "make_tower": ".backends", "ClipScorer": ".scorer", "LoadedClip": ".loading", "load_clip": ".loading"}
+
+__all__ = ["BACKENDS", "ClipScorer", "DEFAULT_LABELS", "DEFAULT_TEMPLATES", "ImageTower", "LoadedClip",
+           "OnnxScorer", "Scorer", "build_scorer", "choose_tower", "load_clip", "make_tower", "read_labels"]
 
 
-def build_scorer(settings) -> ClipScorer:
-    """The scorer ``settings`` describe: model, image backend (warmed up), label set and top-k."""
-    import torch
-
-    from ..images import load_rgb
-    from ..samples import sample_photos
-
-    if settings.inference_threads:
-        torch.set_num_threads(settings.inference_threads)
-    labels = read_labels(settings.labels_file) if settings.labels_file else DEFAULT_LABELS
-    scorer = ClipScorer(load_clip(settings), labels=labels, top_k=settings.top_k)
-    samples = torch.stack([scorer.preprocess(load_rgb(p.read_bytes())) for p in sample_photos().values()])
-    scorer.use_tower(choose_tower(scorer.clip, settings.backend, samples, scorer.label_embeddings(),
-                                  settings.onnx_cache_dir))
-    return scorer
+def __getattr__(name: str):
+    if name in _NEEDS_TORCH:
+        return getattr(import_module(_NEEDS_TORCH[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,16 +1,17 @@
 """Image-tower backends: run CLIP's image encoder in PyTorch (fp32 or bf16) or ONNX Runtime (fp32 or int8), and pick the fastest faithful one.
 
 Almost all of CLIP's cost per image is the image tower (ViT-B/32: 8.8 GFLOP per image), so
-that is what the backends swap. The text tower runs once per label set and stays in PyTorch.
+that is what the backends swap. (The text tower runs once per label set; the PyTorch-free
+runtime in :mod:`.runtime` exports it too.)
 
 * ``torch-fp32``  the reference: open_clip's module as it is.
 * ``torch-bf16``  the weights *cast* to bfloat16 (not autocast, which re-casts them on every
   call). Fast only on CPUs with native bf16 (AVX-512 BF16, AMX); emulated elsewhere.
 * ``onnx-fp32``   the tower exported to ONNX and run by ONNX Runtime's graph optimiser.
 * ``onnx-int8``   the ONNX graph with weight matrices quantized to int8 ("dynamic"
-  quantization: activations are quantized on the fly), one scale per output channel.
-  ``reduce_range`` keeps weights to 7 bits: on CPUs without VNNI the int8 multiply-add
-  saturates 16-bit sums otherwise (cosine to fp32 fell to ~0.985 here without it).
+  quantization: activations are quantized on the fly), one scale per output channel; on
+  CPUs without VNNI with 7-bit weights (cosine to fp32 fell to ~0.985 there without it; see
+  :mod:`.cpu`).
 
 ONNX files are exported on first use and cached on disk, keyed by model and weights.
 :func:`choose_tower` implements ``LABKIT_BACKEND=auto``: every available backend must pass the
@@ -22,15 +23,17 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from .cpu import native_bf16
 from .loading import LoadedClip
+from .zero_shot import min_cosine
 
 log = logging.getLogger(__name__)
 
@@ -67,55 +70,14 @@ class OnnxTower(ImageTower):
     """The tower as an ONNX graph run by ONNX Runtime on the CPU."""
 
     def __init__(self, path: Path, name: str):
-        import onnxruntime as ort
+        from .runtime import onnx_session
 
         self.name = name
         self.path = path
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = torch.get_num_threads()  # the same CPU budget as PyTorch
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(path, torch.get_num_threads())  # the same CPU budget as PyTorch
 
     def embed(self, pixels: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.session.run(None, {"pixels": pixels.contiguous().numpy()})[0])
-
-
-def onnx_cache_dir(override: Path | None = None) -> Path:
-    """Where exported ONNX files live: ``override``, else ``$XDG_CACHE_HOME/labkit/onnx``."""
-    if override:
-        return Path(override)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "labkit" / "onnx"
-
-
-def export_onnx(clip: LoadedClip, cache_dir: Path | None = None, quantized: bool = False) -> Path:
-    """The image tower as an ONNX file (int8 if ``quantized``), exported once and then reused."""
-    folder = onnx_cache_dir(cache_dir) / clip.cache_key
-    fp32 = folder / "image-tower.fp32.onnx"
-    target = folder / ("image-tower.int8-pc-rr.onnx" if quantized else fp32.name)  # name = quantization recipe
-    if target.is_file():
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    if not fp32.is_file():
-        log.info("exporting the %s image tower to ONNX (once; cached in %s)", clip.model_id, folder)
-        size = clip.model.visual.image_size
-        example = torch.zeros(1, 3, *(size if isinstance(size, tuple) else (size, size)))
-        partial = fp32.with_suffix(f".{os.getpid()}.tmp")
-        # Grad enabled on purpose: under no_grad, PyTorch's attention takes a fused fast path
-        # that the (TorchScript-based) exporter cannot translate.
-        with torch.enable_grad():
-            torch.onnx.export(clip.model.visual, (example,), str(partial), input_names=["pixels"],
-                              output_names=["embedding"], opset_version=17, dynamo=False,
-                              dynamic_axes={"pixels": {0: "batch"}, "embedding": {0: "batch"}})
-        os.replace(partial, fp32)
-    if quantized:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        log.info("quantizing the %s image tower to int8 (once)", clip.model_id)
-        partial = target.with_suffix(f".{os.getpid()}.tmp")
-        quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8, reduce_range=True, per_channel=True,
-                         op_types_to_quantize=["MatMul", "Gemm"], extra_options={"MatMulConstBOnly": True})
-        os.replace(partial, target)
-    return target
 
 
 def make_tower(name: str, clip: LoadedClip, cache_dir: Path | None = None) -> ImageTower:
@@ -125,7 +87,9 @@ def make_tower(name: str, clip: LoadedClip, cache_dir: Path | None = None) -> Im
     if name == "torch-bf16":
         return TorchTower(clip, torch.bfloat16)
     if name in ("onnx-fp32", "onnx-int8"):
-        return OnnxTower(export_onnx(clip, cache_dir, quantized=name == "onnx-int8"), name)
+        from .export import export_image_tower
+
+        return OnnxTower(export_image_tower(clip, cache_dir, quantized=name == "onnx-int8"), name)
     raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)} or auto")
 
 
@@ -146,22 +110,12 @@ class Fidelity:
         return self.min_cosine >= MIN_COSINE
 
 
-def fidelity(reference: torch.Tensor, candidate: torch.Tensor, label_embeddings: torch.Tensor) -> Fidelity:
-    """Compare two N×D embedding batches of the same images (and their top-1 labels)."""
-    ref = reference / reference.norm(dim=-1, keepdim=True)
-    cand = candidate / candidate.norm(dim=-1, keepdim=True)
-    cosine = (ref * cand).sum(dim=-1)
-    agree = ((ref @ label_embeddings.T).argmax(-1) == (cand @ label_embeddings.T).argmax(-1)).float().mean()
-    return Fidelity(float(cosine.min()), float(agree))
-
-
-def native_bf16() -> bool:
-    """True when this CPU computes bfloat16 in hardware (otherwise torch emulates it, slowly)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+def fidelity(reference, candidate, label_embeddings) -> Fidelity:
+    """Compare two N×D embedding batches of the same images (and their top-1 labels); arrays or tensors."""
+    ref, cand = np.asarray(reference, np.float32), np.asarray(candidate, np.float32)
+    labels = np.asarray(label_embeddings, np.float32)
+    agree = ((ref @ labels.T).argmax(-1) == (cand @ labels.T).argmax(-1)).mean()
+    return Fidelity(min_cosine(ref, cand), float(agree))
 
 
 def _images_per_second(tower: ImageTower, pixels: torch.Tensor, runs: int = 2) -> float:
@@ -171,7 +125,7 @@ def _images_per_second(tower: ImageTower, pixels: torch.Tensor, runs: int = 2) -
     return runs * len(pixels) / (time.perf_counter() - started)
 
 
-def choose_tower(clip: LoadedClip, backend: str, sample_pixels: torch.Tensor, label_embeddings: torch.Tensor,
+def choose_tower(clip: LoadedClip, backend: str, sample_pixels: torch.Tensor, label_embeddings,
                  cache_dir: Path | None = None) -> ImageTower:
     """The backend to use; for ``auto``, the fastest that passes the fidelity gate on ``sample_pixels``.
 

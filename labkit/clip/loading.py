@@ -78,14 +78,18 @@ def _weights_cached(arch: str, tag: str, cache_dir: Path | None) -> bool:
 RANDOM_WEIGHTS = "random"
 
 
-def _cache_key(settings: Settings, arch: str, pretrained: str | None) -> str:
-    """A file-name-safe key for these exact weights."""
-    if pretrained is None:
-        return f"{TEST_MODEL}-seed0" if arch == TEST_ARCH else f"{arch}__random-seed0"
+def weights_cache_key(settings: Settings) -> str:
+    """A file-name-safe key for the exact weights ``settings`` name (without importing open_clip or PyTorch)."""
+    if settings.model == TEST_MODEL:
+        return f"{TEST_MODEL}-seed0"
     if settings.checkpoint is not None:
-        stat = Path(settings.checkpoint).stat()
-        return f"{arch}__{Path(settings.checkpoint).stem}-{stat.st_size}-{int(stat.st_mtime)}"
-    return f"{arch}__{pretrained}"
+        checkpoint = Path(settings.checkpoint)
+        stat = checkpoint.stat() if checkpoint.is_file() else None
+        return f"{settings.model}__{checkpoint.stem}-{stat.st_size}-{int(stat.st_mtime)}" if stat else \
+            f"{settings.model}__{checkpoint.stem}-missing"
+    if settings.pretrained == RANDOM_WEIGHTS:
+        return f"{settings.model}__random-seed0"
+    return f"{settings.model}__{settings.pretrained}"
 
 
 def _weights_source(settings: Settings) -> tuple[str, str | None, str]:
@@ -148,4 +152,4 @@ def load_clip(settings: Settings) -> LoadedClip:
     model.eval()
     return LoadedClip(model=model, preprocess=preprocess, tokenizer=open_clip.get_tokenizer(arch),
                       model_id=model_id, random_weights=pretrained is None,
-                      cache_key=_cache_key(settings, arch, pretrained))
+                      cache_key=weights_cache_key(settings))
