@@ -28,7 +28,7 @@ class Preprocess:
         short, long = min(width, height), max(width, height)
         if short != self.size:
             # The short side becomes `size`; the long side keeps the aspect ratio (truncated, as torchvision does).
-            new_long = int(self.size * long / short)
+            new_long = int(self.size * long / short)  # noqa: RUF046 — float, then truncate: as torchvision does
             new_size = (self.size, new_long) if width <= height else (new_long, self.size)
             image = image.resize(new_size, Image.Resampling.BICUBIC)
             width, height = new_size

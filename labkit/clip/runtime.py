@@ -64,7 +64,7 @@ class Manifest:
     logit_scale: float
 
     @classmethod
-    def read(cls, folder: Path) -> "Manifest":
+    def read(cls, folder: Path) -> Manifest:
         data = json.loads((folder / "manifest.json").read_text())
         return cls(**{**data, "mean": tuple(data["mean"]), "std": tuple(data["std"])})
 
@@ -94,7 +94,7 @@ class Decision:
         return folder / f"decision-{requested}-{machine_signature(threads)}.json"
 
     @classmethod
-    def read(cls, folder: Path, requested: str, threads: int) -> "Decision | None":
+    def read(cls, folder: Path, requested: str, threads: int) -> Decision | None:
         try:
             return cls(**json.loads(cls.path(folder, requested, threads).read_text()))
         except (OSError, ValueError, TypeError):
