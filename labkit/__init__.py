@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING
 # Imported on first use, so `import labkit` (and every CLI command) does not load torch
 # unless it needs CLIP.
 _EXPORTS = {
-    "create_topics": "admin", "describe_topics": "admin", "group_members": "admin", "wait_for_broker": "admin",
+    "create_topics": "admin", "describe_topics": "admin", "group_assignments": "admin", "group_members": "admin",
+    "wait_for_broker": "admin",
     "EmbeddedBroker": "broker", "free_port": "broker",
     "LabClient": "client",
     "TEST_MODEL": "config", "Settings": "config", "load_settings": "config",
@@ -52,7 +53,7 @@ def __getattr__(name: str):
 
 
 if TYPE_CHECKING:  # for editors and type checkers
-    from .admin import create_topics, describe_topics, group_members, wait_for_broker  # noqa: F401
+    from .admin import create_topics, describe_topics, group_assignments, group_members, wait_for_broker  # noqa: F401
     from .broker import EmbeddedBroker, free_port  # noqa: F401
     from .client import LabClient  # noqa: F401
     from .config import TEST_MODEL, Settings, load_settings  # noqa: F401

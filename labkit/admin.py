@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -135,12 +136,29 @@ def describe_topics(settings: Settings, topics: list[str] | None = None,
         consumer.close()
 
 
-def group_members(settings: Settings, group_id: str | None = None) -> list[str]:
-    """Client ids of the live members of a consumer group (default: the processors)."""
+def group_assignments(settings: Settings, group_id: str | None = None) -> dict[str, list[tuple[str, int]]] | None:
+    """Live members of a consumer group (client ids) and the (topic, partition)s each one owns right now.
+
+    An empty list for a member = joined but idle: the group has more members than partitions.
+    An empty dict = nobody is in the group. ``None`` = the broker did not say within
+    ``connect_timeout_s`` (the embedded Tansu broker may not answer DescribeGroups; Apache
+    Kafka does).
+    """
     admin = make_admin(settings)
     group = group_id or settings.group_id
     try:
-        description = admin.describe_consumer_groups([group], request_timeout=settings.connect_timeout_s)[group].result()
-    except KafkaException:
-        return []
-    return [member.client_id for member in description.members]
+        future = admin.describe_consumer_groups([group], request_timeout=settings.connect_timeout_s)[group]
+        description = future.result(timeout=settings.connect_timeout_s + 1)
+    except (KafkaException, FutureTimeout) as exc:
+        log.debug("group %s not described: %r", group, exc)
+        return None
+    owned: dict[str, list[tuple[str, int]]] = {}
+    for member in description.members:
+        partitions = member.assignment.topic_partitions if member.assignment else []
+        owned.setdefault(member.client_id, []).extend(sorted((tp.topic, tp.partition) for tp in partitions))
+    return owned
+
+
+def group_members(settings: Settings, group_id: str | None = None) -> list[str]:
+    """Client ids of the live members of a consumer group (default: the processors); [] when unknown."""
+    return list(group_assignments(settings, group_id) or {})

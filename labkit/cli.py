@@ -178,7 +178,7 @@ def _cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_config(settings: Settings, args: argparse.Namespace) -> int:
-    for key, value in sorted(settings.to_env().items()):
+    for key, value in sorted(settings.to_env(reveal_secrets=False).items()):
         print(f"{key}={value}")
     return 0
 

@@ -71,7 +71,8 @@ class LabClient:
                 "top label": top.label if top else None, "probability": top.score if top else None,
                 "labels": ", ".join(f"{s.label} {s.score:.0%}" for s in result.labels[:3]),
                 "total ms": result.timings_ms.total, "inference ms": result.timings_ms.inference,
-                "model": result.model, "error": result.error,
+                "processor": result.processor, "batch": result.batch_size, "model": result.model,
+                "error": result.error,
             })
         return pd.DataFrame(rows)
 

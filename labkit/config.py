@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The model name that selects a small, randomly initialised CLIP of the same code path.
@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     )
     web_host: str = Field("127.0.0.1", description="Address the web app listens on (0.0.0.0 to expose).")
     web_port: int = Field(8080, description="Port of the web app.")
+    api_token: SecretStr | None = Field(
+        None, description="When set, uploads need `Authorization: Bearer <token>` (set it when the app is exposed)."
+    )
+    allowed_origins: str = Field(
+        "", description="Other web origins (comma-separated) allowed to call the API; empty: same origin only."
+    )
     results_cache_size: int = Field(10_000, description="Results each web replica keeps for the REST API.")
     jupyter_port: int = Field(8888, description="Port of JupyterLab for `labkit lab`.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity.")
@@ -118,10 +124,15 @@ class Settings(BaseSettings):
         """True when the random test model is selected (its labels mean nothing)."""
         return self.model == TEST_MODEL
 
-    def to_env(self) -> dict[str, str]:
-        """These settings as ``LABKIT_*`` variables, so child processes see the same values."""
+    def to_env(self, reveal_secrets: bool = True) -> dict[str, str]:
+        """These settings as ``LABKIT_*`` variables, so child processes see the same values.
+
+        ``reveal_secrets=False`` prints ``**********`` for secrets (for anything a person reads).
+        """
         env = {}
         for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr) and reveal_secrets:
+                value = value.get_secret_value()  # children need the value itself; never printed
             if value is not None:
                 env[f"LABKIT_{name.upper()}"] = str(value)
         env["LABKIT_BOOTSTRAP"] = self.bootstrap_servers

@@ -89,6 +89,8 @@ class Processor:
         self._delivery_errors: list[str] = []
         self._consumer = self._producer = None  # set by run()
         self._pending: tuple[list[Message], Future] | None = None  # polled, decoding, not yet scored
+        self._thread: threading.Thread | None = None  # set by start_in_thread()
+        self.error: BaseException | None = None  # what ended a background loop, if anything
 
     @property
     def scorer(self) -> Scorer:
@@ -96,9 +98,37 @@ class Processor:
             self._scorer = build_scorer(self.settings)
         return self._scorer
 
-    def stop(self) -> None:
-        """Ask the loop to finish its current batch, leave the group and return."""
+    def stop(self, timeout: float = 15) -> None:
+        """Ask the loop to finish its current batch, leave the group and return (waits for a background loop)."""
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        """True while a loop started by :meth:`start_in_thread` is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start_in_thread(self, timeout: float = 60, wait: bool = True) -> "Processor":
+        """Run the loop on a background thread (notebooks, tests); return once the group has given it partitions.
+
+        Several processors in one process share one scorer: the model is loaded once and ONNX
+        Runtime releases the GIL while it computes. An error in the loop is kept in ``error``.
+        ``wait=False`` returns at once (``ready`` is set later).
+        """
+        def run() -> None:
+            try:
+                self.run()
+            except BaseException as exc:  # noqa: BLE001 — kept for the caller, who decides what to do
+                self.error = exc
+                log.error("%s stopped: %s", self.name, exc)
+
+        self._thread = threading.Thread(target=run, name=self.name, daemon=True)
+        self._thread.start()
+        if wait and not self.ready.wait(timeout):
+            raise LabkitError(f"{self.name} got no partitions within {timeout:.0f} s "
+                              f"({self.error or 'is the broker up, and the topic created?'})")
+        return self
 
     # --- the loop ---------------------------------------------------------------------------------
 

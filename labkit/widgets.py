@@ -1,4 +1,4 @@
-"""Notebook widgets: upload photos into the pipeline and watch their results fill a live table.
+"""Notebook widgets: upload photos into the pipeline, watch results fill a live table, and watch Kafka itself (offsets, lag, group members) change.
 
 Thread rule for ipywidgets: the widget is *displayed* from the kernel's main thread (the cell
 that creates it); the background thread only changes widget *values* (``html.value = ...``),
@@ -8,15 +8,45 @@ lands in whichever cell happens to be running.
 
 from __future__ import annotations
 
+import io
 import threading
+import time
+from collections import deque
+from html import escape
 
 import ipywidgets as widgets
 
+from .admin import describe_topics, group_assignments
 from .client import LabClient
-from .errors import BadImage
+from .config import Settings
+from .errors import BadImage, LabkitError
 
 
-class LiveResults(widgets.VBox):
+class _Refreshing(widgets.VBox):
+    """A box whose ``refresh()`` runs every ``every`` seconds on a background thread until ``close()``."""
+
+    def __init__(self, children, every: float, name: str):
+        super().__init__(children)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, args=(every,), name=name, daemon=True)
+        self._thread.start()
+
+    def _loop(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.refresh()
+
+    def refresh(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop the background thread (also when the kernel restarts: it is a daemon thread), then the widget."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(5)
+        super().close()
+
+
+class LiveResults(_Refreshing):
     """An upload button plus a table of this client's results, refreshed while results arrive.
 
     ``LiveResults(lab)`` in a cell shows it; ``.close()`` stops its refresh thread.
@@ -27,13 +57,9 @@ class LiveResults(widgets.VBox):
         self.upload = widgets.FileUpload(accept="image/*", multiple=True, description="Upload photos")
         self.status = widgets.HTML("Choose one or more photos: each is sent to Kafka at once.")
         self.table = widgets.HTML()
-        super().__init__([self.upload, self.status, self.table])
-        self.upload.observe(self._on_upload, names="value")
-        self._stop = threading.Event()
         self._shown = -1
-        self._thread = threading.Thread(target=self._refresh, args=(refresh_s,), name="labkit-live-results",
-                                        daemon=True)
-        self._thread.start()
+        super().__init__([self.upload, self.status, self.table], refresh_s, "labkit-live-results")
+        self.upload.observe(self._on_upload, names="value")
 
     def _on_upload(self, change) -> None:
         sent, refused = 0, []
@@ -45,15 +71,76 @@ class LiveResults(widgets.VBox):
                 refused.append(f"{item['name']}: {exc}")
         self.status.value = f"Sent {sent} image(s) to Kafka." + "".join(f"<br>⚠ {r}" for r in refused)
 
-    def _refresh(self, every: float) -> None:
-        while not self._stop.wait(every):
-            count = len(self.lab.results)
-            if count != self._shown:  # redraw only when something new arrived
-                self._shown = count
-                frame = self.lab.results_frame()
-                self.table.value = frame.drop(columns=["id", "model"]).to_html(index=False) if count else ""
+    def refresh(self) -> None:
+        count = len(self.lab.results)
+        if count != self._shown:  # redraw only when something new arrived
+            self._shown = count
+            frame = self.lab.results_frame()
+            self.table.value = frame.drop(columns=["id", "model"]).to_html(index=False) if count else ""
 
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        super().close()
+
+class KafkaInspector(_Refreshing):
+    """Topics, partitions, end offsets, a group's committed offsets and lag, its members — and lag over time.
+
+    ``KafkaInspector(settings)`` watches the pipeline's topics and the processors' group;
+    ``topics=`` / ``group_id=`` watch others. ``snapshot()`` returns the latest reading (what
+    the table shows) for code and tests; ``history`` holds (seconds, total lag) pairs.
+    """
+
+    def __init__(self, settings: Settings, topics: list[str] | None = None, group_id: str | None = None,
+                 refresh_s: float = 1.0, plot: bool = True):
+        self.settings, self.topics = settings, topics or [settings.requests_topic]
+        self.group_id = group_id or settings.group_id
+        self.table, self.members = widgets.HTML("reading…"), widgets.HTML()
+        self.plot = widgets.Image(format="png") if plot else None
+        self.history: deque[tuple[float, int]] = deque(maxlen=600)
+        self._started = time.monotonic()
+        self._latest: tuple[list, dict | None] = ([], None)
+        self.refresh()  # the first reading is there when the cell shows the widget
+        super().__init__([self.table, self.members] + ([self.plot] if plot else []), refresh_s, "labkit-inspector")
+
+    def snapshot(self):
+        """The latest reading: (pandas table of partitions, {member: [(topic, partition), …]} or None if unknown)."""
+        import pandas as pd
+
+        rows, members = self._latest
+        return pd.DataFrame([vars(r) | {"lag": r.lag} for r in rows]), members
+
+    def refresh(self) -> None:
+        try:
+            rows = describe_topics(self.settings, self.topics, self.group_id)
+            members = group_assignments(self.settings, self.group_id)
+        except LabkitError as exc:  # e.g. the broker stopped: say so, keep trying
+            self.table.value = f"<b>⚠ {escape(str(exc))}</b>"
+            return
+        self._latest = (rows, members)
+        table, _ = self.snapshot()
+        self.table.value = table.to_html(index=False, na_rep="–")
+        if members is None:
+            lines = [f"<b>group {escape(self.group_id)}</b>: members not reported by this broker "
+                     "(the embedded broker may not answer DescribeGroups; Apache Kafka does)"]
+        else:
+            lines = [f"<b>group {escape(self.group_id)}</b>: {len(members)} member(s)"] + [
+                f"{escape(name)} → {', '.join(f'{t}[{p}]' for t, p in owned) or '<i>idle: no partition left</i>'}"
+                for name, owned in sorted(members.items())]
+        self.members.value = "<br>".join(lines)
+        self.history.append((time.monotonic() - self._started, sum(r.lag or 0 for r in rows)))
+        if self.plot is not None:
+            self.plot.value = _line_png(self.history, "seconds", "records not yet processed (lag)")
+
+
+def _line_png(points, xlabel: str, ylabel: str) -> bytes:
+    """A small line plot as PNG bytes (rendered off-screen: safe from a background thread)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 2.2), dpi=80)
+    axes = figure.add_subplot()
+    xs, ys = zip(*points) if points else ((), ())
+    axes.plot(xs, ys, marker=".")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_ylim(bottom=0)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

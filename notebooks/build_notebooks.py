@@ -167,9 +167,88 @@ EX_COMMIT = Exercise(
     'labkit.exercises.check_group_caught_up(settings, "orders", "exercise-03-commit", expected=6)',
 )
 
+GROUP_GIVEN = """import time
+import labkit
+from labkit.clients import make_consumer
+settings = labkit.load_settings()
+labkit.create_topics(settings, ["exercise-04"])   # 3 partitions"""
+
+EX_SHARE_PARTITIONS = Exercise(
+    "two members share a topic",
+    "Start **two** consumers in the group `exercise-04-group`, both subscribed to the topic "
+    "`exercise-04` (3 partitions). Poll both until each owns partitions, then record "
+    "`owned = {\"a\": [...], \"b\": [...]}` — the partition numbers each one got — and "
+    "**close both** (an unclosed member keeps its partitions until its session times out).",
+    GROUP_GIVEN,
+    """a = make_consumer(settings, "exercise-04-group", client_id="member-a")
+b = ...   # a second member of the same group
+a.subscribe(["exercise-04"])
+owned = {"a": [], "b": []}
+# poll both until each has an assignment (a.assignment() lists its TopicPartitions), fill `owned`,
+# then close both""",
+    """a = make_consumer(settings, "exercise-04-group", client_id="member-a")
+b = make_consumer(settings, "exercise-04-group", client_id="member-b")
+a.subscribe(["exercise-04"])
+b.subscribe(["exercise-04"])
+deadline = time.time() + 60
+owned = {"a": [], "b": []}
+while time.time() < deadline:
+    a.poll(0.2)   # joining, and every rebalance, happens inside poll()
+    b.poll(0.2)
+    owned = {"a": sorted(tp.partition for tp in a.assignment()), "b": sorted(tp.partition for tp in b.assignment())}
+    if owned["a"] and owned["b"] and len(owned["a"]) + len(owned["b"]) == 3:
+        break
+a.close()
+b.close()
+owned""",
+    'labkit.exercises.check_partitions_shared(settings, "exercise-04", owned, a, b)',
+)
+
+CLIP_GIVEN = """import numpy as np
+import labkit
+from labkit.clip import build_scorer, zero_shot
+from labkit.images import load_rgb
+from labkit.samples import sample_photos
+scorer = build_scorer(labkit.load_settings())
+image_vector = scorer.image_embeddings([scorer.preprocess(load_rgb(sample_photos()["kitten"].read_bytes()))])[0]
+labels = ["kitten", "teapot", "pyramids"]
+label_vectors = scorer.label_embeddings(labels)"""
+
+EX_SOFTMAX = Exercise(
+    "from cosines to probabilities",
+    "`image_vector` is the kitten photo's unit vector and `label_vectors` holds one unit vector per "
+    "label. Compute `probs`, CLIP's probability for each label, with NumPy: cosines (a matrix–vector "
+    "product), times `scorer.logit_scale`, then softmax.",
+    CLIP_GIVEN,
+    """cosines = ...
+probs = ...""",
+    """cosines = label_vectors @ image_vector          # unit vectors: dot product = cosine
+logits = scorer.logit_scale * cosines
+probs = np.exp(logits - logits.max())               # subtracting the max changes nothing but avoids overflow
+probs = probs / probs.sum()
+dict(zip(labels, probs.round(3)))""",
+    "labkit.exercises.check_zero_shot_probabilities(probs, image_vector, label_vectors, scorer.logit_scale)",
+)
+
+EX_UNKNOWN = Exercise(
+    "a classifier that can say \"unknown\"",
+    "Softmax always picks one of the labels, even for a photo of none of them. Write "
+    "`predict(cosines, threshold)`: `cosines` maps label → raw cosine; return the label with the "
+    "highest cosine, or `\"unknown\"` when that cosine is below `threshold`.",
+    "import labkit",
+    """def predict(cosines, threshold):
+    ...""",
+    """def predict(cosines, threshold):
+    best = max(cosines, key=cosines.get)
+    return best if cosines[best] >= threshold else 'unknown'""",
+    "labkit.exercises.check_unknown_threshold(predict)",
+)
+
 EXERCISES = {"01_topics_and_partitions": [EX_CREATE_TOPIC, EX_PREDICT_PARTITION],
              "02_producers_and_serialization": [EX_IDEMPOTENT, EX_SEND_RECORDS],
-             "03_consumers_and_offsets": [EX_READ_FROM_START, EX_COMMIT]}
+             "03_consumers_and_offsets": [EX_READ_FROM_START, EX_COMMIT],
+             "04_consumer_groups_and_scaling": [EX_SHARE_PARTITIONS],
+             "05_clip_zero_shot": [EX_SOFTMAX, EX_UNKNOWN]}
 
 QUICKSTART = [
     new_markdown_cell("""# 00 · Quickstart: one photo through Kafka and CLIP
@@ -409,6 +488,282 @@ sorted(seen)"""),
     ]
 
 
+def consumer_groups_and_scaling(solved: bool) -> list:
+    return [
+        new_markdown_cell("""# 04 · Consumer groups and scaling
+
+Processors are members of one **consumer group**. Kafka gives each partition of the topic to
+exactly one member, so the members split the work without talking to each other. When a
+member joins or leaves, the group **rebalances**: partitions are taken away and handed out
+again (with labkit's settings this takes ~3 s; with librdkafka's defaults ~20 s).
+
+In this notebook you start one processor, then three, and watch partitions move and the
+backlog (lag) drain — in a live **Kafka inspector**. Everything uses a topic and group of its
+own, so the rest of the lab is untouched."""),
+        new_code_cell("""import time
+
+import labkit
+from labkit.clip import build_scorer
+from labkit.processor import Processor
+from labkit.samples import sample_photos
+from labkit.widgets import KafkaInspector
+
+base = labkit.load_settings()
+pipeline = labkit.ensure_pipeline(base, processor=False)          # a broker; processors we start here
+settings = base.model_copy(update={"requests_topic": "scaling-requests", "results_topic": "scaling-results",
+                                   "dead_letter_topic": "scaling-dlq", "group_id": "scaling-processors",
+                                   "partitions": 3})
+labkit.create_topics(settings)
+scorer = build_scorer(settings)   # loaded once, shared by every processor this notebook starts
+print("topic", settings.requests_topic, "with", settings.partitions, "partitions; group", settings.group_id)"""),
+        new_markdown_cell("""## A backlog, and the inspector
+
+Send 90 photos while **no processor runs**: they wait in Kafka. The inspector below reads the
+topic's end offsets, the group's committed offsets and its members every second; *lag* = end −
+committed. It refreshes from a background thread, so keep running cells while it updates."""),
+        new_code_cell("""lab = labkit.LabClient(settings)
+photos = list(sample_photos().values())
+for i in range(90):
+    lab.submit(photos[i % len(photos)])
+inspector = KafkaInspector(settings)
+inspector"""),
+        new_code_cell("""table, members = inspector.snapshot()
+assert table["high"].sum() > 0 and not members   # records waiting, nobody in the group yet
+table"""),
+        new_markdown_cell("""## One processor
+
+It joins the group and gets **all three** partitions. Watch the lag start to fall."""),
+        new_code_cell("""first = Processor(settings, scorer, name="processor-1").start_in_thread()
+print("processor-1 owns partitions", first.assignment)
+assert first.assignment == [0, 1, 2]
+time.sleep(3)"""),
+        new_markdown_cell("""## Three processors: a rebalance
+
+Two more members join. The group takes the partitions back and hands out one each — the
+log lines show *revoked* and *assigned*. A member finishes (and commits) its batch in hand
+before giving a partition up, so nothing is processed twice in a clean rebalance."""),
+        new_code_cell("""more = [Processor(settings, scorer, name=f"processor-{n}").start_in_thread(wait=False) for n in (2, 3)]
+everyone = [first, *more]
+
+
+def settled():   # every partition has one owner, and every member has one
+    return sorted(p for m in everyone for p in m.assignment) == [0, 1, 2] and all(m.assignment for m in everyone)
+
+deadline = time.time() + 60
+while not settled() and time.time() < deadline:
+    time.sleep(0.5)
+{member.name: member.assignment for member in everyone}"""),
+        new_code_cell("""assert all(len(member.assignment) == 1 for member in everyone)
+deadline = time.time() + 120
+while len(lab.results) < 90 and time.time() < deadline:
+    time.sleep(1)
+done = lab.results_frame()
+assert len(done) == 90
+done.groupby("processor").size().rename("images scored")   # who did the work"""),
+        new_markdown_cell("""Did the lag drain three times faster? Only if each processor had its own cores. Here all
+three share this machine's CPUs (ONNX Runtime already used all of them for one), so the
+group finishes about as fast as one member would. Scaling out pays when members run on
+different machines — which is exactly what `docker compose up --scale processor=3` does.
+
+## Trap: more members than partitions
+
+A fourth member gets **nothing**: a partition belongs to one member of a group, and there are
+only three. It sits idle (the inspector says so) until another member leaves. To scale
+beyond three, create the topic with more partitions *before* you need them (partitions can be
+added later, but adding them moves keys to new partitions)."""),
+        new_code_cell("""fourth = Processor(settings, scorer, name="processor-4").start_in_thread(wait=False)
+time.sleep(8)   # a rebalance, then the assignment settles
+everyone.append(fourth)
+assignment = {member.name: member.assignment for member in everyone}
+print(assignment)
+assert sum(1 for owned in assignment.values() if not owned) == 1   # exactly one idle member"""),
+        new_code_cell("""for member in everyone:
+    member.stop()   # finish the batch in hand, commit, close(): leave the group at once
+assert not any(member.running for member in everyone)"""),
+        new_markdown_cell("""## Trap: a consumer that is never closed
+
+`close()` tells the group "I am leaving" and the others get its partitions at the next
+rebalance, in about a second. A consumer abandoned *without* `close()` keeps them:
+
+* still alive but no longer polling (a variable you overwrote, a stuck loop): the group waits
+  for it to rejoin for up to `max.poll.interval.ms` — 10 s with labkit's settings, 5 minutes
+  by default;
+* its process crashed: the broker notices when its heartbeats stop, after
+  `session.timeout.ms` — 6 s here, 45 s by default.
+
+Meanwhile nobody reads those partitions and their lag grows. (The embedded broker of this lab
+is stricter still: a group whose member vanished mid-rebalance may not recover at all — so
+we do not stage it live here.) labkit's processors close their consumer in a `finally:` block
+and on Ctrl-C / SIGTERM. The exercise below checks that you closed both of yours."""),
+        new_code_cell("""from labkit.clients import make_consumer
+
+labkit.create_topics(settings, ["exercise-04"])   # 3 partitions, for the exercise"""),
+        *EX_SHARE_PARTITIONS.cells(solved),
+        new_code_cell("""inspector.close()
+lab.close()
+pipeline.stop()"""),
+    ]
+
+
+def clip_zero_shot(solved: bool) -> list:
+    return [
+        new_markdown_cell("""# 05 · CLIP zero-shot classification
+
+CLIP is two networks trained together on 400 million (image, caption) pairs: an **image
+tower** and a **text tower** that map into one shared space of unit vectors. A photo and a
+caption that describe each other point in nearly the same direction, so
+
+* **cosine similarity** (the dot product of unit vectors) measures how well a caption fits;
+* to *classify*, write the classes as captions ("a photo of a dog.") and pick the closest —
+  no training on your classes: **zero-shot**.
+
+This notebook loads the very scorer a processor runs (`labkit.clip.build_scorer`) — same
+model, same backend, same preprocessing — and takes its steps apart. No Kafka today."""),
+        new_code_cell("""import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+import labkit
+from labkit.clip import build_scorer, zero_shot
+
+settings = labkit.load_settings()
+scorer = build_scorer(settings)   # first time: exports and checks the model (a minute); then cached
+print(f"{scorer.model_id} · image backend {scorer.backend} · {len(scorer.labels)} default labels")
+if scorer.random_weights:
+    print("⚠ This is a model with RANDOM weights (LABKIT_MODEL=test-tiny, as in CI or offline): every number\\n"
+          "  below is meaningless noise. The text says what real weights (LABKIT_MODEL=ViT-B-32) show instead.")"""),
+        new_markdown_cell("""## Real photos
+
+scikit-image ships a few classic photos inside its package (no download). Each gets a caption
+of our own; CLIP has never seen these pairs."""),
+        new_code_cell("""from skimage import data
+
+def as_rgb(array):
+    array = np.asarray(array)
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    return Image.fromarray(array).convert("RGB")
+
+photos = {
+    "cat": as_rgb(data.chelsea()), "astronaut": as_rgb(data.astronaut()), "coffee": as_rgb(data.coffee()),
+    "rocket": as_rgb(data.rocket()), "motorcycle": as_rgb(data.stereo_motorcycle()[0]),
+    "camera": as_rgb(data.camera()), "horse": as_rgb(data.horse()), "page": as_rgb(data.page()),
+}
+captions = {
+    "cat": "a ginger tabby cat looking at the camera",
+    "astronaut": "a portrait of an astronaut in a spacesuit",
+    "coffee": "a cup of coffee on a saucer",
+    "rocket": "a rocket on its launch pad",
+    "motorcycle": "a red motorbike parked in a garage",
+    "camera": "a man with a camera on a tripod",
+    "horse": "the black silhouette of a horse",
+    "page": "a scanned page of printed text",
+}
+fig, axes = plt.subplots(1, len(photos), figsize=(16, 2.6))
+for ax, (name, image) in zip(axes, photos.items()):
+    ax.imshow(image); ax.set_title(name); ax.axis("off")
+plt.show()"""),
+        new_markdown_cell("""## What CLIP actually sees
+
+`scorer.preprocess` does what the model was trained with: resize the **short side** to 224
+pixels (bicubic), cut the **centre** square, scale to 0–1 and normalise each colour channel
+with the training set's mean and standard deviation. Anything outside the centre square is
+invisible to the model — a label at the edge of a wide photo can be missed."""),
+        new_code_cell("""pixels = np.asarray(scorer.preprocess(photos["rocket"]))
+print("model input:", pixels.shape, pixels.dtype, f"values {pixels.min():.2f} … {pixels.max():.2f} (normalised)")
+assert pixels.shape == (3, scorer.input_size, scorer.input_size)
+shown = (pixels - pixels.min()) / (pixels.max() - pixels.min())   # back to 0–1 just to display it
+fig, (left, right) = plt.subplots(1, 2, figsize=(7, 3))
+left.imshow(photos["rocket"]); left.set_title(f"upload {photos['rocket'].size}")
+right.imshow(shown.transpose(1, 2, 0)); right.set_title("what CLIP sees (224×224)")
+for ax in (left, right):
+    ax.axis("off")
+plt.show()"""),
+        new_markdown_cell("""## Every photo against every caption
+
+Embed the photos (image tower) and the captions (text tower), normalise, and take all dot
+products: an 8 × 8 matrix of cosine similarities. With real weights the **diagonal** is
+brightest — each photo matches its own caption best — while every value stays small: ~0.3
+for a good match, ~0.1–0.2 for the rest. Cosines of CLIP are never near 1."""),
+        new_code_cell("""image_vectors = scorer.image_embeddings([scorer.preprocess(image) for image in photos.values()])
+text_vectors = zero_shot.unit(scorer.embed_prompts(list(captions.values())))
+cosines = image_vectors @ text_vectors.T
+assert cosines.shape == (len(photos), len(captions)) and np.abs(cosines).max() <= 1.0001
+
+fig, ax = plt.subplots(figsize=(8, 6))
+ax.imshow(cosines, cmap="viridis")
+ax.set_xticks(range(len(captions)), list(captions.values()), rotation=35, ha="right")
+ax.set_yticks(range(len(photos)), list(photos))
+for i in range(len(photos)):
+    for j in range(len(captions)):
+        ax.text(j, i, f"{cosines[i, j]:.2f}", ha="center", va="center", color="white", fontsize=8)
+ax.set_title("cosine similarity: photo × caption")
+plt.show()
+matches = (cosines.argmax(axis=1) == np.arange(len(photos))).sum()
+print(f"{matches} of {len(photos)} photos are closest to their own caption"
+      + (" (random weights: expect ~1 by chance)" if scorer.random_weights else ""))"""),
+        new_markdown_cell("""## Prompts: a word is not a caption
+
+CLIP learned from captions, so `"dog"` alone is an unusual input; **"a photo of a dog."**
+works better. The processor goes further and averages several phrasings of each label
+(**prompt ensembling**, `labkit.clip.DEFAULT_TEMPLATES`): the average vector is a steadier
+description of "dog" than any single sentence. Here is how the cat photo's cosine to *cat*
+changes with the phrasing:"""),
+        new_code_cell("""from labkit.clip import DEFAULT_TEMPLATES
+
+cat_photo = image_vectors[0]
+phrasings = ["cat", "a photo of a cat.", "a blurry photo of a cat.", "an oil painting of a cat."]
+single = zero_shot.unit(scorer.embed_prompts(phrasings)) @ cat_photo
+# ensembling, as scorer.label_embeddings() does for the default labels: average the unit vectors, re-normalise
+averaged = zero_shot.unit(zero_shot.unit(scorer.embed_prompts([t.format("cat") for t in DEFAULT_TEMPLATES])).mean(axis=0))
+table = pd.DataFrame({"text": phrasings + [f"average of {len(DEFAULT_TEMPLATES)} templates"],
+                      "cosine to the cat photo": np.append(single, averaged @ cat_photo).round(4)})
+table"""),
+        new_markdown_cell("""## From cosines to probabilities: `logit_scale`
+
+To turn cosines into probabilities CLIP multiplies them by a learned temperature,
+**`logit_scale`** (100 for OpenAI's weights), then applies softmax *over the labels you gave*.
+Two consequences:
+
+* a small cosine gap becomes a huge probability gap: 0.30 vs 0.25 → e^5 ≈ 150 : 1;
+* probabilities are **relative**: with two candidates, one of them gets ~100 % even when
+  neither fits. Raw cosine stays honest (low) — that is what an "unknown" needs."""),
+        new_code_cell("""coins = scorer.image_embeddings([scorer.preprocess(as_rgb(data.coins()))])[0]
+two = ["cat", "teapot"]
+two_vectors = scorer.label_embeddings(two)
+raw = two_vectors @ coins
+print("logit_scale:", round(scorer.logit_scale, 2))
+pd.DataFrame({"label": two, "raw cosine": raw.round(4),
+              "softmax(cosine)": zero_shot.probabilities(coins[None], two_vectors, 1.0)[0].round(4),
+              "softmax(logit_scale × cosine)": zero_shot.probabilities(coins[None], two_vectors, scorer.logit_scale)[0].round(4)})"""),
+        new_markdown_cell("""A photo of coins, asked "cat or teapot?": with real weights the raw cosines are both low
+(~0.15), yet softmax with `logit_scale` still hands one label most of the probability. Now do
+that arithmetic yourself."""),
+        new_code_cell("""image_vector = image_vectors[0]               # the cat photo, a unit vector
+labels = ["cat", "teapot", "rocket"]
+label_vectors = scorer.label_embeddings(labels)  # one unit vector per label (templates applied)
+label_vectors.shape"""),
+        *EX_SOFTMAX.cells(solved),
+        *EX_UNKNOWN.cells(solved),
+        new_markdown_cell("""## Your own labels, through the same call the processor makes
+
+`scorer.score(images, labels=...)` is exactly what a processor runs for an upload that carries
+its own candidate labels (the web page's "your labels" field). Try your own below."""),
+        new_code_cell("""my_labels = ["a cup of coffee", "a cup of tea", "a bowl of soup", "a rocket"]
+(best,) = scorer.score([photos["coffee"]], labels=my_labels, top_k=len(my_labels))
+assert sorted(s.label for s in best) == sorted(my_labels)
+assert abs(sum(s.score for s in best) - 1) < 1e-3
+pd.DataFrame([s.model_dump() for s in best])"""),
+        new_markdown_cell("""### What real weights change
+
+With `LABKIT_MODEL=ViT-B-32` and OpenAI's weights (`LABKIT_PRETRAINED=openai`, or a local
+`LABKIT_CHECKPOINT`), the heat map's diagonal lights up, the coffee photo picks "a cup of
+coffee" with most of the probability, and "coins" falls below a 0.2 threshold for every
+animal label. Everything else in this notebook — shapes, steps, code — stays the same."""),
+    ]
+
+
 def write(path: Path, cells: list) -> None:
     for index, cell in enumerate(cells):
         cell["id"] = f"cell-{index:02d}"  # stable ids: rebuilding changes nothing that did not change
@@ -426,6 +781,8 @@ NOTEBOOKS = {
     "01_topics_and_partitions": topics_and_partitions,
     "02_producers_and_serialization": producers_and_serialization,
     "03_consumers_and_offsets": consumers_and_offsets,
+    "04_consumer_groups_and_scaling": consumer_groups_and_scaling,
+    "05_clip_zero_shot": clip_zero_shot,
 }
 
 

@@ -65,44 +65,20 @@ def photo_labels() -> dict[str, str]:
     return dict(line.split(",", 1) for line in lines if line and not line.startswith("file,"))
 
 
-class ProcessorThread:
-    """A real Processor running its loop in a thread, stopped and joined by the fixture."""
-
-    def __init__(self, settings, scorer, name):
-        from labkit.processor import Processor
-
-        self.processor = Processor(settings, scorer=scorer, name=name)
-        self.errors: list[BaseException] = []
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def _run(self):
-        try:
-            self.processor.run()
-        except BaseException as exc:  # surfaced by the test via .errors
-            self.errors.append(exc)
-
-    def start(self, timeout=30):
-        self.thread.start()
-        assert self.processor.ready.wait(timeout), f"processor not ready: {self.errors}"
-        return self
-
-    def stop(self):
-        self.processor.stop()
-        self.thread.join(15)
-
-
 @pytest.fixture
 def start_processor(settings, scorer):
-    """Start processors in the test's group: ``start_processor()`` → ProcessorThread (ready)."""
+    """Start processors in the test's group: ``start_processor()`` → a Processor on a thread, with partitions."""
     from labkit.admin import create_topics
 
     create_topics(settings)
     started = []
 
     def start(name=None, wait=True):
-        runner = ProcessorThread(settings, scorer, name or f"test-processor-{len(started)}")
-        started.append(runner)
-        return runner.start() if wait else (runner.thread.start() or runner)
+        from labkit.processor import Processor
+
+        processor = Processor(settings, scorer=scorer, name=name or f"test-processor-{len(started)}")
+        started.append(processor)
+        return processor.start_in_thread(30, wait=wait)
 
     yield start
     for runner in started:

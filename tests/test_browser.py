@@ -54,7 +54,9 @@ def test_photo_is_shown_at_once_then_its_labels_arrive(page, photos):
 
 def test_several_photos_at_once_each_get_their_own_labels(page, photos):
     page.set_input_files("#file", [str(p) for p in photos[40:43]])
-    page.wait_for_function("document.querySelectorAll('.card .labels li').length >= 15", timeout=30_000)
+    from playwright.sync_api import expect  # locator waits: the page's CSP forbids wait_for_function's eval
+
+    expect(page.locator(".card .labels li")).to_have_count(15, timeout=30_000)
     names = page.locator(".card h2").all_inner_texts()
     assert sorted(names) == sorted(p.name for p in photos[40:43])
 
@@ -72,6 +74,8 @@ def test_a_file_that_is_not_an_image_gets_a_clear_error(page, tmp_path):
 def test_custom_labels_field_is_used(page, photos):
     page.fill("#labels", "pizza, teapot, frog")
     page.set_input_files("#file", str(photos[16]))
-    page.wait_for_function("document.querySelectorAll('.card .labels li').length === 3", timeout=30_000)
+    from playwright.sync_api import expect
+
+    expect(page.locator(".card .labels li")).to_have_count(3, timeout=30_000)
     labels = {text.split("\n")[0] for text in page.locator(".card .labels li").all_inner_texts()}
     assert labels == {"pizza", "teapot", "frog"}

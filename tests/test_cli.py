@@ -117,3 +117,10 @@ def test_lab_starts_jupyterlab_and_stops_it(tmp_path):
     assert lab.returncode == 0, "".join(output) + rest
     _, alive = psutil.wait_procs(children, timeout=5)
     assert not alive
+
+
+def test_config_masks_the_api_token():
+    result = subprocess.run([sys.executable, "-m", "labkit", "config"], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "LABKIT_API_TOKEN": "very-secret"})
+    assert result.returncode == 0 and "LABKIT_API_TOKEN=**********" in result.stdout
+    assert "very-secret" not in result.stdout + result.stderr

@@ -43,11 +43,11 @@ def test_images_in_results_out_offsets_committed(settings, start_processor, phot
     for request_id in ids:
         result = results[request_id]
         assert result.status == "ok" and len(result.labels) == settings.top_k
-        assert result.model == "test-tiny (random weights)" and result.processor == runner.processor.name
+        assert result.model == "test-tiny (random weights)" and result.processor == runner.name
         assert result.timings_ms.total >= result.timings_ms.inference > 0
     # Committed offsets cover all 12 requests (committed after the results were acknowledged).
     assert _wait_for(lambda: sum(r.committed or 0 for r in describe_topics(settings, [settings.requests_topic])) == 12)
-    assert runner.processor.stats.scored == 12 and not runner.errors
+    assert runner.stats.scored == 12 and runner.error is None
 
 
 def test_malformed_records_go_to_the_dead_letter_topic_and_the_processor_keeps_going(
@@ -88,19 +88,19 @@ def test_malformed_records_go_to_the_dead_letter_topic_and_the_processor_keeps_g
     assert headers["labkit-dlq-topic"] == settings.requests_topic
     assert int(headers["labkit-dlq-offset"]) >= 0 and headers["labkit-dlq-partition"] in {"0", "1", "2"}
     assert "not an image" in headers["labkit-dlq-error"] and headers["content-type"] == "image/jpeg"
-    assert runner.thread.is_alive() and runner.processor.stats.dead_lettered == 2 and not runner.errors
+    assert runner.running and runner.stats.dead_lettered == 2 and runner.error is None
 
 
 def test_processors_in_one_group_share_the_partitions(settings, start_processor):
     first = start_processor("member-a")
     second = start_processor("member-b", wait=False)
-    assert second.processor.ready.wait(30)
+    assert second.ready.wait(30)
 
     def split_evenly():
-        a, b = set(first.processor.assignment), set(second.processor.assignment)
+        a, b = set(first.assignment), set(second.assignment)
         return a and b and not (a & b) and a | b == {0, 1, 2}
 
-    assert _wait_for(split_evenly, 30), (first.processor.assignment, second.processor.assignment)
+    assert _wait_for(split_evenly, 30), (first.assignment, second.assignment)
 
 
 def test_custom_labels_travel_with_the_request(settings, start_processor, photos):

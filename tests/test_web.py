@@ -6,6 +6,9 @@ import json
 import time
 
 import httpx
+import pytest
+from pydantic import SecretStr
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from conftest import WebServer
@@ -93,3 +96,58 @@ def test_upload_with_custom_labels_and_bad_labels(web, photos):
     too_many = ",".join(f"label {i}" for i in range(MAX_LABELS + 1))
     bad = httpx.post(f"{web.url}/api/images", files={"file": ("p.jpg", photo, "image/jpeg")}, data={"labels": too_many})
     assert bad.status_code == 422 and "between 2 and" in bad.json()["detail"]
+
+
+def test_security_headers_and_other_sites_are_refused(web, photos):
+    page = httpx.get(web.url)
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "access-control-allow-origin" not in page.headers  # CORS closed by default
+    data = photos[0].read_bytes()
+    foreign = httpx.post(f"{web.url}/api/images", files={"file": ("a.jpg", data, "image/jpeg")},
+                         headers={"Origin": "https://evil.example"}, timeout=30)
+    assert foreign.status_code == 403 and "other web sites" in foreign.json()["detail"]
+    own = httpx.post(f"{web.url}/api/images", files={"file": ("a.jpg", data, "image/jpeg")},
+                     headers={"Origin": web.url}, timeout=30)
+    assert own.status_code == 202
+    with pytest.raises(InvalidStatus):  # a foreign page's WebSocket is refused at the handshake
+        with connect(f"ws://127.0.0.1:{web.port}/ws", origin="https://evil.example"):
+            pass
+
+
+def test_api_token_guards_uploads_and_is_never_logged(settings, start_processor, photos, caplog):
+    start_processor()
+    secret = "s3cret-token-value"
+    with WebServer(settings.model_copy(update={"api_token": SecretStr(secret)})) as server:
+        data = photos[1].read_bytes()
+        files = {"file": ("a.jpg", data, "image/jpeg")}
+        assert httpx.post(f"{server.url}/api/images", files=files, timeout=30).status_code == 401
+        wrong = httpx.post(f"{server.url}/api/images", files=files, headers={"Authorization": "Bearer nope"},
+                           timeout=30)
+        assert wrong.status_code == 401 and "LABKIT_API_TOKEN" in wrong.json()["detail"]
+        right = httpx.post(f"{server.url}/api/images", files=files, headers={"Authorization": f"Bearer {secret}"},
+                           timeout=30)
+        assert right.status_code == 202
+    assert secret not in caplog.text and secret not in repr(settings.model_copy(update={"api_token": SecretStr(secret)}))
+
+
+def test_metrics_count_uploads_results_and_latency(web, photos):
+    for path in photos[40:43]:
+        request_id = upload(web, path.read_bytes(), path.name).json()["id"]
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{web.url}/api/images/{request_id}").json()["status"] == "processing":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    upload(web, b"not an image", "x.txt", "text/plain")
+    text = httpx.get(f"{web.url}/metrics", timeout=30).text
+
+    def value(line_start: str) -> float:
+        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(line_start))
+
+    assert value('labkit_uploads_total{outcome="accepted"}') == 3
+    assert value('labkit_uploads_total{outcome="bad_image"}') == 1
+    assert value('labkit_results_total{status="ok"}') == 3
+    assert value("labkit_upload_to_result_seconds_count") == 3
+    assert value("labkit_batch_size_count") == 3
+    assert value("labkit_pending_uploads") == 0
+    assert "labkit_request_lag" in text

@@ -36,7 +36,7 @@ from .runtime import Decision, OnnxScorer, onnx_cache_dir
 from .scoring import Scorer
 from .zero_shot import min_cosine
 
-log = logging.getLogger("labkit.clip.prepare")  # not __name__: that is "__main__" in the child
+log = logging.getLogger(__name__)
 
 #: Backends that may run without PyTorch in the serving process.
 TORCH_FREE_CANDIDATES = ("auto", "onnx-fp32", "onnx-int8")
@@ -114,14 +114,14 @@ def decide_in_child(settings: Settings, threads: int) -> Decision:
     log.info("checking backends for %s on this machine (once; a child process loads PyTorch)", settings.model)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")} | settings.to_env()
     env["LABKIT_LOG_LEVEL"] = logging.getLevelName(logging.getLogger("labkit").getEffectiveLevel())
-    child = subprocess.Popen([sys.executable, "-m", "labkit.clip.prepare", str(threads)], env=env, stderr=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-m", "labkit.clip", str(threads)], env=env, stderr=subprocess.PIPE,
                              text=True)
     last = ""
     for line in child.stderr:  # pass progress through; remember the last line (the error, if it fails)
         sys.stderr.write(line)
         last = line.strip() or last
-    if child.wait() != 0:
-        raise ModelUnavailable(last.removeprefix(ERROR_PREFIX) or f"the backend check exited with {child.returncode}")
+    if child.wait() != 0:  # the child printed "labkit: error: <what to do>" last
+        raise ModelUnavailable(last.removeprefix("labkit: error: ") or f"the backend check exited with {child.returncode}")
     decision = Decision.read(onnx_cache_dir(settings.onnx_cache_dir) / weights_cache_key(settings),
                              settings.backend, threads)
     if decision is None:
@@ -172,23 +172,3 @@ def build_scorer(settings: Settings) -> Scorer:
         backend = decision.backend
     return _torch_scorer(settings, backend, threads)
 
-
-ERROR_PREFIX = "labkit: error: "
-
-
-def _child_main(threads: int) -> int:
-    """``python -m labkit.clip.prepare THREADS``: decide for the ``LABKIT_*`` settings and write the verdict."""
-    settings = Settings()
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, datefmt="%H:%M:%S",
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    logging.getLogger("labkit").setLevel(settings.log_level)
-    try:
-        decide(settings, threads).write(onnx_cache_dir(settings.onnx_cache_dir) / weights_cache_key(settings), threads)
-    except LabkitError as exc:
-        print(f"{ERROR_PREFIX}{exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child_main(int(sys.argv[1])))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 
 from fastapi import WebSocket
 
@@ -23,8 +24,9 @@ log = logging.getLogger(__name__)
 class ResultHub:
     """Tracks pending uploads and pushes each result to the sockets subscribed to its request id."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, on_result: Callable[[ScoreResult], None] | None = None):
         self.settings = settings
+        self.on_result = on_result  # e.g. the metrics; runs on the event loop, once per new result
         self.results = ResultStore(settings.results_cache_size)
         self.pending: dict[str, dict] = {}  # request id → what we know while it is processed
         self._subscribers: dict[str, set[WebSocket]] = defaultdict(set)
@@ -57,6 +59,8 @@ class ResultHub:
         if not self.results.add(result):
             return  # a duplicate from an at-least-once retry: the client already has it
         self.pending.pop(result.id, None)
+        if self.on_result is not None:
+            self.on_result(result)
         for socket in self._subscribers.pop(result.id, ()):
             asyncio.ensure_future(self._send(socket, result))
 

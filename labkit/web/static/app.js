@@ -37,6 +37,18 @@ function newCard(file) {
   return card;
 }
 
+// When the server sets LABKIT_API_TOKEN, uploads need it: ask once, keep it for this tab only.
+async function postImage(form) {
+  const token = sessionStorage.getItem("labkit-token");
+  const headers = token ? {Authorization: `Bearer ${token}`} : {};
+  const response = await fetch("/api/images", {method: "POST", body: form, headers});
+  if (response.status !== 401) return response;
+  const given = window.prompt("This labkit needs an API token (LABKIT_API_TOKEN on the server):");
+  if (!given) return response;
+  sessionStorage.setItem("labkit-token", given.trim());
+  return postImage(form);
+}
+
 async function upload(file) {
   const card = newCard(file);
   const form = new FormData();
@@ -44,7 +56,7 @@ async function upload(file) {
   const labels = document.getElementById("labels").value.trim();
   if (labels) form.append("labels", labels);
   try {
-    const response = await fetch("/api/images", {method: "POST", body: form});
+    const response = await postImage(form);
     const body = await response.json();
     if (!response.ok) throw new Error(body.detail || response.statusText);
     card.querySelector(".status").textContent = "Processing…";
