@@ -69,8 +69,10 @@ def _to_upright_rgb(image: Image.Image, target_side: int | None = None) -> Image
         image.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
     try:
         image.seek(0)  # animated GIF/WebP: the first frame
-        image = ImageOps.exif_transpose(image)
-        image = image.convert("RGB")  # also palette, RGBA, CMYK, 16-bit grey
+        image.load()
+        ImageOps.exif_transpose(image, in_place=True)  # not a copy: most photos need no rotation
+        if image.mode != "RGB":  # (converting RGB to RGB would copy every pixel)
+            image = image.convert("RGB")  # palette, RGBA, CMYK, 16-bit grey, …
     except (OSError, ValueError, SyntaxError) as exc:
         raise BadImage(f"The image is damaged or truncated ({exc}). {ACCEPTED_HINT}") from None
     if target_side and max(image.size) > target_side:
