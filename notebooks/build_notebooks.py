@@ -182,10 +182,9 @@ EX_SHARE_PARTITIONS = Exercise(
     GROUP_GIVEN,
     """a = make_consumer(settings, "exercise-04-group", client_id="member-a")
 b = ...   # a second member of the same group
-a.subscribe(["exercise-04"])
 owned = {"a": [], "b": []}
-# poll both until each has an assignment (a.assignment() lists its TopicPartitions), fill `owned`,
-# then close both""",
+# subscribe both to "exercise-04", poll both until each has an assignment
+# (a.assignment() lists its TopicPartitions), fill `owned`, then close both""",
     """a = make_consumer(settings, "exercise-04-group", client_id="member-a")
 b = make_consumer(settings, "exercise-04-group", client_id="member-b")
 a.subscribe(["exercise-04"])
