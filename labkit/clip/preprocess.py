@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from PIL import Image
@@ -35,6 +36,12 @@ class Preprocess:
         left, top = int(round((width - self.size) / 2.0)), int(round((height - self.size) / 2.0))
         image = image.crop((left, top, left + self.size, top + self.size)).convert("RGB")
         pixels = np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0
-        mean = np.asarray(self.mean, dtype=np.float32)[:, None, None]
-        std = np.asarray(self.std, dtype=np.float32)[:, None, None]
-        return (pixels - mean) / std
+        return (pixels - self._mean) / self._std
+
+    @cached_property
+    def _mean(self) -> np.ndarray:  # per channel, shaped to broadcast over 3×H×W; built once, not per image
+        return np.asarray(self.mean, dtype=np.float32)[:, None, None]
+
+    @cached_property
+    def _std(self) -> np.ndarray:
+        return np.asarray(self.std, dtype=np.float32)[:, None, None]
