@@ -6,7 +6,7 @@ each hold one concept:
     config     Settings (LABKIT_* variables and CLI flags)
     broker     the embedded Kafka-protocol broker (Tansu)
     clients    librdkafka settings for producers, consumers and admin clients
-    admin      topics: create, list, describe with offsets and lag
+    admin      topics: create, list, describe with offsets and lag, read back
     wire       the record formats: request, result, dead letter
     images     upload checks, shrinking to fit a Kafka record, decoding
     clip       CLIP model loading and zero-shot scoring
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 # unless it needs CLIP.
 _EXPORTS = {
     "create_topics": "admin", "describe_topics": "admin", "group_assignments": "admin", "group_members": "admin",
-    "wait_for_broker": "admin",
+    "read_topic": "admin", "wait_for_broker": "admin",
     "EmbeddedBroker": "broker", "free_port": "broker",
     "LabClient": "client",
     "TEST_MODEL": "config", "Settings": "config", "load_settings": "config",
@@ -53,7 +53,8 @@ def __getattr__(name: str):
 
 
 if TYPE_CHECKING:  # for editors and type checkers
-    from .admin import create_topics, describe_topics, group_assignments, group_members, wait_for_broker  # noqa: F401
+    from .admin import create_topics, describe_topics, group_assignments, group_members, read_topic  # noqa: F401
+    from .admin import wait_for_broker  # noqa: F401
     from .broker import EmbeddedBroker, free_port  # noqa: F401
     from .client import LabClient  # noqa: F401
     from .config import TEST_MODEL, Settings, load_settings  # noqa: F401

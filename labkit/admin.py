@@ -1,4 +1,4 @@
-"""Topic administration: wait for a broker, create labkit's topics idempotently, describe partitions and offsets.
+"""Topic administration: wait for a broker, create labkit's topics idempotently, describe partitions and offsets, read a topic back.
 
 Apache Kafka does not create a topic when a consumer subscribes to it (and may refuse to when a
 producer writes to it), so labkit creates its three topics explicitly, once, with the
@@ -12,7 +12,13 @@ import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
 
 from .clients import make_admin, make_consumer
@@ -162,3 +168,27 @@ def group_assignments(settings: Settings, group_id: str | None = None) -> dict[s
 def group_members(settings: Settings, group_id: str | None = None) -> list[str]:
     """Client ids of the live members of a consumer group (default: the processors); [] when unknown."""
     return list(group_assignments(settings, group_id) or {})
+
+
+def read_topic(settings: Settings, topic: str, limit: int = 10_000, idle_s: float = 2.0) -> list[Message]:
+    """Every record of ``topic`` from offset 0 (up to ``limit``), read outside any consumer group.
+
+    For looking at a topic (the dead letters, the raw results with their duplicates) without
+    moving anyone's committed offsets. Stops once no record has arrived for ``idle_s``.
+    """
+    partitions = sorted(require_topics(settings, [topic]).topics[topic].partitions)
+    consumer = make_consumer(settings, client_id="labkit-reader")
+    try:
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        records: list[Message] = []
+        quiet = 0.0
+        while len(records) < limit and quiet < idle_s:
+            message = consumer.poll(0.2)
+            if message is None:
+                quiet += 0.2
+            elif not message.error():
+                records.append(message)
+                quiet = 0.0
+        return records
+    finally:
+        consumer.close()

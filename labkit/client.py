@@ -11,6 +11,7 @@ RequestSender and ResultsListener), so what you learn in a notebook is what the 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from .config import Settings, load_settings
@@ -25,12 +26,15 @@ class LabClient:
         self.settings = settings or load_settings()
         self.results = ResultStore(self.settings.results_cache_size)
         self.sent: dict[str, str | None] = {}  # request id → filename, in sending order
+        self.arrived_s: dict[str, float] = {}  # request id → seconds after this client started, when its result came
+        self._started = time.monotonic()
         self._arrived = threading.Condition()
         self.listener = ResultsListener(self.settings, self._on_result, client_id="labkit-client-results").start()
         self.sender = RequestSender(self.settings, client_id="labkit-client")
 
     def _on_result(self, result: ScoreResult) -> None:
         if result.id in self.sent and self.results.add(result):
+            self.arrived_s[result.id] = time.monotonic() - self._started
             with self._arrived:
                 self._arrived.notify_all()
 
@@ -38,13 +42,27 @@ class LabClient:
                timeout: float = 15) -> str:
         """Send one image (bytes or a file path), optionally with your own candidate labels;
         returns its request id once Kafka has it."""
-        if not isinstance(image, bytes):
-            filename = filename or Path(image).name
-            image = Path(image).read_bytes()
-        request, _, acked = self.sender.send(image, filename, labels)
-        self.sent[request.id] = filename
-        acked.result(timeout)
-        return request.id
+        return self.submit_many([(image, filename)], labels, timeout)[0]
+
+    def submit_many(self, images: list, labels: list[str] | None = None, timeout: float = 30) -> list[str]:
+        """Send many images at once — each a path, bytes, or a (bytes or path, filename) pair — and
+        return their request ids once Kafka has acknowledged all of them.
+
+        Faster than one ``submit`` after another: the producer batches records that are sent
+        together, and we wait for all acknowledgements once, not once per image.
+        """
+        pending = []
+        for item in images:
+            image, filename = item if isinstance(item, tuple) else (item, None)
+            if not isinstance(image, bytes):
+                filename = filename or Path(image).name
+                image = Path(image).read_bytes()
+            request, _, acked = self.sender.send(image, filename, labels)
+            self.sent[request.id] = filename
+            pending.append((request.id, acked))
+        for _, acked in pending:
+            acked.result(timeout)
+        return [request_id for request_id, _ in pending]
 
     def wait(self, request_id: str, timeout: float = 60) -> ScoreResult:
         """Block until ``request_id``'s result arrives; TimeoutError says what to check."""
@@ -72,7 +90,7 @@ class LabClient:
                 "labels": ", ".join(f"{s.label} {s.score:.0%}" for s in result.labels[:3]),
                 "total ms": result.timings_ms.total, "inference ms": result.timings_ms.inference,
                 "processor": result.processor, "batch": result.batch_size, "model": result.model,
-                "error": result.error,
+                "arrived s": round(self.arrived_s.get(result.id, float("nan")), 3), "error": result.error,
             })
         return pd.DataFrame(rows)
 

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     max_batch_wait_ms: int = Field(
         20, ge=0, description="Longest a processor waits to fill a batch before scoring what it has."
     )
+    failpoint: str | None = Field(
+        None, pattern=r"^(after-consume|before-commit):[1-9][0-9]*$",
+        description="Chaos testing: 'after-consume:N' or 'before-commit:N' kills the processor process "
+        "(SIGKILL) at that step of its Nth batch.",
+    )
 
     # --- Images and the web app -----------------------------------------------------------------
     max_upload_bytes: int = Field(25 * 1024 * 1024, description="Largest upload accepted (HTTP 413 above).")

@@ -9,11 +9,11 @@ untouched template and passes on the solution.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
-from confluent_kafka import TopicPartition
-
-from .clients import make_admin, make_consumer
+from .admin import read_topic
+from .clients import make_admin
 from .config import Settings
 
 
@@ -31,26 +31,6 @@ def _require(condition: bool, feedback: str) -> None:
 
 def _solved(message: str) -> None:
     print(f"✅ {message}")
-
-
-def _read_all(settings: Settings, topic: str, limit: int = 10_000, idle_s: float = 2.0) -> list:
-    """Every record of ``topic`` from the beginning, read without a consumer group."""
-    metadata = make_admin(settings).list_topics(topic, timeout=settings.connect_timeout_s)
-    consumer = make_consumer(settings, client_id="labkit-exercise-reader")
-    try:
-        partitions = sorted(metadata.topics[topic].partitions)
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        records, quiet = [], 0.0
-        while len(records) < limit and quiet < idle_s:
-            message = consumer.poll(0.2)
-            if message is None:
-                quiet += 0.2
-            elif not message.error():
-                records.append(message)
-                quiet = 0.0
-        return records
-    finally:
-        consumer.close()
 
 
 # --- 01 topics and partitions -----------------------------------------------------------------
@@ -108,7 +88,7 @@ def check_producer_config(config: dict) -> None:
 def check_records_sent(settings: Settings, topic: str, expected: int,
                        header: str | None = None, keys: Iterable[str] | None = None) -> None:
     """``topic`` holds ``expected`` records (each with ``header``, keyed by ``keys`` if given)."""
-    records = _read_all(settings, topic)
+    records = read_topic(settings, topic)
     _require(len(records) > 0,
              f"{topic!r} is empty: nothing was produced, or it is still in the producer's memory buffer. "
              "produce() only queues a record; producer.flush() sends it (and runs the delivery reports).")
@@ -130,7 +110,7 @@ def check_records_sent(settings: Settings, topic: str, expected: int,
 def check_consumed_everything(settings: Settings, topic: str, received: list) -> None:
     """The learner's new consumer group read every record already in ``topic``."""
     _require(isinstance(received, list), "`received` must be the list of messages your loop collected.")
-    stored = _read_all(settings, topic)
+    stored = read_topic(settings, topic)
     got = {(m.partition(), m.offset()) for m in received if hasattr(m, "offset")}
     missing = [(m.partition(), m.offset()) for m in stored if (m.partition(), m.offset()) not in got]
     _require(bool(received),
@@ -239,3 +219,100 @@ def check_partitions_shared(settings: Settings, topic: str, owned: object, consu
                  f"Consumer {name} is still open: call {name}.close(). An abandoned member keeps its partitions "
                  "until the group gives up on it (max.poll.interval.ms or session.timeout.ms).")
     _solved(f"a owns {a}, b owns {b}, and both left cleanly: that is how processors share the work.")
+
+
+# --- 06 real time, end to end -----------------------------------------------------------------
+
+def check_own_labels(lab: object, request_ids: object, labels: object) -> None:
+    """The learner sent at least three photos with their own candidate labels and has every result."""
+    _require(isinstance(labels, (list, tuple)) and len([x for x in labels if isinstance(x, str)]) >= 2,
+             "Set `my_labels` to a list of at least two labels of your own (strings), e.g. ['a dog', 'a cat'].")
+    _require(isinstance(request_ids, list) and len(request_ids) >= 3,
+             f"`request_ids` holds {len(request_ids) if isinstance(request_ids, list) else 'no list of'} id(s); "
+             "submit at least three photos (lab.submit returns each request id) and keep the ids in the list.")
+    unknown = [r for r in request_ids if r not in lab.sent]
+    _require(not unknown, f"{unknown[:2]} were not sent by this LabClient; use the ids lab.submit returned.")
+    waiting = [r for r in request_ids if lab.results.get(r) is None]
+    _require(not waiting, f"{len(waiting)} result(s) have not arrived yet. Results come back asynchronously: "
+                          "call lab.wait(request_id) for each id before you read them.")
+    wanted = {" ".join(x.split()) for x in labels if isinstance(x, str) and x.strip()}
+    for request_id in request_ids:
+        result = lab.results.get(request_id)
+        _require(result.status == "ok", f"Request {request_id} failed: {result.error}")
+        got = {s.label for s in result.labels}
+        _require(got <= wanted,
+                 f"Request {request_id} was scored against {sorted(got)[:4]}…, not your labels. Pass "
+                 "labels=my_labels to lab.submit, so they travel with the request (a Kafka header).")
+    _solved(f"{len(request_ids)} photos scored against your {len(wanted)} labels — the processor embedded "
+            "your labels once and cached them for the rest.")
+
+
+def check_latency_percentiles(frame: object, p50: object, p95: object) -> None:
+    """The learner computed the median and 95th percentile of the results' upload→result latency."""
+    import numpy as np
+
+    _require(hasattr(frame, "columns") and "total ms" in frame.columns,
+             "`frame` must be lab.results_frame() (a pandas DataFrame with a 'total ms' column).")
+    values = frame["total ms"].dropna().to_numpy(dtype=float)
+    _require(len(values) > 0, "There are no results in `frame` yet; send some photos first.")
+    for name, value, q in (("p50", p50, 50), ("p95", p95, 95)):
+        _require(isinstance(value, (int, float, np.number)) and not isinstance(value, bool),
+                 f"Set `{name}` to a number of milliseconds (replace the `...`).")
+        low, high = np.percentile(values, q, method="lower"), np.percentile(values, q, method="higher")
+        _require(low - 1e-6 <= float(value) <= high + 1e-6,
+                 f"`{name}` is {float(value):.1f} ms, but the {q}th percentile of 'total ms' is between "
+                 f"{low:.1f} and {high:.1f} ms. Try frame['total ms'].quantile({q / 100}) "
+                 "(not the mean: one slow outlier moves the mean, not the median).")
+    _solved(f"half of the images took ≤ {float(p50):.0f} ms and 95 % ≤ {float(p95):.0f} ms. Watch p95, not the "
+            "average: it is what the unluckiest users feel.")
+
+
+# --- 07 reliability -----------------------------------------------------------------------------
+
+def check_no_loss(settings: Settings, topic: str, group_id: str, processed: object) -> None:
+    """After a 'crash', every record of ``topic`` was either processed or is still there for ``group_id`` to read."""
+    from .clients import make_consumer
+
+    _require(isinstance(processed, list) and processed,
+             "`processed` should list the keys of the payments your loop processed before the crash.")
+    everything = {(m.key() or b"").decode() for m in read_topic(settings, topic)}
+    consumer = make_consumer(settings, group_id, client_id="labkit-exercise-successor")
+    consumer.subscribe([topic])
+    remaining, deadline, quiet = set(), time.monotonic() + 30, 0.0
+    try:
+        while time.monotonic() < deadline and quiet < 3.0:  # join the group, then read until quiet
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                quiet += 0.5 if consumer.assignment() else 0.0
+                continue
+            quiet = 0.0
+            remaining.add((message.key() or b"").decode())
+    finally:
+        consumer.close()  # commits nothing: enable.auto.commit is off in labkit's consumers
+    lost = sorted(everything - set(processed) - remaining)
+    _require(not lost,
+             f"{len(lost)} payment(s) are lost: {lost[:4]}. They were never processed, yet the group's committed "
+             "offsets are past them, so a restarted consumer skips them. With enable.auto.commit=True the "
+             "client commits what poll() *returned*, processed or not. Turn it off and commit each record "
+             "after processing it: consumer.commit(message=message, asynchronous=False).")
+    _solved(f"nothing lost: {len(set(processed))} processed before the crash, {len(remaining)} still waiting "
+            "for the next member of the group.")
+
+
+def check_dead_letter_reason(settings: Settings, request_id: str, reason: object, origin: object) -> None:
+    """The learner found the dead letter for ``request_id``: why it failed and where the original record is."""
+    from .wire import H_DLQ_ERROR, header_dict
+
+    letters = [m for m in read_topic(settings, settings.dead_letter_topic) if m.key() == request_id.encode()]
+    _require(bool(letters), f"No dead letter for {request_id} yet: did the processor receive the bad record?")
+    headers = header_dict(letters[-1].headers())
+    _require(isinstance(reason, str) and reason == headers[H_DLQ_ERROR],
+             f"`reason` should be the dead letter's {H_DLQ_ERROR!r} header, as text. Read the topic with "
+             "labkit.read_topic(settings, settings.dead_letter_topic), find the record whose key is the "
+             "request id, and decode its headers (labkit.wire.header_dict).")
+    expected = (headers["labkit-dlq-topic"], int(headers["labkit-dlq-partition"]), int(headers["labkit-dlq-offset"]))
+    _require(isinstance(origin, tuple) and tuple(origin) == expected,
+             "`origin` should be (topic, partition, offset) of the original record, from the dead letter's "
+             "labkit-dlq-topic, -partition and -offset headers (partition and offset as ints).")
+    _solved(f"the record at {expected[0]}[{expected[1]}]@{expected[2]} failed with: {reason[:80].rstrip('.')}. Fix the "
+            "producer, then replay it: produce the dead letter's key, value and headers to the requests topic again.")

@@ -15,12 +15,18 @@ The loop, and why each step is where it is:
 If the process dies anywhere before step 5, the group hands the partitions to another member,
 which re-reads from the last committed offset: requests may be scored twice (the web app drops
 duplicate results by request id) but are never lost. That is "at-least-once" delivery.
+
+``LABKIT_FAILPOINT`` proves it: ``after-consume:N`` kills the process (SIGKILL, no clean-up)
+after its Nth batch is polled and scored but before any result is produced; ``before-commit:N``
+after the results are acknowledged but before the commit (so the next owner produces
+duplicates). Notebook 07 and ``tests/test_crash.py`` use both.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -72,6 +78,14 @@ def _request_id_of(message: Message) -> str | None:
     return text if 0 < len(text) <= 64 and text.isprintable() else None
 
 
+def _parse_failpoint(value: str | None) -> tuple[str, int] | None:
+    """``"before-commit:3"`` → ``("before-commit", 3)`` (the format is checked by Settings)."""
+    if not value:
+        return None
+    step, batch = value.split(":")
+    return step, int(batch)
+
+
 class Processor:
     """Consume ``requests_topic`` in ``group_id``, score with CLIP, produce to ``results_topic``.
 
@@ -91,6 +105,7 @@ class Processor:
         self._pending: tuple[list[Message], Future] | None = None  # polled, decoding, not yet scored
         self._thread: threading.Thread | None = None  # set by start_in_thread()
         self.error: BaseException | None = None  # what ended a background loop, if anything
+        self._failpoint = _parse_failpoint(settings.failpoint)
 
     @property
     def scorer(self) -> Scorer:
@@ -225,10 +240,13 @@ class Processor:
         by_labels: dict[tuple[str, ...] | None, list[_Decoded]] = {}
         for item in ready:
             by_labels.setdefault(item.request.labels, []).append(item)
+        scored = []
         for labels, group in by_labels.items():
             t0 = time.perf_counter()
             top = self.scorer.score_pixels([d.pixels for d in group], labels)
-            inference_ms = (time.perf_counter() - t0) * 1000 / len(group)
+            scored.append((group, top, (time.perf_counter() - t0) * 1000 / len(group)))
+        self._maybe_crash("after-consume")
+        for group, top, inference_ms in scored:
             for item, scores in zip(group, top):
                 self._emit(item, scores, inference_ms, len(ready), producer)
 
@@ -240,6 +258,7 @@ class Processor:
                 f"{remaining} result(s) not acknowledged by the broker ({'; '.join(errors[:3]) or 'timeout'}); "
                 "offsets were not committed, so a restarted processor will redo this batch."
             )
+        self._maybe_crash("before-commit")
         # ...and only then commit: the next offset to read, per partition.
         next_offsets: dict[tuple[str, int], int] = {}
         for message in batch:
@@ -256,6 +275,14 @@ class Processor:
             return
         self.stats.batches += 1
         self.stats.scored += len(ready)
+
+    def _maybe_crash(self, step: str) -> None:
+        """SIGKILL this whole process if ``LABKIT_FAILPOINT`` names ``step`` of the batch now in hand."""
+        if self._failpoint and self._failpoint == (step, self.stats.batches + 1):
+            log.warning("%s: failpoint %s:%d — killing this process now (SIGKILL, no clean-up)",
+                        self.name, step, self.stats.batches + 1)
+            logging.shutdown()
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def _emit(self, item: _Decoded, labels, inference_ms: float, batch_size: int, producer) -> None:
         done_ms = now_ms()

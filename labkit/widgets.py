@@ -47,36 +47,49 @@ class _Refreshing(widgets.VBox):
 
 
 class LiveResults(_Refreshing):
-    """An upload button plus a table of this client's results, refreshed while results arrive.
+    """An upload button, a table of this client's results and a plot of their latency, refreshed as results arrive.
 
-    ``LiveResults(lab)`` in a cell shows it; ``.close()`` stops its refresh thread.
+    ``LiveResults(lab)`` in a cell shows it; ``send(...)`` does what the button does, from code;
+    ``.close()`` stops its refresh thread.
     """
 
-    def __init__(self, lab: LabClient, refresh_s: float = 0.5):
+    def __init__(self, lab: LabClient, refresh_s: float = 0.5, plot: bool = True):
         self.lab = lab
         self.upload = widgets.FileUpload(accept="image/*", multiple=True, description="Upload photos")
         self.status = widgets.HTML("Choose one or more photos: each is sent to Kafka at once.")
         self.table = widgets.HTML()
+        self.plot = widgets.Image(format="png") if plot else None
         self._shown = -1
-        super().__init__([self.upload, self.status, self.table], refresh_s, "labkit-live-results")
-        self.upload.observe(self._on_upload, names="value")
+        super().__init__([self.upload, self.status, self.table] + ([self.plot] if plot else []), refresh_s,
+                         "labkit-live-results")
+        self.upload.observe(lambda change: self.send({f["name"]: bytes(f["content"]) for f in change["new"]}),
+                            names="value")
 
-    def _on_upload(self, change) -> None:
-        sent, refused = 0, []
-        for item in change["new"]:
+    def send(self, files: dict) -> list[str]:
+        """Send ``{filename: image bytes or path}`` into the pipeline; returns the request ids of those Kafka accepted.
+
+        Files that are not acceptable images are listed in the widget with the reason; the
+        rest are still sent.
+        """
+        ids, refused = [], []
+        for name, content in files.items():
             try:
-                self.lab.submit(bytes(item["content"]), item["name"])
-                sent += 1
+                ids += self.lab.submit_many([(content, name)])
             except BadImage as exc:
-                refused.append(f"{item['name']}: {exc}")
-        self.status.value = f"Sent {sent} image(s) to Kafka." + "".join(f"<br>⚠ {r}" for r in refused)
+                refused.append(f"{escape(name)}: {escape(str(exc))}")
+        self.status.value = f"Sent {len(ids)} image(s) to Kafka." + "".join(f"<br>⚠ {r}" for r in refused)
+        return ids
 
     def refresh(self) -> None:
         count = len(self.lab.results)
-        if count != self._shown:  # redraw only when something new arrived
-            self._shown = count
-            frame = self.lab.results_frame()
-            self.table.value = frame.drop(columns=["id", "model"]).to_html(index=False) if count else ""
+        if count == self._shown:  # redraw only when something new arrived
+            return
+        self._shown = count
+        frame = self.lab.results_frame()
+        self.table.value = frame.drop(columns=["id", "model"]).to_html(index=False) if count else ""
+        if self.plot is not None and count:
+            self.plot.value = _line_png(list(zip(frame["arrived s"], frame["total ms"])), "seconds (result arrived)",
+                                        "upload → result (ms)")
 
 
 class KafkaInspector(_Refreshing):
@@ -124,7 +137,10 @@ class KafkaInspector(_Refreshing):
                 f"{escape(name)} → {', '.join(f'{t}[{p}]' for t, p in owned) or '<i>idle: no partition left</i>'}"
                 for name, owned in sorted(members.items())]
         self.members.value = "<br>".join(lines)
-        self.history.append((time.monotonic() - self._started, sum(r.lag or 0 for r in rows)))
+        # Records not yet processed. A group that has committed nothing yet will start at the
+        # beginning of the log (labkit's auto.offset.reset=earliest), so all of it is waiting.
+        waiting = sum(r.lag if r.lag is not None else r.high - r.low for r in rows)
+        self.history.append((time.monotonic() - self._started, waiting))
         if self.plot is not None:
             self.plot.value = _line_png(self.history, "seconds", "records not yet processed (lag)")
 

@@ -23,7 +23,8 @@ class Exercise:
     """A template the learner completes, its reference solution, and the check that judges it.
 
     ``given`` is the code earlier cells of the notebook have run (variables the exercise uses);
-    the tests run it first, against their own broker.
+    the tests run it first, against their own broker, and ``cleanup`` last (what the notebook's
+    final cell stops).
     """
 
     title: str
@@ -32,6 +33,7 @@ class Exercise:
     template: str
     solution: str
     check: str
+    cleanup: str = ""
 
     def cells(self, solved: bool) -> list:
         return [new_markdown_cell(f"### ✍️ Exercise: {self.title}\n\n{self.instructions}"),
@@ -243,11 +245,125 @@ EX_UNKNOWN = Exercise(
     "labkit.exercises.check_unknown_threshold(predict)",
 )
 
+PIPELINE_GIVEN = """import labkit
+from labkit.samples import sample_photos
+settings = labkit.load_settings()
+pipeline = labkit.ensure_pipeline(settings)
+lab = labkit.LabClient(settings)
+photos = sample_photos()"""
+PIPELINE_CLEANUP = "lab.close()\npipeline.stop()"
+
+EX_OWN_LABELS = Exercise(
+    "your own question, in real time",
+    "Send `photos[\"dog\"]`, `photos[\"kitten\"]` and `photos[\"pizza\"]` through the pipeline, each "
+    "scored against **your own** candidate labels (`my_labels`, at least two). Keep the request ids "
+    "in `request_ids` and wait for every result before you look at them.",
+    PIPELINE_GIVEN,
+    """my_labels = [...]   # at least two labels of your own
+request_ids = []
+# submit the three photos with labels=my_labels, keep each request id, then lab.wait() for each""",
+    """my_labels = ["a dog", "a cat", "a pizza", "a teapot"]
+request_ids = [lab.submit(photos[name], labels=my_labels) for name in ["dog", "kitten", "pizza"]]
+{request_id: lab.wait(request_id).top().label for request_id in request_ids}""",
+    "labkit.exercises.check_own_labels(lab, request_ids, my_labels)",
+    PIPELINE_CLEANUP,
+)
+
+EX_PERCENTILES = Exercise(
+    "median and p95 latency",
+    "`frame` is `lab.results_frame()`. Set `p50` and `p95` to the median and the 95th percentile of "
+    "its `total ms` column (upload → result, in milliseconds). Dashboards show these, not the mean.",
+    PIPELINE_GIVEN + """
+for name in ["kitten", "dog", "pizza", "pyramids"]:
+    lab.classify(photos[name])
+frame = lab.results_frame()""",
+    """p50 = ...
+p95 = ...""",
+    """p50 = frame["total ms"].quantile(0.50)
+p95 = frame["total ms"].quantile(0.95)
+p50, p95""",
+    "labkit.exercises.check_latency_percentiles(frame, p50, p95)",
+    PIPELINE_CLEANUP,
+)
+
+PAYMENTS_GIVEN = """import time
+import labkit
+from labkit.clients import make_consumer, make_producer
+settings = labkit.load_settings()
+producer = make_producer(settings)
+topic = "payments"
+labkit.create_topics(settings, [topic])
+if not labkit.read_topic(settings, topic, idle_s=0.5):
+    for i in range(8):
+        producer.produce(topic, key=f"payment-{i}".encode(), value=b"10 EUR")
+    producer.flush()"""
+
+
+def _payments_loop(config: str, after_processing: str) -> str:
+    return f"""consumer = make_consumer(settings, "exercise-07-payments"{config})
+consumer.subscribe([topic])
+batch = []
+deadline = time.time() + 30
+while len(batch) < 8 and time.time() < deadline:   # fetch a batch of payments
+    batch += [m for m in consumer.consume(8 - len(batch), timeout=1) if not m.error()]
+processed = []
+for message in batch[:3]:    # the process will crash after the third payment
+    processed.append(message.key().decode())   # "process" the payment{after_processing}
+time.sleep(1.5)    # ...and here it crashes (the auto-commit timer has fired by now)
+consumer.close()
+processed"""
+
+
+EX_NO_LOSS = Exercise(
+    "at-least-once, not at-most-once",
+    "This consumer fetches a batch of 8 payments, processes 3, then its process “crashes”. Run it and "
+    "the check: the other 5 are lost, because auto-commit commits the offsets of every record the "
+    "client *handed out*, processed or not. Make it at-least-once: switch auto-commit off and commit each payment after processing "
+    "it (`consumer.commit(message=message, asynchronous=False)`).",
+    PAYMENTS_GIVEN,
+    _payments_loop(', **{"enable.auto.commit": True, "auto.commit.interval.ms": 500}', ""),
+    _payments_loop("", "\n    consumer.commit(message=message, asynchronous=False)   # only now is it done"),
+    'labkit.exercises.check_no_loss(settings, topic, "exercise-07-payments", processed)',
+)
+
+DLQ_GIVEN = PIPELINE_GIVEN + """
+from labkit.clients import make_producer
+from labkit.wire import ImageRequest, new_request_id
+bad = ImageRequest(id=new_request_id(), image=b"these bytes are not a JPEG", content_type="image/jpeg",
+                   filename="not-really.jpg")
+lab.sent[bad.id] = bad.filename   # ask our client to keep this request's result
+producer = make_producer(settings)
+producer.produce(settings.requests_topic, key=bad.key(), value=bad.image, headers=bad.headers())
+producer.flush()
+failed = lab.wait(bad.id)
+bad_id = bad.id"""
+
+EX_DEAD_LETTER = Exercise(
+    "read a dead letter",
+    "The record `bad_id` was dead-lettered. Read the dead-letter topic, find the record whose key is "
+    "`bad_id`, and set `reason` to its `labkit-dlq-error` header (text) and `origin` to "
+    "`(topic, partition, offset)` of the original request, from its `labkit-dlq-…` headers.",
+    DLQ_GIVEN,
+    """from labkit.wire import header_dict   # turns a record's headers into {name: text}
+reason = ...
+origin = ...""",
+    """from labkit.wire import header_dict
+letters = [m for m in labkit.read_topic(settings, settings.dead_letter_topic) if m.key() == bad_id.encode()]
+headers = header_dict(letters[-1].headers())
+reason = headers["labkit-dlq-error"]
+origin = (headers["labkit-dlq-topic"], int(headers["labkit-dlq-partition"]), int(headers["labkit-dlq-offset"]))
+reason, origin""",
+    "labkit.exercises.check_dead_letter_reason(settings, bad_id, reason, origin)",
+    PIPELINE_CLEANUP,
+)
+
 EXERCISES = {"01_topics_and_partitions": [EX_CREATE_TOPIC, EX_PREDICT_PARTITION],
              "02_producers_and_serialization": [EX_IDEMPOTENT, EX_SEND_RECORDS],
              "03_consumers_and_offsets": [EX_READ_FROM_START, EX_COMMIT],
              "04_consumer_groups_and_scaling": [EX_SHARE_PARTITIONS],
-             "05_clip_zero_shot": [EX_SOFTMAX, EX_UNKNOWN]}
+             "05_clip_zero_shot": [EX_SOFTMAX, EX_UNKNOWN],
+             "06_realtime_end_to_end": [EX_OWN_LABELS, EX_PERCENTILES],
+             "07_reliability_and_batching": [EX_NO_LOSS, EX_DEAD_LETTER]}
 
 QUICKSTART = [
     new_markdown_cell("""# 00 · Quickstart: one photo through Kafka and CLIP
@@ -424,6 +540,40 @@ fixed.produce("trap-no-flush", value=b"this one arrives", on_delivery=lambda e, 
 fixed.flush()   # sends everything and runs the delivery reports
 assert reports and reports[0][0] is None
 reports"""),
+        new_markdown_cell("""## Trap: Python and Java disagree on where a key goes
+
+Which partition a key lands in is decided by the *producer*, with a hash of the key. The Java
+client (and Kafka Streams, Connect, ksqlDB) uses **murmur2**; librdkafka — behind
+confluent-kafka in Python, Go and .NET — defaults to **CRC32** (`partitioner=consistent_random`).
+When a Python service and a Java service write the same keys to one topic, a key's records end
+up in two partitions: its order is gone, and anything that relies on "one key, one partition"
+breaks silently. `labkit.partitioning` computes both hashes; watch librdkafka follow each."""),
+        new_code_cell("""import pandas as pd
+from labkit.partitioning import java_partition
+
+keys = [f"user-{i}" for i in range(8)]
+labkit.create_topics(settings, ["partitioner-demo"])   # 3 partitions
+
+
+def partitions_with(partitioner):
+    landed = {}
+    p = Producer({"bootstrap.servers": settings.bootstrap_servers, "partitioner": partitioner})
+    for key in keys:
+        p.produce("partitioner-demo", key=key.encode(), value=b"x",
+                  on_delivery=lambda error, message: landed.__setitem__(message.key().decode(), message.partition()))
+    p.flush()
+    return [landed[key] for key in keys]
+
+
+table = pd.DataFrame({"key": keys, "librdkafka default (CRC32)": partitions_with("consistent_random"),
+                      "librdkafka murmur2_random": partitions_with("murmur2_random"),
+                      "Java client (murmur2)": [java_partition(key.encode(), 3) for key in keys]})
+assert (table["librdkafka murmur2_random"] == table["Java client (murmur2)"]).all()
+assert (table["librdkafka default (CRC32)"] != table["Java client (murmur2)"]).any()
+table"""),
+        new_markdown_cell("""The fix is one line in the librdkafka producer's configuration: `"partitioner": "murmur2_random"`
+(the `_random` part only concerns records *without* a key). Decide it on day one: changing the
+partitioner later moves existing keys, just like adding partitions does."""),
         new_markdown_cell("""## labkit's wire format
 
 An image request is the image bytes as the value, the request id as the key, and metadata as
@@ -468,7 +618,8 @@ labkit.describe_topics(settings, ["orders"], group_id="nobody-yet")"""),
 
 Offsets make Kafka a *log*, not a queue: reading does not delete. `assign` a partition at any
 offset and read it again — this is how you reprocess after a bug fix."""),
-        new_code_cell("""from confluent_kafka import TopicPartition
+        new_code_cell("""from confluent_kafka import KafkaError, TopicPartition
+from labkit.clients import make_admin
 
 replay = make_consumer(settings)   # no group work: assign() picks partitions and offsets directly
 replay.assign([TopicPartition("orders", p, 0) for p in range(3)])
@@ -481,6 +632,26 @@ while len(seen) < 6 and time.time() < deadline:
 replay.close()
 assert len(seen) == 6
 sorted(seen)"""),
+        new_markdown_cell("""## Trap: a consumer does not create its topic
+
+Subscribe to a topic that does not exist and nothing is created: the consumer just reports
+`UNKNOWN_TOPIC_OR_PART` (or, with older clients, waits forever in silence). Producers may
+create topics on the fly on some brokers, but Apache Kafka clusters usually switch that off
+(`auto.create.topics.enable=false`) and a topic that was auto-created has the broker's default
+partition count rather than the one you planned. So create topics on purpose, first — which is
+what `labkit.create_topics` (and `labkit topics create`) do."""),
+        new_code_cell("""lost = make_consumer(settings)
+lost.subscribe(["no-such-topic"])
+error = None
+deadline = time.time() + 10
+while error is None and time.time() < deadline:
+    message = lost.poll(0.5)
+    if message is not None and message.error():
+        error = message.error()
+lost.close()
+print(error)
+assert error is not None and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+assert "no-such-topic" not in make_admin(settings).list_topics(timeout=5).topics   # nothing was created"""),
         *EX_READ_FROM_START.cells(solved),
         *EX_COMMIT.cells(solved),
         new_code_cell("pipeline.stop()"),
@@ -763,6 +934,335 @@ animal label. Everything else in this notebook — shapes, steps, code — stays
     ]
 
 
+def realtime_end_to_end(solved: bool) -> list:
+    return [
+        new_markdown_cell("""# 06 · Real time, end to end
+
+Everything so far, together: upload photos and watch their CLIP labels stream into a live
+table while the processors work — the same pipeline, and the same code, as the web app.
+
+```
+ upload button ─► LabClient.submit ─► RequestSender ─► image-requests ─► processor group
+ (this notebook)                      (the web app's upload route uses the same class)   │
+ live table  ◄─ LabClient ◄──────────── ResultsListener ◄──────────── image-results ◄──┘
+```
+
+* The uploader calls **`RequestSender.send`** (`labkit/gateway.py`): check the image, shrink it
+  to fit one Kafka record, produce it keyed by a new request id.
+* The table is fed by a **`ResultsListener`**: it `assign`s every partition of the results topic
+  (no consumer group), so every listener — each web replica, each notebook — sees every result
+  and keeps those whose request id it sent. No replica needs to know which one got the upload.
+* The table refreshes from a **background thread** that only changes widget *values*, so the
+  kernel stays free: keep running cells while results arrive."""),
+        new_code_cell("""import time
+
+import labkit
+from labkit.samples import sample_photos
+from labkit.widgets import LiveResults
+
+settings = labkit.load_settings()
+pipeline = labkit.ensure_pipeline(settings)   # broker + processor: reused if `labkit lab` runs them
+lab = labkit.LabClient(settings)
+photos = sample_photos()
+live = LiveResults(lab)
+live"""),
+        new_markdown_cell("""Click **Upload photos** above and choose a few. (Nobody clicks in CI, so the next cell
+does exactly what the button does: `live.send({filename: bytes})`.)"""),
+        new_code_cell("""ids = live.send({path.name: path.read_bytes() for path in photos.values()})
+for request_id in ids:
+    lab.wait(request_id)
+live.refresh()   # the background thread would redraw within half a second; do it now for the check below
+assert len(ids) == len(photos) and len(lab.results_frame()) == len(photos)
+print(live.status.value)"""),
+        new_markdown_cell("""## Where each image's time went
+
+Every result carries `timings_ms`: **queued** (sent → a processor picked it up: time spent
+waiting *in Kafka*), **decode**, **inference** (its share of the batch's CLIP pass) and
+**total** (sent → result produced). The plot under the table shows *total* for each result as
+it arrives."""),
+        new_code_cell("""frame = lab.results_frame()
+frame[["file", "top label", "total ms", "inference ms", "batch", "processor"]]"""),
+        new_markdown_cell("""## A burst
+
+Now 60 uploads at once, far faster than one processor scores them. They wait in the requests
+topic — that is what Kafka is for: the web app answers immediately, nothing is dropped, and
+the processor works through the backlog in batches. Watch the plot: *total* climbs while the
+backlog drains (the last ones queued longest), and batches fill up."""),
+        new_code_cell("""burst = lab.submit_many([path for _, path in zip(range(60), list(photos.values()) * 8)])
+for request_id in burst:
+    lab.wait(request_id)
+live.refresh()
+frame = lab.results_frame()
+print(f"{len(burst)} results; batch sizes seen: {sorted(set(frame['batch']))}")
+assert len(frame) == len(photos) + 60 and (frame["status"] == "ok").all()
+frame.tail(60)[["total ms", "inference ms", "batch"]].describe().round(1)"""),
+        new_markdown_cell("""## Trap: the ~1 MB record limit
+
+A phone photo is 3–12 MB. Kafka's default maximum record is about **1 MB** — on the broker
+(`message.max.bytes`), per topic (`max.message.bytes`), and in the producer itself
+(librdkafka's `message.max.bytes`, 1,000,000). Send a big image as it is and the producer
+refuses it before it even reaches the broker:"""),
+        new_code_cell("""import io
+
+import numpy as np
+from confluent_kafka import KafkaException, Producer
+from PIL import Image
+
+noise = np.random.default_rng(0).integers(0, 255, (900, 900, 3), dtype=np.uint8)   # does not compress
+buffer = io.BytesIO()
+Image.fromarray(noise).save(buffer, "PNG")
+big = buffer.getvalue()
+print(f"a {len(big) / 1e6:.1f} MB image")
+
+raw = Producer({"bootstrap.servers": settings.bootstrap_servers})
+try:
+    raw.produce(settings.requests_topic, key=b"too-big", value=big)
+    refused = None
+except KafkaException as error:
+    refused = error.args[0]
+del raw   # done with this client: close it
+print("refused:", refused)
+assert refused is not None and refused.name() == "MSG_SIZE_TOO_LARGE\""""),
+        new_markdown_cell("""labkit's fix is in `labkit/images.py` (`prepare_upload`): CLIP only looks at 224 × 224
+pixels, so the upload is shrunk to `max_image_side` (640 px) and re-encoded as JPEG until it
+fits `max_record_bytes` (900 kB) — before it enters Kafka. The other fixes, when you really need
+the big bytes: raise the limit *everywhere* (broker, topic, producer, and the consumers'
+`fetch.max.bytes`), or store the file elsewhere (object storage) and send only its address —
+the *claim-check* pattern."""),
+        new_code_cell("""from labkit.images import prepare_upload
+
+prepared = prepare_upload(big, settings)
+print(f"{len(big) / 1e6:.1f} MB → {len(prepared.data) / 1e3:.0f} kB, {prepared.width}×{prepared.height} {prepared.content_type}")
+assert len(prepared.data) <= settings.max_record_bytes
+result = lab.classify(big)   # the same path the web app takes: shrink, then produce
+assert result.status == "ok"
+result.top()"""),
+        *EX_OWN_LABELS.cells(solved),
+        new_code_cell("""frame = lab.results_frame()"""),
+        *EX_PERCENTILES.cells(solved),
+        new_markdown_cell("""Open the web app (`labkit up`, then http://localhost:8080): the page does what this
+notebook did — upload, see the photo at once, then its labels over a WebSocket — through the
+same `RequestSender` and `ResultsListener`."""),
+        new_code_cell("""live.close()   # stops the refresh thread
+lab.close()
+pipeline.stop()"""),
+    ]
+
+
+def reliability_and_batching(solved: bool) -> list:
+    return [
+        new_markdown_cell("""# 07 · Reliability and batching
+
+labkit's processors are **at-least-once**: for each batch they poll, score, produce the
+results, wait until the broker acknowledges them, and only then commit the offsets. If a
+processor dies anywhere before the commit, another member of the group re-reads the batch
+from the last committed offset. Nothing is lost; some results may come twice, and every
+consumer of results drops duplicates by request id.
+
+This notebook breaks things on purpose and watches that promise hold:
+
+1. kill a processor (`SIGKILL`, no clean-up) in the middle of a batch, twice;
+2. send a record that is not an image, and find it in the **dead-letter topic**;
+3. two consumer traps: auto-commit losing records, and a batch slower than `max.poll.interval.ms`;
+4. batch versus real time: what a bigger batch buys and costs."""),
+        new_code_cell("""import signal
+import time
+from collections import Counter
+
+import pandas as pd
+
+import labkit
+from labkit.samples import sample_photos
+
+settings = labkit.load_settings()
+pipeline = labkit.ensure_pipeline(settings, processor=False)   # only the broker: we start processors ourselves
+lab = labkit.LabClient(settings)
+photos = list(sample_photos().values())
+
+
+def start_processor(**changes):
+    \"\"\"One processor in its own process (so it can be killed), with some settings changed.\"\"\"
+    return labkit.Stack(settings.model_copy(update=changes), web=False, processors=1, echo=False).start()"""),
+        new_markdown_cell("""## Kill a processor mid-batch
+
+`LABKIT_FAILPOINT=after-consume:3` makes a processor kill *itself* with `SIGKILL` on its third
+batch — after it polled and scored the images, before it produced a single result. (A
+*failpoint*: chaos testing at an exact spot. `kill -9` from a shell does the same, just at a
+random spot.) Small batches make it happen early."""),
+        new_code_cell("""doomed = start_processor(failpoint="after-consume:3", max_batch_size=4)
+ids = lab.submit_many([photos[i % len(photos)] for i in range(30)])
+code = doomed.children[0].process.wait(60)
+print(f"processor exit code {code}; results so far: {sum(lab.results.get(i) is not None for i in ids)} of {len(ids)}")
+assert code == -signal.SIGKILL"""),
+        new_markdown_cell("""Its partitions still belong to the dead member: nobody reads them. The group notices when
+its heartbeats stop — after `session.timeout.ms` (6 s in labkit; 45 s by default) — and gives
+them to whoever is left. Start a healthy processor and every request is answered, including
+the batch the dead one had in hand: it was never committed, so it is read again."""),
+        new_code_cell("""missing = [i for i in ids if lab.results.get(i) is None]
+started = time.time()
+rescuer = start_processor()   # returns once the group has given it partitions
+joined = time.time() - started
+for request_id in ids:
+    lab.wait(request_id, timeout=90)
+print(f"{len(missing)} requests were waiting. The rescuer got its partitions after {joined:.1f} s (the group "
+      f"first waited out the dead member's session); all {len(ids)} were answered {time.time() - started:.1f} s "
+      "after we started it.")
+rescuer.stop()"""),
+        new_markdown_cell("""### Duplicates, and why they do no harm
+
+Now the processor dies at `before-commit:2`: *after* its results were produced and
+acknowledged, *before* the commit. The next owner scores that batch again, so its results
+are written twice. Read the raw results topic and count; then look at what the client shows."""),
+        new_code_cell("""doomed = start_processor(failpoint="before-commit:2", max_batch_size=4)
+ids = lab.submit_many([photos[i % len(photos)] for i in range(20)])
+assert doomed.children[0].process.wait(60) == -signal.SIGKILL
+rescuer = start_processor()
+for request_id in ids:
+    lab.wait(request_id, timeout=90)
+rescuer.stop()
+
+written = Counter(m.key().decode() for m in labkit.read_topic(settings, settings.results_topic) if m.key().decode() in ids)
+twice = [request_id for request_id, n in written.items() if n > 1]
+print(f"result records for these {len(ids)} requests: {sum(written.values())} — {len(twice)} written twice")
+print(f"results the client shows: {sum(lab.results.get(i) is not None for i in ids)} (one per request id)")
+assert set(written) == set(ids) and twice"""),
+        new_markdown_cell("""That is the at-least-once contract: **never lost, sometimes repeated, so make consumers
+idempotent**. labkit's `ResultStore` keeps the first result per request id; the web app and
+`LabClient` both use it. (Exactly-once would need Kafka *transactions* — produce the results
+and commit the offsets atomically — at the cost of latency and complexity.)
+
+## A bad image goes to the dead-letter topic
+
+A producer with a bug writes a record that claims to be a JPEG but is not. The processor
+cannot decode it: instead of crashing (and failing again on every restart — a *poison pill*),
+it parks the record in `image-requests-dlq` with the reason and where it came from, sends an
+error result for that one request, and carries on."""),
+        new_code_cell("""from labkit.clients import make_producer
+from labkit.wire import ImageRequest, header_dict, new_request_id
+
+rescuer = start_processor()   # a processor for the rest of the notebook
+bad = ImageRequest(id=new_request_id(), image=b"these bytes are not a JPEG", content_type="image/jpeg",
+                   filename="not-really.jpg")
+lab.sent[bad.id] = bad.filename   # ask our client to keep this request's result
+producer = make_producer(settings)
+producer.produce(settings.requests_topic, key=bad.key(), value=bad.image, headers=bad.headers())
+producer.flush()
+failed = lab.wait(bad.id)
+print(failed.status, "—", failed.error)
+assert failed.status == "error"
+good = lab.classify(photos[0])   # the next image is scored as usual
+assert good.status == "ok\""""),
+        new_code_cell("""letters = [m for m in labkit.read_topic(settings, settings.dead_letter_topic) if m.key() == bad.key()]
+assert len(letters) == 1 and letters[0].value() == bad.image   # the original bytes, kept
+header_dict(letters[0].headers())"""),
+        new_markdown_cell("""The dead letter keeps the original key, value and headers and adds `labkit-dlq-error`,
+`-topic`, `-partition`, `-offset` and `-failed-at`. Once the bug is fixed you can *replay* it:
+produce it to the requests topic again. Watch the DLQ's size on a dashboard: it should be 0."""),
+        new_code_cell("""bad_id = bad.id"""),
+        *EX_DEAD_LETTER.cells(solved),
+        new_markdown_cell("""## Trap: auto-commit loses records
+
+librdkafka's default, `enable.auto.commit=True`, commits in the background every 5 s the
+offsets of the records your code was *handed* — not the ones it *finished*. Fetch a batch,
+crash half-way, and the rest are committed as if they were done. The exercise shows it live
+and asks you to fix it; labkit's own consumers never auto-commit (`labkit/clients.py`)."""),
+        new_code_cell("""from labkit.clients import make_consumer
+
+topic = "payments"
+labkit.create_topics(settings, [topic])
+if not labkit.read_topic(settings, topic, idle_s=0.5):
+    for i in range(8):
+        producer.produce(topic, key=f"payment-{i}".encode(), value=b"10 EUR")
+    producer.flush()"""),
+        *EX_NO_LOSS.cells(solved),
+        new_markdown_cell("""## Trap: a batch slower than `max.poll.interval.ms`
+
+A member must call `poll()` at least every `max.poll.interval.ms`, or the group decides it is
+stuck, throws it out and gives its partitions to others. Then its commit is refused, and the
+batch it was working on is done again by someone else. Here a batch takes 7.5 s with a 6 s
+limit:"""),
+        new_code_cell("""from confluent_kafka import KafkaException
+
+slow = make_consumer(settings, "slow-batch-demo", **{"max.poll.interval.ms": 6000})
+slow.subscribe([topic])
+message = None
+deadline = time.time() + 30
+while (message is None or message.error()) and time.time() < deadline:
+    message = slow.poll(0.5)
+time.sleep(7.5)   # "processing" a slow batch, without polling
+kicked = slow.poll(1)
+print("next poll:", kicked.error() if kicked is not None else None)
+try:
+    slow.commit(message=message, asynchronous=False)
+    commit_error = None
+except KafkaException as error:
+    commit_error = error.args[0]
+print("commit:", commit_error)
+slow.close()
+assert commit_error is not None"""),
+        new_markdown_cell("""The fixes: keep batches short (labkit caps them with `max_batch_size`), and set
+`max.poll.interval.ms` above your slowest batch (`LABKIT_MAX_POLL_INTERVAL_MS`, 10 s here;
+`labkit bench` tells you how long a batch takes on your machine). For work that is slow by
+nature, pause the partitions and keep polling while a worker thread runs.
+
+## Trap: retries reorder records — unless the producer is idempotent
+
+A producer keeps up to 5 requests in flight per broker. If request 1 fails (a broker
+briefly unavailable) while request 2 succeeds, the retry of 1 lands *after* 2 — per-key
+order is broken — and if 1 had in fact been written before its acknowledgement was lost, the
+retry writes it twice. **`enable.idempotence=True`** gives each record a sequence number: the
+broker rejects out-of-order and duplicate writes, and the producer retries in order. (Staging
+this live needs a broker that fails on cue, so here is the configuration instead.) labkit's
+producers are idempotent (`labkit/clients.py`), which also implies `acks=all`:"""),
+        new_code_cell("""from labkit.clients import producer_config
+
+config = producer_config(settings)
+{key: config[key] for key in ("enable.idempotence", "linger.ms", "message.timeout.ms")}"""),
+        new_markdown_cell("""## Batch versus real time
+
+A processor scores up to `max_batch_size` images in one forward pass: bigger batches use the
+CPU better (throughput ↑) but an image may wait for its batch-mates (latency ↑), and at light
+load a processor waits up to `max_batch_wait_ms` to fill one. `labkit.bench.batch_vs_realtime`
+measures both for a few batch limits — a backlog of 64 images (saturated) and one image at a
+time (real time) — with a processor in this process. `labkit bench` measures the same curve
+end to end over HTTP (section *d*) and saves it in `bench-results/bench.json`."""),
+        new_code_cell("""import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from labkit.bench.batching import batch_vs_realtime
+from labkit.clip import build_scorer
+
+rescuer.stop()
+curve = pd.DataFrame(batch_vs_realtime(settings, build_scorer(settings), [1, 4, 16], photos, backlog=64, light=8))
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
+left.plot(curve["max_batch"], curve["img_per_s"], marker="o")
+left.set(xlabel="max batch size", ylabel="images / s", title="throughput (backlog of 64)", xscale="log")
+left.set_xticks(curve["max_batch"], curve["max_batch"])
+right.plot(curve["max_batch"], curve["p50_ms"], marker="o", label="p50, saturated")
+right.plot(curve["max_batch"], curve["light_p50_ms"], marker="o", label="p50, one at a time")
+right.set(xlabel="max batch size", ylabel="ms", title="upload → result latency", xscale="log")
+right.set_xticks(curve["max_batch"], curve["max_batch"])
+right.legend()
+plt.show()
+saved = Path("bench-results/bench.json")
+if saved.exists():   # your own full `labkit bench` run, if you made one
+    print("from labkit bench on this machine:")
+    display(pd.DataFrame(json.loads(saved.read_text())["batch_curve"]))
+assert len(curve) == 3 and (curve["img_per_s"] > 0).all()
+curve"""),
+        new_markdown_cell("""Read the two panels together: with a backlog, batching raises throughput until the CPU
+is busy, and the backlog clears sooner, so even the *saturated* latency drops. One image at a
+time, a batch limit above 1 only adds the wait for batch-mates that never come. labkit's
+default (`max_batch_size=8`, `max_batch_wait_ms=20`) buys most of the throughput for a few ms
+of real-time latency. With the random test model (CI) the network is tiny, so these numbers
+mostly measure Kafka and Python overheads per batch; with real ViT-B-32 weights the forward
+pass dominates, every image costs more, and the same shape appears at lower images/s."""),
+        new_code_cell("""lab.close()
+pipeline.stop()"""),
+    ]
+
+
 def write(path: Path, cells: list) -> None:
     for index, cell in enumerate(cells):
         cell["id"] = f"cell-{index:02d}"  # stable ids: rebuilding changes nothing that did not change
@@ -782,6 +1282,8 @@ NOTEBOOKS = {
     "03_consumers_and_offsets": consumers_and_offsets,
     "04_consumer_groups_and_scaling": consumer_groups_and_scaling,
     "05_clip_zero_shot": clip_zero_shot,
+    "06_realtime_end_to_end": realtime_end_to_end,
+    "07_reliability_and_batching": reliability_and_batching,
 }
 
 

@@ -38,24 +38,40 @@ def _run(code: str, namespace: dict) -> None:
 @pytest.mark.parametrize("notebook, exercise", CASES, ids=[f"{n}:{e.title}" for n, e in CASES])
 def test_check_fails_on_the_template_and_passes_on_the_solution(notebook, exercise, own_broker, monkeypatch, capsys):
     template = {}
-    _run(exercise.given, template)
-    _run(exercise.template, template)
-    with pytest.raises(ExerciseFailed) as feedback:
-        _run(exercise.check, template)
+    try:
+        _run(exercise.given, template)
+        _run(exercise.template, template)
+        with pytest.raises(ExerciseFailed) as feedback:
+            _run(exercise.check, template)
+    finally:
+        _clean_up(exercise, template)
     assert len(str(feedback.value)) > 30  # a sentence that says what to do, not a bare assertion
     assert feedback.value._render_traceback_()[0].startswith("❌")
-    for value in template.values():  # a template may leave consumers in the group; a learner restarts the kernel
-        if isinstance(value, Consumer):
-            value.close()
 
     # The solution gets a broker of its own: nothing the template left behind can influence it.
     with EmbeddedBroker(free_port()) as fresh:
         monkeypatch.setenv("LABKIT_BOOTSTRAP", fresh.bootstrap_servers)
         solved = {}
-        _run(exercise.given, solved)
-        _run(exercise.solution, solved)
-        _run(exercise.check, solved)
+        try:
+            _run(exercise.given, solved)
+            _run(exercise.solution, solved)
+            _run(exercise.check, solved)
+        finally:
+            _clean_up(exercise, solved)
     assert "✅" in capsys.readouterr().out
+
+
+def _clean_up(exercise, namespace: dict) -> None:
+    """What the notebook's last cell stops (pipelines, clients), and consumers a template left open
+    (a learner would restart the kernel)."""
+    if exercise.cleanup and "pipeline" in namespace:
+        _run(exercise.cleanup, namespace)
+    for value in namespace.values():
+        if isinstance(value, Consumer):
+            try:
+                value.close()
+            except RuntimeError:  # already closed
+                pass
 
 
 def test_notebooks_on_disk_match_their_source(tmp_path):
