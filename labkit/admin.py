@@ -87,6 +87,29 @@ def create_topics(settings: Settings, topics: list[str] | None = None) -> dict[s
     return outcome
 
 
+def wait_for_topics(settings: Settings, topics: list[str], who: str = "labkit") -> ClusterMetadata:
+    """Like :func:`require_topics`, but keep retrying, with backoff, for up to ``startup_timeout_s``.
+
+    Services call this at start: under docker compose (or after a reboot) the web app and the
+    processors often start before Kafka accepts connections, or before its topics exist. Each
+    failed attempt logs one line saying what is missing and when the next try is.
+    """
+    deadline = time.monotonic() + settings.startup_timeout_s
+    delay, attempt = 0.5, 1
+    while True:
+        try:
+            return require_topics(settings, topics, wait_for_broker(settings, timeout=min(settings.connect_timeout_s, 5)))
+        except (BrokerUnavailable, TopicMissing) as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            reason = "no broker answers" if isinstance(exc, BrokerUnavailable) else "topics missing"
+            log.warning("%s: Kafka at %s not ready (%s, attempt %d); retrying in %.1f s, giving up in %.0f s",
+                        who, settings.bootstrap_servers, reason, attempt, min(delay, left), left)
+            time.sleep(min(delay, left))
+            delay, attempt = min(delay * 2, 10.0), attempt + 1
+
+
 def require_topics(settings: Settings, topics: list[str], metadata: ClusterMetadata | None = None) -> ClusterMetadata:
     """Metadata of a cluster that has every topic in ``topics``, else :class:`TopicMissing`."""
     metadata = metadata or wait_for_broker(settings)

@@ -53,22 +53,23 @@ def free_port(host: str = "127.0.0.1") -> int:
 class EmbeddedBroker:
     """A Tansu broker child process on ``host:port``; use as a context manager or call start/stop.
 
-    ``advertised_host`` is the name clients are told to reconnect to after their first
-    request (Kafka's "advertised listener"). It must be reachable by the clients, which is why
-    it defaults to the address we listen on.
+    ``advertised_host`` (and ``advertised_port``) is the address clients are told to reconnect
+    to after their first request (Kafka's "advertised listener"). It must be reachable by the
+    clients, which is why it defaults to the address we listen on.
     """
 
     def __init__(self, port: int = 9092, host: str = "127.0.0.1", advertised_host: str | None = None,
-                 log_file: Path | None = None):
+                 log_file: Path | None = None, advertised_port: int | None = None):
         self.host = host
         self.port = port
         self.advertised_host = advertised_host or ("localhost" if host in ("0.0.0.0", "::") else host)
+        self.advertised_port = advertised_port or port  # differs behind a port mapping or proxy
         self.log_file = log_file
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"{self.advertised_host}:{self.port}"
+        return f"{self.advertised_host}:{self.advertised_port}"
 
     def start(self, timeout: float = 10.0) -> "EmbeddedBroker":
         """Start the broker and return once it accepts connections."""
@@ -82,7 +83,7 @@ class EmbeddedBroker:
         command = [
             broker_binary(), "broker",
             "--listener-url", f"tcp://{self.host}:{self.port}",
-            "--advertised-listener-url", f"tcp://{self.advertised_host}:{self.port}",
+            "--advertised-listener-url", f"tcp://{self.advertised_host}:{self.advertised_port}",
             "--storage-engine", "memory://tansu/",
         ]
         output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL

@@ -125,10 +125,10 @@ def _cmd_processor(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_web(settings: Settings, args: argparse.Namespace) -> int:
-    from .admin import require_topics
+    from .admin import wait_for_topics
     from .web import serve
 
-    require_topics(settings, [settings.requests_topic, settings.results_topic])
+    wait_for_topics(settings, [settings.requests_topic, settings.results_topic], who="web")
     serve(settings)
     return 0
 

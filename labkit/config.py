@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         "keep it above the slowest batch."
     )
     connect_timeout_s: float = Field(8.0, description="How long to wait for a broker before giving up.")
+    startup_timeout_s: float = Field(
+        120.0, ge=0, description="How long the web app and processors keep retrying, with backoff, for Kafka "
+        "and its topics at start."
+    )
 
     # --- CLIP -----------------------------------------------------------------------------------
     model: str = Field(
@@ -111,6 +115,13 @@ class Settings(BaseSettings):
         "", description="Other web origins (comma-separated) allowed to call the API; empty: same origin only."
     )
     results_cache_size: int = Field(10_000, description="Results each web replica keeps for the REST API.")
+    results_replay_s: float = Field(
+        600.0, ge=0, description="At start, a web replica re-reads the results of this many past seconds, so a "
+        "restart loses none."
+    )
+    max_pending_uploads: int = Field(
+        500, ge=1, description="Uploads a web replica lets wait for results; beyond it, HTTP 429 with Retry-After."
+    )
     jupyter_port: int = Field(8888, description="Port of JupyterLab for `labkit lab`.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity.")
 

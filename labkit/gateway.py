@@ -21,11 +21,11 @@ from concurrent.futures import Future
 
 from confluent_kafka import TopicPartition
 
-from .admin import require_topics
+from .admin import wait_for_topics
 from .clients import make_consumer, make_producer
 from .config import Settings
 from .images import PreparedImage, prepare_upload
-from .wire import ImageRequest, ScoreResult, new_request_id, validate_labels
+from .wire import ImageRequest, ScoreResult, new_request_id, now_ms, validate_labels
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,12 @@ class RequestSender:
 
     def __init__(self, settings: Settings, client_id: str = "labkit-sender"):
         self.settings = settings
-        self.producer = make_producer(settings, client_id=client_id)
+        # Give up on a record after this long, and tell its sender so. Nobody is still waiting for
+        # an upload after this: the HTTP request answered 503, so the image must not be scored
+        # later behind the user's back (the producer would otherwise keep retrying for 30 s).
+        self.delivery_timeout_s = settings.connect_timeout_s + 5
+        self.producer = make_producer(settings, client_id=client_id,
+                                      **{"message.timeout.ms": int(self.delivery_timeout_s * 1000)})
         self._closed = threading.Event()
         # Delivery reports only arrive while someone calls poll(); forgetting it is a classic bug.
         self._poller = threading.Thread(target=self._poll, name=f"{client_id}-poll", daemon=True)
@@ -43,7 +48,10 @@ class RequestSender:
 
     def _poll(self) -> None:
         while not self._closed.is_set():
-            self.producer.poll(0.1)
+            try:
+                self.producer.poll(0.1)
+            except Exception:  # a failing callback must not stop delivery reports for everyone else
+                log.exception("delivery report handler failed")
 
     def send(self, data: bytes, filename: str | None = None, labels: list[str] | tuple[str, ...] | None = None,
              ) -> tuple[ImageRequest, PreparedImage, Future]:
@@ -59,6 +67,8 @@ class RequestSender:
         acked: Future = Future()
 
         def on_delivery(error, message) -> None:
+            if not acked.set_running_or_notify_cancel():
+                return  # the caller stopped waiting (e.g. the upload timed out): nobody to tell
             if error is None:
                 acked.set_result((message.partition(), message.offset()))
             else:
@@ -108,29 +118,36 @@ class ResultsListener:
     """Calls ``on_result`` (from a background thread) for each result produced after ``start()``."""
 
     def __init__(self, settings: Settings, on_result: Callable[[ScoreResult], None],
-                 client_id: str = "labkit-results-listener"):
+                 client_id: str = "labkit-results-listener", replay_s: float = 0):
         self.settings = settings
         self.on_result = on_result
         self.client_id = client_id
+        self.replay_s = replay_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.consumer = None
 
     def start(self) -> "ResultsListener":
-        """Assign every results partition at its current end; returns once positioned.
+        """Assign every results partition at its current end (or ``replay_s`` seconds back); returns once positioned.
 
         ``assign`` (not ``subscribe``): no consumer group, so no rebalance wait and no
-        committed offsets; each listener independently reads everything new.
+        committed offsets; each listener independently reads everything new. A web replica
+        replays the last minutes on start: results that arrived while it was restarting are
+        read again, so a browser asking for them afterwards still gets them.
         """
-        metadata = require_topics(self.settings, [self.settings.results_topic])
-        partitions = sorted(metadata.topics[self.settings.results_topic].partitions)
+        topic = self.settings.results_topic
+        metadata = wait_for_topics(self.settings, [topic], who=self.client_id)
+        partitions = sorted(metadata.topics[topic].partitions)
         self.consumer = make_consumer(self.settings, client_id=self.client_id)
-        start = []
-        for p in partitions:
-            _, high = self.consumer.get_watermark_offsets(
-                TopicPartition(self.settings.results_topic, p), timeout=self.settings.connect_timeout_s)
-            start.append(TopicPartition(self.settings.results_topic, p, high))
-        self.consumer.assign(start)
+        timeout = self.settings.connect_timeout_s
+        ends = {p: self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1] for p in partitions}
+        start = {p: TopicPartition(topic, p, end) for p, end in ends.items()}
+        if self.replay_s > 0:
+            since = now_ms() - int(self.replay_s * 1000)  # offsets_for_times: the first record at or after `since`
+            for found in self.consumer.offsets_for_times([TopicPartition(topic, p, since) for p in partitions], timeout):
+                if found.offset >= 0:  # -1: nothing that recent in this partition
+                    start[found.partition] = TopicPartition(topic, found.partition, found.offset)
+        self.consumer.assign(list(start.values()))
         self._thread = threading.Thread(target=self._run, name=self.client_id, daemon=True)
         self._thread.start()
         return self

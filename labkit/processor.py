@@ -36,7 +36,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from .admin import require_topics
+from .admin import wait_for_topics
 from .clients import make_consumer, make_producer
 from .clip import Scorer, build_scorer
 from .config import Settings
@@ -149,7 +149,8 @@ class Processor:
 
     def run(self) -> None:
         settings = self.settings
-        require_topics(settings, [settings.requests_topic, settings.results_topic, settings.dead_letter_topic])
+        wait_for_topics(settings, [settings.requests_topic, settings.results_topic, settings.dead_letter_topic],
+                        who=self.name)
         scorer = self.scorer  # loads the model, picks the backend and runs the warm-up batch
         consumer = make_consumer(settings, settings.group_id, client_id=self.name)
         producer = make_producer(settings, client_id=self.name)

@@ -18,13 +18,17 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
+from confluent_kafka import KafkaException
+from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.formparsers import MultiPartException
 
 from ..config import Settings
 from ..errors import BadImage, WireFormatError
 from .hub import ResultHub
+from .limits import UploadSizeLimit, too_large_message
 from .metrics import WebMetrics
 from .security import SECURITY_HEADERS, allowed_origins, origin_allowed, require_same_origin, require_token
 
@@ -54,6 +58,10 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=sorted(allowed_origins(settings)),
                            allow_methods=["GET", "POST"], allow_headers=["Authorization"])
 
+    # Innermost of the two: the security headers below also go on its early 413s.
+    app.add_middleware(UploadSizeLimit, path="/api/images", max_bytes=settings.max_upload_bytes,
+                       on_refused=lambda: metrics.rejected("too_large"))
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
         response = await call_next(request)
@@ -77,23 +85,41 @@ def create_app(settings: Settings) -> FastAPI:
                             status_code=200 if ok else 503)
 
     @app.post("/api/images", status_code=202)
-    async def upload(request: Request, file: UploadFile = File(...), labels: str | None = Form(None)) -> dict:
-        """``labels``: optional candidate labels of your own, comma- or newline-separated."""
+    async def upload(request: Request) -> dict:
+        """Multipart ``file`` (the image) and optional ``labels`` (your own candidates, comma- or newline-separated).
+
+        Everything that needs no body is checked before a byte of it is read: origin, token,
+        backlog (429) and declared size (413, in :mod:`labkit.web.limits`).
+        """
         try:
             require_same_origin(request, settings)
             require_token(request, settings)
         except HTTPException as exc:
             metrics.rejected("forbidden" if exc.status_code == 403 else "unauthorized")
             raise
+        if len(hub.pending) >= settings.max_pending_uploads:  # backpressure: say "later" instead of queueing forever
+            metrics.rejected("backpressure")
+            wait = hub.retry_after_s()
+            raise HTTPException(429, f"{len(hub.pending)} images are already waiting for results here; try again in "
+                                     f"{wait} s.", headers={"Retry-After": str(wait)})
+        try:
+            form = await request.form(max_files=1, max_fields=1, max_part_size=64 * 1024)
+        except MultiPartException as exc:
+            metrics.rejected("bad_request")
+            raise HTTPException(400, f"Send the image as multipart/form-data in a field named 'file' ({exc.message}).") from None
+        file, labels = form.get("file"), form.get("labels")
+        if not isinstance(file, StarletteUploadFile):
+            metrics.rejected("bad_request")
+            raise HTTPException(422, "No image: send it as multipart/form-data in a field named 'file'.")
+        if labels is not None and not isinstance(labels, str):
+            metrics.rejected("bad_labels")
+            raise HTTPException(422, "Labels: send them as text, comma- or newline-separated.")
         limit = settings.max_upload_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-            metrics.rejected("too_large")
-            raise HTTPException(413, f"The upload is over the {limit // (1024 * 1024)} MB limit; send a smaller image.")
         data = await file.read(limit + 1)
-        if len(data) > limit:
+        await form.close()
+        if len(data) > limit:  # the envelope allowance let a slightly-too-big file through the middleware
             metrics.rejected("too_large")
-            raise HTTPException(413, f"The upload is over the {limit // (1024 * 1024)} MB limit; send a smaller image.")
+            raise HTTPException(413, too_large_message(limit))
         filename = Path(file.filename or "").name[:200] or None  # a label only, never used as a path
         custom = labels.replace("\n", ",").split(",") if labels and labels.strip() else None
         try:
@@ -104,15 +130,22 @@ def create_app(settings: Settings) -> FastAPI:
         except WireFormatError as exc:
             metrics.rejected("bad_labels")
             raise HTTPException(422, f"Labels: {exc}.") from None
-        hub.pending[sent.id] = {"filename": filename}
+        except (BufferError, KafkaException) as exc:  # the producer's queue is full, or Kafka refused outright
+            metrics.rejected("kafka_unavailable")
+            log.error("upload not queued for Kafka: %s", exc)
+            raise HTTPException(503, "Kafka is not accepting images right now; try again in a moment.",
+                                headers={"Retry-After": "5"}) from None
+        hub.track(sent.id, filename)
         metrics.sending(sent.id)
         try:
-            partition, offset = await asyncio.wait_for(asyncio.wrap_future(acked), settings.connect_timeout_s + 5)
+            # The producer reports a failure after delivery_timeout_s; wait a little longer than that.
+            partition, offset = await asyncio.wait_for(asyncio.wrap_future(acked), hub.sender.delivery_timeout_s + 2)
         except Exception as exc:
             hub.pending.pop(sent.id, None)
             metrics.rejected("kafka_unavailable", sent.id)
             log.error("upload %s not accepted by Kafka: %s", sent.id, exc)
-            raise HTTPException(503, "Kafka did not accept the image in time; try again in a moment.") from None
+            raise HTTPException(503, "Kafka did not accept the image in time; try again in a moment.",
+                                headers={"Retry-After": "5"}) from None
         metrics.accepted()
         log.info("accepted %s (%s, %d → %d bytes%s) → %s[%d]@%d", sent.id, filename, prepared.original_bytes,
                  len(prepared.data), ", re-encoded" if prepared.reencoded else "", settings.requests_topic,

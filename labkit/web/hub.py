@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+import math
+import time
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable
 
 from fastapi import WebSocket
@@ -20,6 +22,9 @@ from ..wire import ScoreResult
 
 log = logging.getLogger(__name__)
 
+#: An upload whose result has not come after this long is forgotten (it no longer counts as pending).
+PENDING_EXPIRY_S = 600
+
 
 class ResultHub:
     """Tracks pending uploads and pushes each result to the sockets subscribed to its request id."""
@@ -28,7 +33,9 @@ class ResultHub:
         self.settings = settings
         self.on_result = on_result  # e.g. the metrics; runs on the event loop, once per new result
         self.results = ResultStore(settings.results_cache_size)
-        self.pending: dict[str, dict] = {}  # request id → what we know while it is processed
+        # request id → what we know while it is processed; oldest first, so expiry is cheap
+        self.pending: OrderedDict[str, dict] = OrderedDict()
+        self._delivered: deque[float] = deque(maxlen=200)  # when recent results arrived (drain-rate estimate)
         self._subscribers: dict[str, set[WebSocket]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sender: RequestSender | None = None
@@ -38,7 +45,8 @@ class ResultHub:
         self._loop = asyncio.get_running_loop()
         # Listen first, so a result can never arrive before we are listening for it.
         self.listener = await asyncio.to_thread(
-            lambda: ResultsListener(self.settings, self._from_kafka_thread, client_id="labkit-web-results").start())
+            lambda: ResultsListener(self.settings, self._from_kafka_thread, client_id="labkit-web-results",
+                                    replay_s=self.settings.results_replay_s).start())
         self.sender = RequestSender(self.settings, client_id="labkit-web")
 
     async def stop(self) -> None:
@@ -57,12 +65,31 @@ class ResultHub:
 
     def _deliver(self, result: ScoreResult) -> None:
         if not self.results.add(result):
-            return  # a duplicate from an at-least-once retry: the client already has it
-        self.pending.pop(result.id, None)
+            log.debug("dropped a duplicate result for %s (at-least-once redelivery)", result.id)
+            return  # the client already has it
+        mine = self.pending.pop(result.id, None)
+        self._delivered.append(time.monotonic())
         if self.on_result is not None:
             self.on_result(result)
-        for socket in self._subscribers.pop(result.id, ()):
+        sockets = self._subscribers.pop(result.id, ())
+        if mine is not None:  # the last hop of this request id's trail: web → Kafka → processor → here
+            log.info("result %s %s by %s → %d socket(s), %.0f ms after upload", result.id, result.status,
+                     result.processor or "?", len(sockets), (time.monotonic() - mine["since"]) * 1000)
+        for socket in sockets:
             asyncio.ensure_future(self._send(socket, result))
+
+    def track(self, request_id: str, filename: str | None) -> None:
+        """Remember an upload until its result arrives (or ``PENDING_EXPIRY_S`` passes: it will not come)."""
+        self.pending[request_id] = {"filename": filename, "since": time.monotonic()}
+        while self.pending and time.monotonic() - next(iter(self.pending.values()))["since"] > PENDING_EXPIRY_S:
+            self.pending.popitem(last=False)
+
+    def retry_after_s(self) -> int:
+        """A polite ``Retry-After``: how long the backlog takes to drain at the recent result rate (1–60 s)."""
+        recent = [t for t in self._delivered if time.monotonic() - t < 30]
+        rate = len(recent) / max(time.monotonic() - recent[0], 1.0) if len(recent) > 1 else 1.0
+        excess = len(self.pending) - self.settings.max_pending_uploads // 2  # drain to half the limit
+        return max(1, min(60, math.ceil(excess / max(rate, 0.1))))
 
     async def _send(self, socket: WebSocket, result: ScoreResult) -> None:
         try:
@@ -76,7 +103,8 @@ class ResultHub:
         if result is not None:
             return public_view(result)
         if request_id in self.pending:
-            return {"id": request_id, "status": "processing", "labels": [], **self.pending[request_id]}
+            return {"id": request_id, "status": "processing", "labels": [],
+                    "filename": self.pending[request_id]["filename"]}
         return None
 
     async def subscribe(self, socket: WebSocket, request_id: str) -> None:
