@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--concurrency", type=int, default=32, help="uploads in flight when saturating")
     bench.add_argument("--photos", type=Path, default=None, help="folder of *.jpg photos (default: labkit's samples)")
     bench.add_argument("--out", type=Path, default=Path("bench-results"), help="where bench.json and bench.png go")
+    load = commands.add_parser("load", parents=[common],
+                               help="load-test the web app: many clients, every result checked, memory watched")
+    load.add_argument("--uploads", type=int, default=1000, help="uploads in all")
+    load.add_argument("--clients", type=int, default=50, help="simulated users, each one upload at a time")
+    load.add_argument("--url", default=None, help="a running web app (default: start broker, processor and web here)")
+    load.add_argument("--photos", type=Path, default=None, help="folder of *.jpg photos (default: labkit's samples)")
     return parser
 
 
@@ -177,6 +183,19 @@ def _cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_load(settings: Settings, args: argparse.Namespace) -> int:
+    from .bench.load import load_test
+    from .samples import sample_photos
+
+    paths = sorted(args.photos.glob("*.jpg")) if args.photos else list(sample_photos().values())
+    if not paths:
+        raise LabkitError(f"No *.jpg photos in {args.photos}.")
+    report = load_test(settings, [p.read_bytes() for p in paths], args.uploads, args.clients, args.url)
+    for key, value in report.items():
+        print(f"{key:>24}: {value}")
+    return 0 if report["lost"] == 0 else 1
+
+
 def _cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     for key, value in sorted(settings.to_env(reveal_secrets=False).items()):
         print(f"{key}={value}")
@@ -185,7 +204,7 @@ def _cmd_config(settings: Settings, args: argparse.Namespace) -> int:
 
 COMMANDS = {"broker": _cmd_broker, "topics": _cmd_topics, "processor": _cmd_processor, "web": _cmd_web,
             "up": _cmd_stack, "lab": _cmd_stack, "send": _cmd_send, "config": _cmd_config,
-            "bench": _cmd_bench}
+            "bench": _cmd_bench, "load": _cmd_load}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import platform
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from ..images import load_rgb
 from ..samples import sample_photos
 from ..stack import Stack
 from .images import image_sets
-from .load import LoadResult, run_load
+from .load import LoadResult, rss_mb, run_load
 from .report import print_report, save_plot
 from .text import text_tower_speed, thousand_labels, trim_speedup
 from .tower import tower_throughput
@@ -55,15 +54,6 @@ class BenchOptions:
     def shrink(self) -> None:
         self.uploads, self.light_uploads, self.concurrency = 16, 8, 8
         self.tower_batches, self.curve_batches = [1, 4], [1, 4]
-
-
-def _rss_mb(pid: int, field: str = "VmHWM") -> float:
-    """Resident memory of a process in MB (Linux): ``VmHWM`` = peak, ``VmRSS`` = now; 0 where unknown."""
-    try:
-        match = re.search(rf"{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
-        return int(match.group(1)) / 1024 if match else 0.0
-    except OSError:
-        return 0.0
 
 
 def _summary(result: LoadResult) -> dict:
@@ -96,8 +86,8 @@ class _Pipeline:
         with tqdm(total=uploads, desc=label, unit="img", leave=False) as bar:
             return run_load(self.url, images, uploads, concurrency, progress=bar)
 
-    def processor_rss_mb(self, field: str) -> float:
-        return max(_rss_mb(c.process.pid, field) for c in self.stack.children if c.name.startswith("processor"))
+    def processorrss_mb(self, field: str) -> float:
+        return max(rss_mb(c.process.pid, field) for c in self.stack.children if c.name.startswith("processor"))
 
 
 def run_bench(settings: Settings, options: BenchOptions) -> dict:
@@ -169,8 +159,8 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict:
     for backend in options.backends:
         with _Pipeline(settings, backend, batch) as pipe:
             result = pipe.load(images["224px"], max(options.uploads // 5, 8), options.concurrency, f"e. {backend}")
-            report["rss"].append({"backend": backend, "peak_rss_mb": round(pipe.processor_rss_mb("VmHWM"), 1),
-                                  "steady_rss_mb": round(pipe.processor_rss_mb("VmRSS"), 1),
+            report["rss"].append({"backend": backend, "peak_rss_mb": round(pipe.processorrss_mb("VmHWM"), 1),
+                                  "steady_rss_mb": round(pipe.processorrss_mb("VmRSS"), 1),
                                   "img_per_s": round(result.img_per_s, 2)})
 
     # (f) one versus two processors in the group.

@@ -1,19 +1,28 @@
-"""A load generator for the running pipeline: upload over HTTP, wait for each result on the WebSocket, time the round trip.
+"""A load generator for the running pipeline: many clients upload over HTTP, wait for each result on their WebSocket, and time the round trip.
 
-``concurrency`` uploads are in flight at once: 1 measures latency at light load, a large
-number saturates the pipeline and measures throughput. Every upload must come back: a lost
-or failed result makes the run fail rather than quietly improve the numbers.
+Each of ``clients`` simulated users has its own HTTP connection and WebSocket and uploads one
+image at a time, like a browser tab: 1 client measures latency at light load, many saturate
+the pipeline and measure throughput. A client told ``429``/``503`` with ``Retry-After`` waits
+that long and sends the same image again, as a polite client should. Every upload must come
+back: a lost or failed result, or any other HTTP error, makes the run fail rather than quietly
+improve the numbers. ``labkit load`` and ``labkit bench`` both use it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import websockets
+
+#: Status codes that mean "not now": the client waits for Retry-After and tries again.
+BACK_OFF = (429, 503)
 
 
 @dataclass
@@ -21,6 +30,7 @@ class LoadResult:
     uploads: int
     seconds: float
     latencies_ms: list[float]
+    statuses: Counter = field(default_factory=Counter)  # every HTTP answer, retries included
 
     @property
     def img_per_s(self) -> float:
@@ -31,18 +41,17 @@ class LoadResult:
         return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-async def _drive(base_url: str, images: list[bytes], uploads: int, concurrency: int, timeout: float,
-                 progress=None) -> LoadResult:
-    done: dict[str, asyncio.Future] = {}
+async def _client(base_url: str, images: list[bytes], jobs: asyncio.Queue, timeout: float,
+                  out: LoadResult, progress) -> None:
     loop = asyncio.get_running_loop()
-    ws_url = base_url.replace("http", "ws", 1) + "/ws"
-    async with websockets.connect(ws_url, max_size=2**22) as socket, \
-            httpx.AsyncClient(base_url=base_url, timeout=timeout) as client:
+    waiting: dict[str, asyncio.Future] = {}
+    async with websockets.connect(base_url.replace("http", "ws", 1) + "/ws", max_size=2**22) as socket, \
+            httpx.AsyncClient(base_url=base_url, timeout=timeout) as http:
 
         async def read_results() -> None:
             async for raw in socket:
                 message = json.loads(raw)
-                future = done.get(message.get("id"))
+                future = waiting.get(message.get("id"))
                 if future is not None and not future.done():
                     if message.get("status") == "done":
                         future.set_result(loop.time())
@@ -50,33 +59,92 @@ async def _drive(base_url: str, images: list[bytes], uploads: int, concurrency: 
                         future.set_exception(RuntimeError(f"request failed: {message.get('error')}"))
 
         reader = asyncio.create_task(read_results())
-        gate = asyncio.Semaphore(concurrency)
-        latencies: list[float] = []
-
-        async def one(i: int) -> None:
-            async with gate:
+        try:
+            while not jobs.empty():
+                i = jobs.get_nowait()
                 started = loop.time()
-                response = await client.post("/api/images", files={"file": (f"{i}.jpg", images[i % len(images)],
-                                                                            "image/jpeg")})
+                while True:
+                    response = await http.post("/api/images", files={"file": (f"{i}.jpg", images[i % len(images)],
+                                                                              "image/jpeg")})
+                    out.statuses[response.status_code] += 1
+                    if response.status_code not in BACK_OFF or "retry-after" not in response.headers:
+                        break
+                    await asyncio.sleep(float(response.headers["retry-after"]))
                 if response.status_code != 202:
                     raise RuntimeError(f"upload {i}: HTTP {response.status_code} {response.text[:200]}")
                 request_id = response.json()["id"]
-                done[request_id] = loop.create_future()
+                waiting[request_id] = loop.create_future()
                 await socket.send(json.dumps({"type": "subscribe", "id": request_id}))
-                finished = await asyncio.wait_for(done[request_id], timeout)
-                latencies.append((finished - started) * 1000)
+                try:
+                    finished = await asyncio.wait_for(waiting[request_id], timeout)
+                except asyncio.TimeoutError:
+                    raise RuntimeError(f"upload {i} ({request_id}): no result within {timeout:.0f} s — lost") from None
+                del waiting[request_id]
+                out.latencies_ms.append((finished - started) * 1000)
                 if progress:
                     progress.update(1)
-
-        started = time.perf_counter()
-        try:
-            await asyncio.gather(*(one(i) for i in range(uploads)))
         finally:
             reader.cancel()
-        return LoadResult(uploads, time.perf_counter() - started, latencies)
+
+
+async def _drive(base_url: str, images: list[bytes], uploads: int, clients: int, timeout: float,
+                 progress=None) -> LoadResult:
+    jobs: asyncio.Queue = asyncio.Queue()
+    for i in range(uploads):
+        jobs.put_nowait(i)
+    out = LoadResult(uploads, 0.0, [])
+    started = time.perf_counter()
+    await asyncio.gather(*(_client(base_url, images, jobs, timeout, out, progress)
+                           for _ in range(min(clients, uploads))))
+    out.seconds = time.perf_counter() - started
+    return out
 
 
 def run_load(base_url: str, images: list[bytes], uploads: int, concurrency: int, timeout: float = 120,
              progress=None) -> LoadResult:
-    """Send ``uploads`` images (cycling through ``images``) with ``concurrency`` in flight; all must succeed."""
+    """Send ``uploads`` images (cycling through ``images``) from ``concurrency`` clients; every one must succeed."""
     return asyncio.run(_drive(base_url, images, uploads, concurrency, timeout, progress))
+
+
+def rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """Resident memory of a process in MB (Linux ``/proc``): ``VmHWM`` = peak, ``VmRSS`` = now; 0 elsewhere."""
+    try:
+        match = re.search(rf"{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+        return int(match.group(1)) / 1024 if match else 0.0
+    except OSError:
+        return 0.0
+
+
+def load_test(settings, images: list[bytes], uploads: int = 1000, clients: int = 50, url: str | None = None,
+              progress=None) -> dict:
+    """``labkit load``: ``uploads`` from ``clients`` against ``url``, or against a stack started here.
+
+    With its own stack (embedded broker, one processor, the web app, each a process) it also
+    reports the web app's memory after a warm-up and at the end, to show it stays bounded.
+    """
+    from ..broker import free_port
+    from ..stack import Stack
+
+    stack = None
+    if url is None:
+        settings = settings.model_copy(update={"bootstrap": None, "broker_port": free_port(),
+                                               "web_port": free_port(), "web_host": "127.0.0.1"})
+        stack = Stack(settings, web=True, processors=1, echo=False).start()
+        url = f"http://127.0.0.1:{settings.web_port}"
+    try:
+        web_pid = next((c.process.pid for c in stack.children if c.name == "web"), None) if stack else None
+        run_load(url, images, min(20, uploads), min(4, clients))  # warm-up: connections, caches, first batches
+        before = rss_mb(web_pid, "VmRSS") if web_pid else None
+        result = run_load(url, images, uploads, clients, progress=progress)
+        report = {"uploads": uploads, "clients": clients, "results": len(result.latencies_ms),
+                  "lost": uploads - len(result.latencies_ms), "seconds": round(result.seconds, 1),
+                  "img_per_s": round(result.img_per_s, 1), "p50_ms": round(result.percentile(50)),
+                  "p95_ms": round(result.percentile(95)), "p99_ms": round(result.percentile(99)),
+                  "http": dict(sorted(result.statuses.items()))}
+        if web_pid:
+            report |= {"web_rss_mb_after_warmup": round(before, 1), "web_rss_mb_at_end": round(rss_mb(web_pid, "VmRSS"), 1),
+                       "web_rss_mb_peak": round(rss_mb(web_pid, "VmHWM"), 1)}
+        return report
+    finally:
+        if stack:
+            stack.stop()
