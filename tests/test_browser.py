@@ -79,3 +79,129 @@ def test_custom_labels_field_is_used(page, photos):
     expect(page.locator(".card .labels li")).to_have_count(3, timeout=30_000)
     labels = {text.split("\n")[0] for text in page.locator(".card .labels li").all_inner_texts()}
     assert labels == {"pizza", "teapot", "frog"}
+
+
+# --- the complete page: states, history, paste, keyboard, phone, offline, hostile labels ---------------------
+
+def _b64(path) -> str:
+    import base64
+
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+@pytest.fixture
+def watched_page(browser, web, request):
+    """A page that records every card's data-state changes (an init script: it runs before the page's own)."""
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    context.add_init_script("""
+        window.__states = {};
+        new MutationObserver((changes) => {
+          for (const change of changes) {
+            const card = change.target;
+            if (change.attributeName !== "data-state") continue;
+            const key = card.querySelector(".name").textContent;
+            (window.__states[key] = window.__states[key] || []).push(card.dataset.state);
+          }
+        }).observe(document, {subtree: true, attributes: true, attributeFilter: ["data-state"]});
+    """)
+    page = context.new_page()
+    requested = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.requested = requested
+    page.goto(web.url)
+    page.wait_for_selector("text=connected")
+    yield page
+    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
+    context.close()
+
+
+def test_cards_go_queued_then_processing_then_done_and_nothing_comes_from_elsewhere(watched_page, web, photos):
+    from playwright.sync_api import expect
+
+    chosen = photos[50:56]  # six at once: three upload, three wait for a slot
+    watched_page.set_input_files("#file", [str(p) for p in chosen])
+    expect(watched_page.locator('.card[data-state="done"]')).to_have_count(6, timeout=60_000)
+    states = watched_page.evaluate("window.__states")
+    for path in chosen:
+        seen = [s for i, s in enumerate(states[path.name]) if i == 0 or s != states[path.name][i - 1]]
+        assert seen == ["queued", "processing", "done"], (path.name, states[path.name])
+    # Works offline: every request went to this app (no CDN, no fonts, no analytics).
+    foreign = [u for u in watched_page.requested if not u.startswith((web.url, "blob:", "data:"))]
+    assert not foreign, foreign
+
+
+def test_the_session_history_survives_a_reload(watched_page, photos):
+    from playwright.sync_api import expect
+
+    watched_page.set_input_files("#file", str(photos[60]))
+    expect(watched_page.locator('.card[data-state="done"] .labels li')).to_have_count(5, timeout=30_000)
+    watched_page.reload()
+    card = watched_page.locator(".card").first
+    expect(card.locator(".labels li")).to_have_count(5, timeout=10_000)  # from sessionStorage, at once
+    assert card.locator(".name").inner_text() == photos[60].name
+    assert card.locator("img").get_attribute("src").startswith("data:image/jpeg")  # the kept thumbnail
+
+
+def test_a_pasted_screenshot_is_uploaded(watched_page, photos):
+    from playwright.sync_api import expect
+
+    watched_page.evaluate("""([data, name]) => {
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const clipboard = new DataTransfer();
+        clipboard.items.add(new File([bytes], name, {type: "image/jpeg"}));
+        document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: clipboard, bubbles: true}));
+    }""", [_b64(photos[61]), "pasted.jpg"])
+    expect(watched_page.locator('.card[data-state="done"] .labels li')).to_have_count(5, timeout=30_000)
+    assert watched_page.locator(".card .name").first.inner_text() == "pasted.jpg"
+
+
+def test_usable_by_keyboard_alone(page, photos):
+    from playwright.sync_api import expect
+
+    for _ in range(5):  # Tab until the drop zone has focus
+        page.keyboard.press("Tab")
+        if page.locator("#drop:focus").count():
+            break
+    assert page.locator("#drop:focus").count() == 1
+    choosers = []
+    page.on("filechooser", lambda chooser: choosers.append(chooser))
+    page.wait_for_timeout(300)  # Playwright switches file-chooser interception on asynchronously
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(500)
+    assert len(choosers) == 1, "Enter on the focused drop zone did not open the file chooser"
+    choosers[0].set_files(str(photos[62]))
+    expect(page.locator(".card .labels li")).to_have_count(5, timeout=30_000)
+
+
+def test_fits_a_phone_screen(browser, web, photos):
+    from playwright.sync_api import expect
+
+    phone = browser.new_page(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    try:
+        phone.goto(web.url)
+        phone.wait_for_selector("text=connected")
+        phone.set_input_files("#file", str(photos[63]))
+        expect(phone.locator(".card .labels li")).to_have_count(5, timeout=30_000)
+        width = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], f"the page scrolls sideways on a phone: {width}"
+        box = phone.locator(".card").first.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375
+    finally:
+        phone.close()
+
+
+def test_hostile_labels_and_names_are_shown_as_text(page, photos, tmp_path):
+    from playwright.sync_api import expect
+
+    hostile = tmp_path / '<img src=x onerror="document.title=1">.jpg'
+    hostile.write_bytes(photos[64].read_bytes())
+    page.fill("#labels", '<b>bold</b>, <img src=x onerror="document.title=2">, a cat')
+    page.set_input_files("#file", str(hostile))
+    expect(page.locator(".card .labels li")).to_have_count(3, timeout=30_000)
+    labels = {text.split("\n")[0] for text in page.locator(".card .labels li").all_inner_texts()}
+    assert labels == {"<b>bold</b>", '<img src=x onerror="document.title=2">', "a cat"}
+    assert page.locator(".card .labels img, .card .labels b, .card h2 img").count() == 0
+    assert page.locator(".card h2").inner_text() == hostile.name
+    assert page.title() == "labkit · CLIP over Kafka"  # no injected script ran
