@@ -326,16 +326,19 @@ EX_NO_LOSS = Exercise(
     'labkit.exercises.check_no_loss(settings, topic, "exercise-07-payments", processed)',
 )
 
-DLQ_GIVEN = PIPELINE_GIVEN + """
-from labkit.clients import make_producer
-from labkit.wire import ImageRequest, new_request_id
-bad = ImageRequest(id=new_request_id(), image=b"these bytes are not a JPEG", content_type="image/jpeg",
+#: A producer with a bug sends a record that is not an image (notebook 07, and the given of its exercise).
+SEND_BAD_RECORD = '''bad = ImageRequest(id=new_request_id(), image=b"these bytes are not a JPEG", content_type="image/jpeg",
                    filename="not-really.jpg")
 lab.sent[bad.id] = bad.filename   # ask our client to keep this request's result
 producer = make_producer(settings)
 producer.produce(settings.requests_topic, key=bad.key(), value=bad.image, headers=bad.headers())
 producer.flush()
-failed = lab.wait(bad.id)
+failed = lab.wait(bad.id)'''
+
+DLQ_GIVEN = PIPELINE_GIVEN + """
+from labkit.clients import make_producer
+from labkit.wire import ImageRequest, new_request_id
+""" + SEND_BAD_RECORD + """
 bad_id = bad.id"""
 
 EX_DEAD_LETTER = Exercise(
@@ -1141,13 +1144,7 @@ error result for that one request, and carries on."""),
 from labkit.wire import ImageRequest, header_dict, new_request_id
 
 rescuer = start_processor()   # a processor for the rest of the notebook
-bad = ImageRequest(id=new_request_id(), image=b"these bytes are not a JPEG", content_type="image/jpeg",
-                   filename="not-really.jpg")
-lab.sent[bad.id] = bad.filename   # ask our client to keep this request's result
-producer = make_producer(settings)
-producer.produce(settings.requests_topic, key=bad.key(), value=bad.image, headers=bad.headers())
-producer.flush()
-failed = lab.wait(bad.id)
+""" + SEND_BAD_RECORD + """
 print(failed.status, "—", failed.error)
 assert failed.status == "error"
 good = lab.classify(photos[0])   # the next image is scored as usual
