@@ -36,6 +36,18 @@ def _wait_done(url: str, request_id: str, timeout: float = 60) -> dict:
         time.sleep(0.1)
 
 
+def _read_reply(raw: socket.socket) -> str:
+    """One HTTP response off a raw socket: the headers, then Content-Length bytes of body."""
+    data = b""
+    while b"\r\n\r\n" not in data and (chunk := raw.recv(4096)):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length and (chunk := raw.recv(4096)):
+        body += chunk
+    return (head + b"\r\n\r\n" + body).decode(errors="replace")
+
+
 def _processor_process(settings, **changes) -> Stack:
     """One processor in a child process (it can be killed for real), in the test's group."""
     return Stack(settings.model_copy(update=changes), web=False, processors=1, echo=False).start()
@@ -181,7 +193,7 @@ def test_a_chunked_upload_is_cut_off_at_the_limit_not_read_to_the_end(settings):
         chunk = b"\xff" * 65536
         for _ in range(24):  # 1.5 MiB of a body that would go on for ever: no Content-Length to refuse early
             raw.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-        reply = raw.recv(4096).decode(errors="replace")  # answered while the upload is still unfinished
+        reply = _read_reply(raw)  # answered while the upload is still unfinished
         assert reply.startswith("HTTP/1.1 413") and "limit" in reply
         assert httpx.get(f"{web.url}/healthz").status_code == 200
 
@@ -192,6 +204,6 @@ def test_a_declared_oversize_upload_is_refused_before_the_body_is_sent(settings)
         raw.sendall(b"POST /api/images HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     b"Content-Type: multipart/form-data; boundary=x\r\n"
                     + f"Content-Length: {settings.max_upload_bytes * 4}\r\n\r\n".encode())
-        reply = raw.recv(4096).decode()  # answered although not one byte of the body was sent
+        reply = _read_reply(raw)  # answered although not one byte of the body was sent
     assert reply.startswith("HTTP/1.1 413") and "limit" in reply
     assert "content-security-policy" in reply.lower()  # the early answer still carries the security headers
