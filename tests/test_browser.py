@@ -205,3 +205,35 @@ def test_hostile_labels_and_names_are_shown_as_text(page, photos, tmp_path):
     assert page.locator(".card .labels img, .card .labels b, .card h2 img").count() == 0
     assert page.locator(".card h2").inner_text() == hostile.name
     assert page.title() == "labkit · CLIP over Kafka"  # no injected script ran
+
+
+def test_dropped_files_are_uploaded(watched_page, photos):
+    from playwright.sync_api import expect
+
+    watched_page.evaluate("""([data, name]) => {
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const dropped = new DataTransfer();
+        dropped.items.add(new File([bytes], name, {type: "image/jpeg"}));
+        const zone = document.getElementById("drop");
+        zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: dropped, bubbles: true, cancelable: true}));
+        zone.dispatchEvent(new DragEvent("drop", {dataTransfer: dropped, bubbles: true, cancelable: true}));
+    }""", [_b64(photos[65]), "dropped.jpg"])
+    expect(watched_page.locator('.card[data-state="done"] .labels li')).to_have_count(5, timeout=30_000)
+    assert watched_page.locator(".card .name").first.inner_text() == "dropped.jpg"
+
+
+def test_a_result_that_arrives_while_the_socket_is_down_still_shows(watched_page, web, photos):
+    from playwright.sync_api import expect
+
+    watched_page.set_input_files("#file", str(photos[66]))
+    # The network goes away right after the upload (offline blocks new connections; the open
+    # socket is closed as a dropped connection would be), so the result is produced unheard.
+    watched_page.context.set_offline(True)
+    watched_page.evaluate("socket.close()")
+    expect(watched_page.locator("#connection")).to_contain_text("disconnected", timeout=15_000)
+    watched_page.wait_for_timeout(3000)
+    assert watched_page.locator('.card[data-state="done"]').count() == 0  # nothing could arrive
+    watched_page.context.set_offline(False)
+    # Back online: the socket reconnects and re-subscribes (or the REST fallback asks): the labels show.
+    expect(watched_page.locator('.card[data-state="done"] .labels li')).to_have_count(5, timeout=30_000)
+    expect(watched_page.locator("#connection")).to_contain_text("connected", timeout=15_000)
