@@ -6,6 +6,7 @@ each hold one concept:
     config     Settings (LABKIT_* variables and CLI flags)
     broker     the embedded Kafka-protocol broker (Tansu)
     clients    librdkafka settings for producers, consumers and admin clients
+    partitioning  which partition a key lands in: librdkafka's CRC32 vs Java's murmur2
     admin      topics: create, list, describe with offsets and lag, read back
     wire       the record formats: request, result, dead letter
     images     upload checks, shrinking to fit a Kafka record, decoding
@@ -18,6 +19,7 @@ each hold one concept:
     exercises  the checks behind the notebook exercises
     samples    labelled sample photos
     bench      `labkit bench`: the model alone vs the whole pipeline
+    chaos      a proxy that cuts the network or loses a request, to stage failures
     stack      running all of it as child processes (labkit up / lab)
     cli        the labkit command
 """
@@ -40,8 +42,9 @@ _EXPORTS = {
 }
 
 
-_SUBMODULES = {"admin", "bench", "broker", "cli", "client", "clients", "clip", "config", "errors", "exercises",
-               "gateway", "images", "processor", "samples", "stack", "web", "widgets", "wire"}
+_SUBMODULES = {"admin", "bench", "broker", "chaos", "cli", "client", "clients", "clip", "config", "errors", "exercises",
+               "gateway", "images", "partitioning", "processor", "samples", "stack", "web", "widgets",
+               "wire"}
 
 
 def __getattr__(name: str):

@@ -39,12 +39,29 @@ class RequestSender:
         # an upload after this: the HTTP request answered 503, so the image must not be scored
         # later behind the user's back (the producer would otherwise keep retrying for 30 s).
         self.delivery_timeout_s = settings.connect_timeout_s + 5
-        self.producer = make_producer(settings, client_id=client_id,
-                                      **{"message.timeout.ms": int(self.delivery_timeout_s * 1000)})
+        self.client_id = client_id
+        self._renew = threading.Lock()
+        self._broken: str | None = None  # set by a fatal producer error: the next send() starts a new producer
+        self.producer = self._new_producer()
         self._closed = threading.Event()
         # Delivery reports only arrive while someone calls poll(); forgetting it is a classic bug.
         self._poller = threading.Thread(target=self._poll, name=f"{client_id}-poll", daemon=True)
         self._poller.start()
+
+    def _new_producer(self):
+        return make_producer(self.settings, client_id=self.client_id, error_cb=self._on_error,
+                             **{"message.timeout.ms": int(self.delivery_timeout_s * 1000)})
+
+    def _on_error(self, error) -> None:
+        """librdkafka's error callback: connection trouble (it retries by itself), or a *fatal* error.
+
+        A fatal error (e.g. the broker fenced our idempotent producer id after a long outage)
+        leaves this producer unable to send anything ever again. A service must not go on failing
+        every upload, so the next send() replaces it.
+        """
+        if error.fatal():
+            log.error("the Kafka producer hit a fatal error (%s); a new producer takes over", error)
+            self._broken = str(error)
 
     def _poll(self) -> None:
         while not self._closed.is_set():
@@ -65,8 +82,12 @@ class RequestSender:
         request = ImageRequest(id=new_request_id(), image=prepared.data, content_type=prepared.content_type,
                                filename=filename, labels=labels)
         acked: Future = Future()
+        if self._broken:
+            self._replace_producer()
 
         def on_delivery(error, message) -> None:
+            if error is not None and error.fatal():
+                self._broken = str(error)
             if not acked.set_running_or_notify_cancel():
                 return  # the caller stopped waiting (e.g. the upload timed out): nobody to tell
             if error is None:
@@ -77,6 +98,13 @@ class RequestSender:
         self.producer.produce(self.settings.requests_topic, key=request.key(), value=request.image,
                               headers=request.headers(), on_delivery=on_delivery)
         return request, prepared, acked
+
+    def _replace_producer(self) -> None:
+        with self._renew:
+            if self._broken:
+                old, self.producer, self._broken = self.producer, self._new_producer(), None
+                old.purge()  # what it still holds fails now (its senders get their error), not in 30 s
+                old.poll(0)
 
     def close(self, timeout: float = 10) -> None:
         self.producer.flush(timeout)

@@ -78,6 +78,14 @@ def _request_id_of(message: Message) -> str | None:
     return text if 0 < len(text) <= 64 and text.isprintable() else None
 
 
+class ResultsNotAcknowledged(LabkitError):
+    """The broker did not acknowledge a batch's results; ``batch`` holds its (uncommitted) records."""
+
+    def __init__(self, message: str, batch: list[Message]):
+        super().__init__(message)
+        self.batch = batch
+
+
 def _parse_failpoint(value: str | None) -> tuple[str, int] | None:
     """``"before-commit:3"`` → ``("before-commit", 3)`` (the format is checked by Settings)."""
     if not value:
@@ -164,14 +172,38 @@ class Processor:
                 # Block for new records only when nothing is waiting to be scored.
                 batch = self._next_batch(consumer, block=self._pending is None)
                 decoding = (batch, decoder.submit(self._decode_all, batch)) if batch else None
-                self._finish_pending()  # score batch N while batch N+1 decodes
+                try:
+                    self._finish_pending()  # score batch N while batch N+1 decodes
+                except ResultsNotAcknowledged as exc:  # Kafka away: redo both batches once it is back
+                    self._rewind(exc, exc.batch + (batch or []))
+                    decoding = None
                 self._pending = decoding
             self._finish_pending()
         finally:
             decoder.shutdown()
-            producer.flush(10)
+            self._producer.flush(10)
             consumer.close()  # leave the group now, so the others take over our partitions at once
             log.info("%s stopped after %d images", self.name, self.stats.scored)
+
+    def _rewind(self, exc: Exception, messages: list[Message]) -> None:
+        """After results were not acknowledged: read these records again, with a fresh producer.
+
+        Nothing was committed, so nothing is lost either way; rewinding just lets this process
+        carry on by itself when Kafka is back, instead of dying and waiting for a restart.
+        """
+        log.warning("%s: %s Re-reading %d record(s) in 2 s.", self.name, exc, len(messages))
+        first: dict[tuple[str, int], int] = {}
+        for message in messages:
+            key = (message.topic(), message.partition())
+            first[key] = min(first.get(key, message.offset()), message.offset())
+        for (topic, partition), offset in first.items():
+            try:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException:  # no longer ours (the group moved it): its next owner reads from the commit
+                pass
+        old, self._producer = self._producer, make_producer(self.settings, client_id=self.name)
+        old.purge()  # its failed results are dropped; the batch will produce them again
+        self._stop.wait(2)
 
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
         self.assignment = sorted(tp.partition for tp in partitions)
@@ -255,10 +287,9 @@ class Processor:
         remaining = producer.flush(30)
         if remaining or self._delivery_errors:
             errors, self._delivery_errors = self._delivery_errors, []
-            raise LabkitError(
+            raise ResultsNotAcknowledged(
                 f"{remaining} result(s) not acknowledged by the broker ({'; '.join(errors[:3]) or 'timeout'}); "
-                "offsets were not committed, so a restarted processor will redo this batch."
-            )
+                "offsets were not committed, so this batch will be redone.", batch)
         self._maybe_crash("before-commit")
         # ...and only then commit: the next offset to read, per partition.
         next_offsets: dict[tuple[str, int], int] = {}

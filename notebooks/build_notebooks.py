@@ -1202,19 +1202,51 @@ assert commit_error is not None"""),
 `labkit bench` tells you how long a batch takes on your machine). For work that is slow by
 nature, pause the partitions and keep polling while a worker thread runs.
 
-## Trap: retries reorder records — unless the producer is idempotent
+## Trap: retries reorder (and repeat) records — unless the producer is idempotent
 
-A producer keeps up to 5 requests in flight per broker. If request 1 fails (a broker
-briefly unavailable) while request 2 succeeds, the retry of 1 lands *after* 2 — per-key
-order is broken — and if 1 had in fact been written before its acknowledgement was lost, the
-retry writes it twice. **`enable.idempotence=True`** gives each record a sequence number: the
-broker rejects out-of-order and duplicate writes, and the producer retries in order. (Staging
-this live needs a broker that fails on cue, so here is the configuration instead.) labkit's
-producers are idempotent (`labkit/clients.py`), which also implies `acks=all`:"""),
-        new_code_cell("""from labkit.clients import producer_config
+A producer keeps up to 5 requests in flight per broker. Suppose request 1 is lost on the
+network while request 2 arrives, and then the connection drops: the producer retries both.
+The broker now has 2, then 1, then 2 again — per-key order broken *and* a duplicate.
+**`enable.idempotence=True`** numbers every batch: the broker refuses 2 while 1 is missing, and
+the retries land in order, once each.
 
-config = producer_config(settings)
-{key: config[key] for key in ("enable.idempotence", "linger.ms", "message.timeout.ms")}"""),
+`labkit.chaos.ChaosProxy` stages exactly that: a broker reached only through a proxy that
+loses the next Produce request, lets the following one through, then cuts the connection."""),
+        new_code_cell("""from confluent_kafka import Producer
+from labkit.chaos import ChaosProxy
+
+broker_port, proxy_port = labkit.free_port(), labkit.free_port()
+proxy = ChaosProxy(proxy_port, broker_port).start()
+flaky = labkit.EmbeddedBroker(broker_port, advertised_port=proxy_port).start()   # clients reach it via the proxy
+flaky_settings = settings.model_copy(update={"bootstrap": flaky.bootstrap_servers, "partitions": 1})
+
+
+def send_five(idempotent):
+    topic = f"ordered-{'idempotent' if idempotent else 'plain'}"
+    labkit.create_topics(flaky_settings, [topic])   # one partition: one order to keep
+    producer = Producer({"bootstrap.servers": flaky.bootstrap_servers, "enable.idempotence": idempotent,
+                         "linger.ms": 0, "batch.num.messages": 1,   # one record per request, several in flight
+                         "max.in.flight.requests.per.connection": 5})
+    producer.produce(topic, b"0")
+    producer.flush()                 # connected
+    proxy.lose_next_produce()        # the network will lose request "1" and then drop
+    for i in range(1, 6):
+        producer.produce(topic, str(i).encode())
+    assert producer.flush(30) == 0   # every record acknowledged...
+    return [m.value().decode() for m in labkit.read_topic(flaky_settings, topic, idle_s=1)]   # ...but in what order?
+
+
+plain, idempotent = send_five(False), send_five(True)
+print("without idempotence:", plain)
+print("with idempotence:   ", idempotent)
+assert idempotent == ["0", "1", "2", "3", "4", "5"]
+assert plain != idempotent   # reordered, and "2" written twice
+flaky.stop()
+proxy.cut()"""),
+        new_markdown_cell("""Both producers reported every record as delivered: the damage is invisible to the code that
+sent it. labkit's producers are idempotent (`labkit/clients.py`), which also implies
+`acks=all`. The Java client has defaulted to idempotence since Kafka 3.0; librdkafka — and so
+confluent-kafka — still defaults to off: switch it on yourself."""),
         new_markdown_cell("""## Batch versus real time
 
 A processor scores up to `max_batch_size` images in one forward pass: bigger batches use the

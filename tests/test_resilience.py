@@ -16,9 +16,9 @@ import pytest
 from websockets.sync.client import connect
 
 from conftest import WebServer
-from netcut import NetCut
 from labkit.admin import create_topics, read_topic
 from labkit.broker import EmbeddedBroker, free_port
+from labkit.chaos import ChaosProxy
 from labkit.stack import Stack
 
 
@@ -127,7 +127,7 @@ def test_the_broker_going_away_gives_clear_503s_and_work_resumes_when_it_returns
     from labkit.processor import Processor
 
     broker_port, reachable_port = free_port(), free_port()
-    network = NetCut(reachable_port, broker_port).restore()  # clients reach the broker only through this
+    network = ChaosProxy(reachable_port, broker_port).start()  # clients reach the broker only through this
     broker = EmbeddedBroker(broker_port, advertised_port=reachable_port).start()
     own = settings.model_copy(update={"bootstrap": broker.bootstrap_servers, "connect_timeout_s": 2})
     create_topics(own)

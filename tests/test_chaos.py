@@ -1,0 +1,40 @@
+"""labkit.chaos on the real broker: a lost produce request reorders and duplicates records without idempotence, and not with it."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka import Producer
+
+from labkit.admin import create_topics, read_topic
+from labkit.broker import EmbeddedBroker, free_port
+from labkit.chaos import ChaosProxy
+
+
+@pytest.fixture
+def flaky(settings):
+    broker_port, proxy_port = free_port(), free_port()
+    proxy = ChaosProxy(proxy_port, broker_port).start()
+    with EmbeddedBroker(broker_port, advertised_port=proxy_port) as broker:
+        yield proxy, settings.model_copy(update={"bootstrap": broker.bootstrap_servers, "partitions": 1})
+    proxy.cut()
+
+
+@pytest.mark.parametrize("idempotent", [False, True])
+def test_a_lost_request_reorders_and_repeats_only_without_idempotence(flaky, idempotent):
+    proxy, settings = flaky
+    topic = f"ordered-{idempotent}"
+    create_topics(settings, [topic])
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": idempotent,
+                         "linger.ms": 0, "batch.num.messages": 1, "max.in.flight.requests.per.connection": 5})
+    producer.produce(topic, b"0")
+    assert producer.flush(10) == 0
+    proxy.lose_next_produce()
+    for i in range(1, 6):
+        producer.produce(topic, str(i).encode())
+    assert producer.flush(30) == 0  # the producer believes all went well either way
+    written = [m.value().decode() for m in read_topic(settings, topic, idle_s=1)]
+    assert proxy.lost_requests == 1
+    if idempotent:
+        assert written == ["0", "1", "2", "3", "4", "5"]
+    else:
+        assert written[:3] == ["0", "2", "1"] and written.count("2") == 2  # reordered and duplicated
