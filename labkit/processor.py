@@ -161,8 +161,7 @@ class Processor:
                         who=self.name)
         scorer = self.scorer  # loads the model, picks the backend and runs the warm-up batch
         consumer = make_consumer(settings, settings.group_id, client_id=self.name)
-        producer = make_producer(settings, client_id=self.name)
-        self._consumer, self._producer = consumer, producer
+        self._consumer, self._producer = consumer, self._new_producer()
         consumer.subscribe([settings.requests_topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("%s joining group %r on %s (model %s, backend %s)", self.name, settings.group_id,
                  settings.requests_topic, scorer.model_id, scorer.backend)
@@ -185,6 +184,16 @@ class Processor:
             consumer.close()  # leave the group now, so the others take over our partitions at once
             log.info("%s stopped after %d images", self.name, self.stats.scored)
 
+    @property
+    def _delivery_timeout_s(self) -> float:
+        """How long a batch's results may take to be acknowledged: well inside ``max.poll.interval.ms``,
+        or the group would throw this member out while it waits."""
+        return self.settings.max_poll_interval_ms * 0.6 / 1000
+
+    def _new_producer(self):
+        return make_producer(self.settings, client_id=self.name,
+                             **{"message.timeout.ms": int(self._delivery_timeout_s * 1000)})
+
     def _rewind(self, exc: Exception, messages: list[Message]) -> None:
         """After results were not acknowledged: read these records again, with a fresh producer.
 
@@ -201,7 +210,7 @@ class Processor:
                 self._consumer.seek(TopicPartition(topic, partition, offset))
             except KafkaException:  # no longer ours (the group moved it): its next owner reads from the commit
                 pass
-        old, self._producer = self._producer, make_producer(self.settings, client_id=self.name)
+        old, self._producer = self._producer, self._new_producer()
         old.purge()  # its failed results are dropped; the batch will produce them again
         self._stop.wait(2)
 
@@ -284,7 +293,7 @@ class Processor:
                 self._emit(item, scores, inference_ms, len(ready), producer)
 
         # Wait for the broker to acknowledge every result and dead letter of this batch...
-        remaining = producer.flush(30)
+        remaining = producer.flush(self._delivery_timeout_s + 1)
         if remaining or self._delivery_errors:
             errors, self._delivery_errors = self._delivery_errors, []
             raise ResultsNotAcknowledged(

@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import socket
+import threading
 import time
 from collections import Counter
 
@@ -207,3 +208,50 @@ def test_a_declared_oversize_upload_is_refused_before_the_body_is_sent(settings)
         reply = _read_reply(raw)  # answered although not one byte of the body was sent
     assert reply.startswith("HTTP/1.1 413") and "limit" in reply
     assert "content-security-policy" in reply.lower()  # the early answer still carries the security headers
+
+
+class _HeldScorer:
+    """The session's real scorer, except that its first batch waits until the test lets it go."""
+
+    def __init__(self, scorer):
+        self._scorer, self.entered, self.go = scorer, threading.Event(), threading.Event()
+
+    def score_pixels(self, *args, **kwargs):
+        self.entered.set()
+        self.go.wait(30)
+        return self._scorer.score_pixels(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._scorer, name)
+
+
+def test_a_processor_whose_results_cannot_be_delivered_rewinds_and_carries_on(settings, scorer, photos, caplog):
+    from labkit.client import LabClient
+    from labkit.processor import Processor
+
+    broker_port, proxy_port = free_port(), free_port()
+    network = ChaosProxy(proxy_port, broker_port).start()
+    broker = EmbeddedBroker(broker_port, advertised_port=proxy_port).start()
+    own = settings.model_copy(update={"bootstrap": broker.bootstrap_servers})
+    create_topics(own)
+    held = _HeldScorer(scorer)
+    processor = Processor(own, held, name="rewinding-processor").start_in_thread()
+    caplog.set_level(logging.WARNING, logger="labkit.processor")
+    try:
+        with LabClient(own) as lab:
+            ids = lab.submit_many(photos[:3])
+            assert held.entered.wait(30)  # the batch is polled and being scored...
+            network.cut()                 # ...when Kafka becomes unreachable
+            held.go.set()
+            deadline = time.monotonic() + 30
+            while not any("Re-reading" in r.getMessage() for r in caplog.records):
+                assert time.monotonic() < deadline, "the processor never gave up on the unacknowledged results"
+                time.sleep(0.2)
+            assert processor.running and processor.error is None  # it rewound instead of dying
+            network.restore()
+            for request_id in ids:
+                assert lab.wait(request_id, timeout=60).status == "ok"
+    finally:
+        processor.stop()
+        network.cut()
+        broker.stop()
