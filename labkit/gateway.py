@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 
 from .admin import wait_for_topics
 from .clients import make_consumer, make_producer
@@ -28,6 +28,13 @@ from .images import PreparedImage, prepare_upload
 from .wire import ImageRequest, ScoreResult, new_request_id, now_ms, validate_labels
 
 log = logging.getLogger(__name__)
+
+
+def _producer_is_done_for(error: KafkaError) -> bool:
+    """Errors after which this producer will never deliver again: fatal ones, and a fenced producer id
+    (the broker lost or rejected our idempotence state, e.g. after an outage)."""
+    return error.fatal() or error.code() in (KafkaError.PRODUCER_FENCED, KafkaError._FENCED,
+                                             KafkaError.INVALID_PRODUCER_EPOCH)
 
 
 class RequestSender:
@@ -59,7 +66,7 @@ class RequestSender:
         leaves this producer unable to send anything ever again. A service must not go on failing
         every upload, so the next send() replaces it.
         """
-        if error.fatal():
+        if _producer_is_done_for(error):
             log.error("the Kafka producer hit a fatal error (%s); a new producer takes over", error)
             self._broken = str(error)
 
@@ -86,7 +93,8 @@ class RequestSender:
             self._replace_producer()
 
         def on_delivery(error, message) -> None:
-            if error is not None and error.fatal():
+            if error is not None and _producer_is_done_for(error):
+                log.error("the Kafka producer can send no more (%s); a new producer takes over", error)
                 self._broken = str(error)
             if not acked.set_running_or_notify_cancel():
                 return  # the caller stopped waiting (e.g. the upload timed out): nobody to tell

@@ -255,3 +255,22 @@ def test_a_processor_whose_results_cannot_be_delivered_rewinds_and_carries_on(se
         processor.stop()
         network.cut()
         broker.stop()
+
+
+def test_a_sender_whose_producer_was_fenced_starts_a_new_one(settings, photos):
+    from confluent_kafka import KafkaError
+
+    from labkit.gateway import RequestSender, _producer_is_done_for
+
+    assert _producer_is_done_for(KafkaError(KafkaError.PRODUCER_FENCED))  # seen from the embedded broker after an outage
+    assert not _producer_is_done_for(KafkaError(KafkaError._TRANSPORT))   # a dropped connection: librdkafka retries
+    create_topics(settings)
+    sender = RequestSender(settings, client_id="fenced-sender")
+    try:
+        fenced = sender.producer
+        sender._broken = "PRODUCER_FENCED"  # what the delivery report of a fenced producer sets
+        _, _, acked = sender.send(photos[0].read_bytes(), "after.jpg")
+        assert sender.producer is not fenced
+        assert acked.result(15)[1] >= 0  # the new producer delivers
+    finally:
+        sender.close()
