@@ -1,6 +1,6 @@
-"""pytest set-up shared by tests/ and the notebooks nbval executes.
+"""pytest set-up for the whole suite.
 
-Notebook kernels inherit these variables: the random test model (no model hub here) and
+Everything started from the tests (notebook kernels, `labkit up`, processors) inherits these variables: the random test model (no model hub here) and
 ports of this test session's own, never a user's 9092 or 8080.
 """
 

@@ -20,6 +20,7 @@ each hold one concept:
     samples    labelled sample photos
     bench      `labkit bench`: the model alone vs the whole pipeline
     chaos      a proxy that cuts the network or loses a request, to stage failures
+    supervisor restarting a part that dies, with backoff (as Compose does)
     stack      running all of it as child processes (labkit up / lab)
     cli        the labkit command
 """
@@ -43,8 +44,8 @@ _EXPORTS = {
 
 
 _SUBMODULES = {"admin", "bench", "broker", "chaos", "cli", "client", "clients", "clip", "config", "errors", "exercises",
-               "gateway", "images", "partitioning", "processor", "samples", "stack", "web", "widgets",
-               "wire"}
+               "gateway", "images", "partitioning", "processor", "samples", "stack", "supervisor", "web",
+               "widgets", "wire"}
 
 
 def __getattr__(name: str):

@@ -1,6 +1,6 @@
 """The ``labkit`` command: one subcommand per part of the pipeline, every setting also a flag.
 
-    labkit up            broker + topics + processor + web app, until Ctrl-C
+    labkit up            broker + topics + processor + web app, until Ctrl-C; a part that dies restarts
     labkit lab           the same, plus JupyterLab on notebooks/
     labkit broker        the embedded Kafka-protocol broker (Tansu) alone
     labkit topics create|list|describe
@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = _settings_flags()
     parser = argparse.ArgumentParser(prog="labkit", description="Real-time CLIP image analysis with Kafka.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    up = commands.add_parser("up", parents=[common], help="run broker, topics, processor and web app until Ctrl-C")
+    up = commands.add_parser("up", parents=[common],
+                             help="run broker, topics, processor and web app until Ctrl-C (restarting any that dies)")
     up.add_argument("--no-web", action="store_true", help="run without the web app (e.g. on Binder)")
     up.add_argument("--processors", type=int, default=1, help="how many processors join the group")
     lab = commands.add_parser("lab", parents=[common], help="`up` plus JupyterLab on the notebooks")

@@ -3,9 +3,10 @@
 ``labkit up`` and ``labkit lab`` use :class:`Stack`; notebooks use :func:`ensure_pipeline`,
 which reuses whatever is already running (e.g. what ``labkit lab`` started) and starts only
 what is missing. Each part is a separate process, as in production, and each prints a
-"ready" line that we wait for before starting the next. Stopping the stack (Ctrl-C, SIGTERM,
-or ``stop()``) stops every process it started, newest first; on Linux the children are also
-told to exit if this process dies without cleaning up.
+"ready" line that we wait for before starting the next. While it runs, a part that dies is
+restarted and the others keep working (:mod:`labkit.supervisor`). Stopping the stack (Ctrl-C,
+SIGTERM, ``stop()``, or the embedded broker dying) stops every process it started, newest first;
+on Linux the children are also told to exit if this process dies without cleaning up.
 """
 
 from __future__ import annotations
@@ -25,29 +26,38 @@ from ._process import die_with_parent, stop_process
 from .broker import EmbeddedBroker, port_is_open
 from .config import Settings, load_settings
 from .errors import BrokerUnavailable, LabkitError
+from .supervisor import Supervisor, describe_exit
 
 log = logging.getLogger(__name__)
 
 
 class Child:
-    """One child process whose output we prefix and forward, and whose "ready" line we wait for."""
+    """One child process: its output prefixed and forwarded, its "ready" line waited for; it can start again."""
 
     def __init__(self, name: str, command: list[str], env: dict[str, str], ready_marker: str,
                  echo: bool = True):
         self.name = name
+        self.command, self.env = command, {**os.environ, **env}
         self.ready_marker = ready_marker
         self.echo = echo
         self.ready = threading.Event()
         self.tail: collections.deque[str] = collections.deque(maxlen=50)
+        self.start()
+
+    def start(self) -> None:
+        """Start the command (again, after it died), forwarding its output from a thread."""
+        self.ready.clear()
+        self.started_at = time.monotonic()
         self.process = subprocess.Popen(
-            command, env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            self.command, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, bufsize=1,
             preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
-        threading.Thread(target=self._pump, name=f"{name}-output", daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.process.stdout,), name=f"{self.name}-output",
+                         daemon=True).start()
 
-    def _pump(self) -> None:
-        for line in self.process.stdout:
+    def _pump(self, output) -> None:
+        for line in output:
             line = line.rstrip()
             self.tail.append(line)
             if self.echo:
@@ -174,23 +184,26 @@ class Stack:
             self.broker = None
 
     def run_until_signal(self) -> int:
-        """Block until Ctrl-C / SIGTERM or until a child dies; then stop everything. Returns an exit code."""
+        """Run until Ctrl-C / SIGTERM (or our broker dies), restarting children that die; returns an exit code."""
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+        supervisor = Supervisor(self.children, self._say)
         self._say("ready. Press Ctrl-C to stop everything.")
         code = 0
         while not stop.wait(0.5):
-            dead = [c for c in self.children if c.process.poll() is not None]
-            if dead or (self.broker and self.broker.process.poll() is not None):
-                name = dead[0].name if dead else "broker"
-                self._say(f"{name} exited unexpectedly; stopping the rest.")
+            if self.broker and self.broker.process.poll() is not None:
+                # In-memory: a new broker would be an empty cluster, and producers that outlived the old one fail.
+                self._say(f"the embedded broker exited with {describe_exit(self.broker.process.returncode)}; "
+                          "it held every topic in memory, so they are gone: stopping everything. Start labkit again "
+                          "for a new, empty broker.")
                 code = 1
                 break
+            supervisor.check()
         self._say("stopping…")
         self.stop()
         self._say("stopped.")
-        return code
+        return 1 if code or supervisor.given_up else 0
 
     def __enter__(self) -> "Stack":
         return self.start()

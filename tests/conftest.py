@@ -25,7 +25,7 @@ PHOTOS = Path(os.environ.get("LABKIT_TEST_PHOTOS", REPO.parent / "shared" / "dat
 
 @pytest.fixture(scope="session")
 def broker():
-    # The port comes from the root conftest.py, so notebooks run by nbval find this broker too.
+    # The port comes from the root conftest.py.
     with EmbeddedBroker(port=int(os.environ["LABKIT_BROKER_PORT"])) as running:
         yield running
 

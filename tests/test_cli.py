@@ -1,22 +1,71 @@
-"""The labkit command as a user runs it: one-line errors, topic admin output, and `labkit up` start/stop."""
+"""The labkit command as a user runs it: one-line errors, topic admin output, `labkit up` start/stop and restarts."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
 import psutil
+from test_resilience import _upload, _wait_done
 
 from labkit.broker import free_port
+from labkit.samples import sample_photos
 
 
 def labkit(*args, env=None, timeout=60):
     return subprocess.run([sys.executable, "-m", "labkit", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def _stack_env(**extra: str) -> dict[str, str]:
+    """The environment of a `labkit up` / `labkit lab` of the test's own: test model, free ports, own broker."""
+    env = {**os.environ, "LABKIT_MODEL": "test-tiny", "LABKIT_WEB_PORT": str(free_port()),
+           "LABKIT_BROKER_PORT": str(free_port()), **extra}
+    env.pop("LABKIT_BOOTSTRAP", None)
+    return env
+
+
+class Running:
+    """`labkit up` (or `lab`) started as a user would, its output collected by a thread as it comes."""
+
+    def __init__(self, *args: str, env: dict[str, str]):
+        self.process = subprocess.Popen([sys.executable, "-m", "labkit", *args], env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, pattern: str, count: int = 1, timeout: float = 120) -> re.Match:
+        """The ``count``-th match of the regular expression ``pattern`` in the output, once it is there."""
+        deadline = time.monotonic() + timeout
+        while len(found := [m for line in list(self.lines) if (m := re.search(pattern, line))]) < count:
+            assert self.process.poll() is None and time.monotonic() < deadline, f"no {pattern!r} in:\n{self.output}"
+            time.sleep(0.05)
+        return found[count - 1]
+
+    def children(self, recursive: bool = False) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children(recursive=recursive)
+
+    def stop(self, sig: int = signal.SIGINT) -> int:
+        """Ctrl-C (or ``sig``); the exit code once it has stopped."""
+        self.process.send_signal(sig)
+        code = self.process.wait(30)
+        self._reader.join(5)
+        return code
 
 
 def test_unreachable_broker_is_one_line_within_ten_seconds():
@@ -50,35 +99,54 @@ def test_topics_create_list_describe(settings):
 
 
 def test_up_serves_the_pipeline_and_ctrl_c_stops_everything(photos):
-    web_port, broker_port = free_port(), free_port()
-    env = {**os.environ, "LABKIT_MODEL": "test-tiny", "LABKIT_WEB_PORT": str(web_port),
-           "LABKIT_BROKER_PORT": str(broker_port),
-           "LABKIT_LOG_LEVEL": "WARNING"}  # readiness must not depend on INFO log lines
-    env.pop("LABKIT_BOOTSTRAP", None)
-    up = subprocess.Popen([sys.executable, "-m", "labkit", "up"], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
-    output = []
+    env = _stack_env(LABKIT_LOG_LEVEL="WARNING")  # readiness must not depend on INFO log lines
+    web = f"http://127.0.0.1:{env['LABKIT_WEB_PORT']}"
+    up = Running("up", env=env)
     try:
-        deadline = time.monotonic() + 120
-        for line in up.stdout:
-            output.append(line)
-            if "Press Ctrl-C" in line:
-                break
-            assert time.monotonic() < deadline and up.poll() is None, "".join(output)
-        children = psutil.Process(up.pid).children(recursive=True)
+        up.wait_for("Press Ctrl-C")
+        children = up.children(recursive=True)
         assert len(children) >= 3, children  # broker, processor, web
-        request_id = httpx.post(f"http://127.0.0.1:{web_port}/api/images",
-                                files={"file": ("cat.jpg", photos[0].read_bytes(), "image/jpeg")}).json()["id"]
-        deadline = time.monotonic() + 30
-        while (body := httpx.get(f"http://127.0.0.1:{web_port}/api/images/{request_id}").json())["status"] == "processing":
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        assert body["status"] == "done"
+        request_id = _upload(web, photos[0].read_bytes(), "cat.jpg").json()["id"]
+        assert _wait_done(web, request_id, timeout=30)["status"] == "done"
     finally:
-        up.send_signal(signal.SIGINT)
-        rest, _ = up.communicate(timeout=30)
-    assert up.returncode == 0, "".join(output) + rest
-    assert "stopped." in rest
+        code = up.stop()
+    assert code == 0, up.output
+    assert "stopped." in up.output
+    _, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive, f"left running: {alive}"
+
+
+def test_up_restarts_a_processor_killed_with_sigkill_and_the_rest_keeps_serving():
+    env = _stack_env()
+    web = f"http://127.0.0.1:{env['LABKIT_WEB_PORT']}"
+    up = Running("up", "--processors", "2", env=env)
+    try:
+        up.wait_for("Press Ctrl-C")
+        web_process = next(c for c in up.children() if "web" in c.cmdline())
+        victim = next(c for c in up.children() if "processor" in c.cmdline())
+        photo = sample_photos()["kitten"].read_bytes()
+        ids = []
+        for i in range(30):  # uploads keep coming while one processor dies
+            response = _upload(web, photo, f"kitten-{i}.jpg")
+            assert response.status_code == 202, response.text
+            ids.append(response.json()["id"])
+            if i == 10:
+                victim.kill()
+            time.sleep(0.1)
+        name = up.wait_for(r"\| (processor\d) exited with code -9 \(SIGKILL\)", timeout=10)[1]
+        up.wait_for(rf"\| restarting {name} in 1 s")
+        pid = int(up.wait_for(rf"\| restarted {name} \(pid (\d+)\)")[1])
+        for request_id in ids:
+            assert _wait_done(web, request_id, timeout=90)["status"] == "done", up.output
+        up.wait_for(rf"{name} \| processor ready: \S+-{pid}, partitions", timeout=60)  # the new one joined the group
+        processors = {c.pid for c in up.children() if "processor" in c.cmdline()}
+        assert pid in processors and victim.pid not in processors and len(processors) == 2, up.output
+        assert httpx.get(f"{web}/healthz").status_code == 200 and web_process.is_running()
+        assert "web exited" not in up.output
+        children = up.children(recursive=True)
+    finally:
+        code = up.stop()
+    assert code == 0 and "stopped." in up.output, up.output
     _, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, f"left running: {alive}"
 
@@ -94,27 +162,18 @@ def test_send_prints_labels_of_each_image(settings, start_processor, photos):
 
 def test_lab_starts_jupyterlab_and_stops_it(tmp_path):
     (tmp_path / "notebooks").mkdir()
-    env = {**os.environ, "LABKIT_MODEL": "test-tiny", "LABKIT_BROKER_PORT": str(free_port()),
-           "LABKIT_JUPYTER_PORT": str(free_port()), "BROWSER": "true", "JUPYTER_RUNTIME_DIR": str(tmp_path)}
-    env.pop("LABKIT_BOOTSTRAP", None)
-    lab = subprocess.Popen([sys.executable, "-m", "labkit", "lab", "--no-web", "--notebook-dir",
-                            str(tmp_path / "notebooks")], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
-    output = []
+    env = _stack_env(LABKIT_JUPYTER_PORT=str(free_port()), BROWSER="true", JUPYTER_RUNTIME_DIR=str(tmp_path))
+    lab = Running("lab", "--no-web", "--notebook-dir", str(tmp_path / "notebooks"), env=env)
     try:
-        for line in lab.stdout:
-            output.append(line)
-            if "Press Ctrl-C" in line:
-                break
-        assert any("00_quickstart" in line for line in output), "".join(output)
-        children = psutil.Process(lab.pid).children(recursive=True)
+        lab.wait_for("Press Ctrl-C", timeout=240)
+        assert "00_quickstart" in lab.output, lab.output
+        children = lab.children(recursive=True)
         assert any("jupyterlab" in " ".join(c.cmdline()) for c in children)
         status = httpx.get(f"http://127.0.0.1:{env['LABKIT_JUPYTER_PORT']}/lab", follow_redirects=False)
         assert status.status_code in (200, 302, 403)  # JupyterLab answers (login page without the token)
     finally:
-        lab.send_signal(signal.SIGTERM)
-        rest, _ = lab.communicate(timeout=30)
-    assert lab.returncode == 0, "".join(output) + rest
+        code = lab.stop(signal.SIGTERM)
+    assert code == 0, lab.output
     _, alive = psutil.wait_procs(children, timeout=5)
     assert not alive
 

@@ -1,0 +1,152 @@
+"""The lab as a learner walks it: one running stack, one kernel per notebook, cells in order, twice.
+
+The stack is started the way ``labkit lab`` starts it (``labkit up``: embedded broker, topics,
+a processor, the web app), and every notebook's kernel gets the environment JupyterLab would
+give it. In each notebook the learner runs the cells top to bottom; at every exercise they
+run the template, then its check — which must fail with feedback —, then the reference
+solution in the same kernel, then the check again — which must pass. Then they run the whole
+(solved) notebook a second time in the same kernel against the same stack: no cell may fail.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from jupyter_client.manager import KernelManager
+
+from test_cli import Running, _stack_env
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+LESSONS = sorted(path.stem for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+CELL_TIMEOUT_S = 300
+
+
+@dataclass
+class Outcome:
+    """What one cell did: its error (``None`` when it ran cleanly) and everything it printed."""
+
+    error: tuple[str, str] | None = None
+    text: list[str] = field(default_factory=list)
+
+
+class Kernel:
+    """One IPython kernel, as JupyterLab starts it for a notebook, that runs cells and reports their outcome."""
+
+    def __init__(self, env: dict[str, str]):
+        self.manager = KernelManager(kernel_name="python3")
+        self.manager.start_kernel(env=env, cwd=str(NOTEBOOKS))
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+
+    def run(self, code: str) -> Outcome:
+        outcome = Outcome()
+
+        def collect(message: dict) -> None:
+            kind, content = message["msg_type"], message["content"]
+            if kind == "stream":
+                outcome.text.append(content["text"])
+            elif kind in ("execute_result", "display_data"):
+                outcome.text.append(content["data"].get("text/plain", ""))
+            elif kind == "error":
+                outcome.error = (content["ename"], content["evalue"])
+                outcome.text.append("\n".join(content["traceback"]))
+
+        try:
+            reply = self.client.execute_interactive(code, timeout=CELL_TIMEOUT_S, output_hook=collect)
+        except (TimeoutError, queue.Empty):
+            outcome.error = ("Timeout", f"the cell ran for more than {CELL_TIMEOUT_S} s")
+            self.manager.interrupt_kernel()
+            return outcome
+        if reply["content"]["status"] == "error" and outcome.error is None:
+            outcome.error = (reply["content"]["ename"], reply["content"]["evalue"])
+        return outcome
+
+    def close(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+
+@pytest.fixture(scope="module")
+def lab_stack():
+    """``labkit up`` of this module's own, as ``labkit lab`` runs it (minus JupyterLab itself)."""
+    env = _stack_env(LABKIT_STARTUP_TIMEOUT_S="60")
+    stack = Running("up", env=env)
+    stack.wait_for(r"ready\. Press Ctrl-C", timeout=300)
+    # What a notebook kernel sees under `labkit lab`: the stack's LABKIT_* settings, exported.
+    stack.kernel_env = {**env, "LABKIT_BOOTSTRAP": f"localhost:{env['LABKIT_BROKER_PORT']}"}
+    yield stack
+    assert stack.stop(signal.SIGINT) == 0, stack.output[-3000:]
+
+
+def _cells(path: Path) -> list[dict]:
+    return [cell for cell in json.loads(path.read_text())["cells"] if cell["cell_type"] == "code"]
+
+
+def _source(cell: dict) -> str:
+    return cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+
+
+def _tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def _fail(notebook: str, step: str, code: str, outcome: Outcome) -> None:
+    pytest.fail(f"{notebook}, {step}: {outcome.error[0]}: {outcome.error[1]}\n--- cell ---\n{code}\n"
+                f"--- output ---\n{''.join(outcome.text)[-4000:]}", pytrace=False)
+
+
+@pytest.mark.parametrize("notebook", LESSONS)
+def test_a_learner_walks_the_notebook_twice(notebook, lab_stack):
+    templates = _cells(NOTEBOOKS / f"{notebook}.ipynb")
+    solutions = _cells(NOTEBOOKS / "solutions" / f"{notebook}.ipynb")
+    assert [c["id"] for c in templates] == [c["id"] for c in solutions]
+    kernel = Kernel(lab_stack.kernel_env)
+    try:
+        exercises = 0
+        for index, (template, solution) in enumerate(zip(templates, solutions)):
+            if "check" in _tags(template):
+                continue   # run below, right after its exercise
+            if "exercise" not in _tags(template):
+                outcome = kernel.run(_source(solution))
+                if outcome.error:
+                    _fail(notebook, f"first run, cell {solution['id']}", _source(solution), outcome)
+                continue
+            exercises += 1
+            check = _source(solutions[index + 1])
+            assert "check" in _tags(solutions[index + 1]), f"{notebook}: exercise {template['id']} has no check cell"
+            # The learner runs the template as it is, then the check: it must say what is missing.
+            outcome = kernel.run(_source(template))
+            if outcome.error:
+                _fail(notebook, f"template {template['id']} (it must run, unsolved)", _source(template), outcome)
+            feedback = kernel.run(check)
+            assert feedback.error and feedback.error[0] == "ExerciseFailed", (
+                f"{notebook}: the check after template {template['id']} did not fail with feedback: "
+                f"{feedback.error} {''.join(feedback.text)[-1000:]}")
+            assert len(feedback.error[1]) > 30, f"{notebook}: feedback too thin: {feedback.error[1]!r}"
+            # Then they fix it (the reference solution), in the same kernel, and check again.
+            outcome = kernel.run(_source(solution))
+            if outcome.error:
+                _fail(notebook, f"solution {solution['id']} after its template", _source(solution), outcome)
+            passed = kernel.run(check)
+            if passed.error:
+                _fail(notebook, f"check after solution {solution['id']}", check, passed)
+            assert "✅" in "".join(passed.text), f"{notebook}: check {solution['id']} passed without saying so"
+        # A learner runs the whole notebook again, top to bottom, in the same kernel.
+        for cell in solutions:
+            outcome = kernel.run(_source(cell))
+            if outcome.error:
+                _fail(notebook, f"second run, cell {cell['id']}", _source(cell), outcome)
+        assert exercises == sum("exercise" in _tags(c) for c in solutions)
+    finally:
+        kernel.close()
+    if notebook.startswith("04_"):   # what the notebook says the `labkit lab` terminal shows, it shows
+        for line in (r"processor exited with code -9 \(SIGKILL\)", r"restarting processor in \d+ s",
+                     r"restarted processor \(pid \d+\)"):
+            lab_stack.wait_for(line, count=2, timeout=5)
+
