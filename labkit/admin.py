@@ -202,13 +202,22 @@ def read_topic(settings: Settings, topic: str, limit: int = 10_000, idle_s: floa
     partitions = sorted(require_topics(settings, [topic]).topics[topic].partitions)
     consumer = make_consumer(settings, client_id="labkit-reader")
     try:
+        # An empty log ends where it starts. (Only "empty or not": the lab's broker counts batches
+        # in its end offsets, so they cannot say how many records to expect.)
+        marks = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=settings.connect_timeout_s)
+                 for p in partitions]
+        if all(high <= low for low, high in marks):
+            return []
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         records: list[Message] = []
-        quiet = 0.0
-        while len(records) < limit and quiet < idle_s:
+        quiet, waited = 0.0, 0.0
+        # The first fetch takes a moment after assign(): count quiet time from the first record on.
+        while len(records) < limit and quiet < idle_s and waited < settings.connect_timeout_s:
             message = consumer.poll(0.2)
-            if message is None:
+            if message is None and records:
                 quiet += 0.2
+            elif message is None:
+                waited += 0.2
             elif not message.error():
                 records.append(message)
                 quiet = 0.0

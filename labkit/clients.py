@@ -21,7 +21,8 @@ def _base(settings: Settings, client_id: str) -> dict[str, Any]:
     return {
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": client_id,
-        # Fail fast when no broker answers instead of retrying forever in the background.
+        # Give up on one connection attempt after this long (librdkafka default: 30 s), so a dead
+        # address shows up quickly. librdkafka still reconnects in the background, with backoff.
         "socket.connection.setup.timeout.ms": int(settings.connect_timeout_s * 1000),
         # Route librdkafka's own log lines (e.g. every failed reconnect) into Python logging under
         # "labkit.kafka", where the CLI can quiet them: labkit reports failures itself, in one line.
@@ -35,6 +36,8 @@ def producer_config(settings: Settings, client_id: str = "labkit-producer", **ex
     * ``enable.idempotence`` (librdkafka default: off) makes the broker drop duplicates that
       retries would otherwise create, keeps order per partition, and implies ``acks=all``.
     * ``linger.ms=5``: wait up to 5 ms to send records together; small cost, fewer requests.
+      (librdkafka's default since v1.5, written out to be explicit; the Java client's default
+      was 0 before Kafka 4.0 and is 5 ms since.)
     * ``message.max.bytes`` stays at Kafka's ~1 MB default on purpose: labkit shrinks images
       so they fit (see ``labkit.images``) and works on any broker with default limits.
     """
@@ -57,11 +60,15 @@ def consumer_config(settings: Settings, group_id: str, client_id: str = "labkit-
     * ``auto.offset.reset=earliest``: a brand-new group starts at the oldest record, so
       requests sent before the first processor started are not skipped.
     * The three timeouts decide how fast the group notices a dead member and rebalances
-      (see ``labkit.config``); librdkafka's defaults make a rebalance take ~20 s.
+      (see ``labkit.config``): members hear of a rebalance at their next heartbeat (0.5 s here,
+      3 s by default) and a crashed member is noticed after ``session.timeout.ms`` (6 s here,
+      45 s by default).
     * ``fetch.wait.max.ms=10``: how long the broker may hold a fetch open when nothing new has
       arrived (librdkafka default 500 ms). Apache Kafka answers as soon as a record arrives
       anyway; the embedded broker held requests for ~100 ms, doubling upload→result latency.
-    * ``partition.assignment.strategy`` stays the eager default (range/roundrobin).
+    * ``partition.assignment.strategy`` stays librdkafka's eager default (range,roundrobin; the
+      Java client's is [range, cooperative-sticky]); the lab's broker never assigns with
+      cooperative-sticky.
     """
     return {
         **_base(settings, client_id),

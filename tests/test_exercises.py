@@ -8,7 +8,6 @@ without ``logit_scale``, a dead letter's own offset given as its origin, and so 
 
 from __future__ import annotations
 
-import types
 import zlib
 
 import numpy as np
@@ -163,17 +162,27 @@ def test_zero_shot_checks(capsys):
     passes(exercises.check_unknown_threshold, predict, capsys=capsys)
 
 
-def test_own_labels_check_reads_what_the_client_received():
-    """A LabClient's bookkeeping (sent ids, results by id), as the check reads it; no Kafka involved in this part."""
-    label = lambda name: types.SimpleNamespace(label=name)  # noqa: E731
-    ok = types.SimpleNamespace(status="ok", error=None, labels=[label("a dog"), label("a cat")])
-    lab = types.SimpleNamespace(sent={"r1": "", "r2": "", "r3": ""}, results={"r1": ok, "r2": ok, "r3": None})
-    fails("at least two labels", exercises.check_own_labels, lab, ["r1", "r2", "r3"], ["a dog"])
-    fails("submit at least three", exercises.check_own_labels, lab, ["r1"], ["a dog", "a cat"])
-    fails("not sent by this LabClient", exercises.check_own_labels, lab, ["r1", "r2", "x"], ["a dog", "a cat"])
-    fails("have not arrived yet", exercises.check_own_labels, lab, ["r1", "r2", "r3"], ["a dog", "a cat"])
-    lab.results["r3"] = types.SimpleNamespace(status="ok", error=None, labels=[label("kitten")])
-    fails("not your labels", exercises.check_own_labels, lab, ["r1", "r2", "r3"], ["a dog", "a cat"])
+def test_own_labels_check_reads_the_result_from_the_results_topic(settings, capsys):
+    from labkit.wire import LabelScore, ScoreResult, new_request_id
+
+    create_topics(settings)
+    fails("at least two labels", exercises.check_own_labels, settings, "r1", ["a dog"])
+    fails("Set `request_id`", exercises.check_own_labels, settings, ..., ["a dog", "a cat"])
+    producer = make_producer(settings)
+
+    def answer(request_id, labels, status="ok", error=None):
+        result = ScoreResult(id=request_id, status=status, error=error, model="test", processor="test",
+                             labels=[LabelScore(label=label, score=1 / len(labels)) for label in labels])
+        producer.produce(settings.results_topic, key=request_id.encode(), value=result.to_json())
+        producer.flush()
+
+    default, failed, mine = new_request_id(), new_request_id(), new_request_id()
+    answer(default, ["kitten", "dog"])
+    answer(failed, [], status="error", error="request has schema None.")
+    answer(mine, ["a dog", "a cat"])
+    fails("the processor's default labels", exercises.check_own_labels, settings, default, ["a dog", "a cat"])
+    fails("answered with an error", exercises.check_own_labels, settings, failed, ["a dog", "a cat"])
+    passes(exercises.check_own_labels, settings, mine, ["a dog", "a cat", "a pizza"], capsys=capsys)
 
 
 def test_replay_check(settings, capsys):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from PIL import Image
 
 from labkit.admin import create_topics
+from labkit.clients import make_consumer
 from labkit.bench.images import TWELVE_MP, enlarged_jpeg
 from labkit.errors import BadImage, WireFormatError
 from labkit.images import load_rgb, prepare_upload
@@ -21,8 +22,8 @@ def test_request_survives_a_trip_through_kafka(settings, photos):
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
     producer.produce(settings.requests_topic, key=sent.key(), value=sent.image, headers=sent.headers())
     assert producer.flush(5) == 0
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": settings.group_id,
-                         "auto.offset.reset": "earliest"})
+    # A member of the processors' group, with labkit's group timeouts (librdkafka's take ~20 s to join here).
+    consumer = make_consumer(settings, settings.group_id)
     consumer.subscribe([settings.requests_topic])
     message = None
     for _ in range(60):

@@ -2,33 +2,59 @@
 
 from __future__ import annotations
 
+import time
+
+from confluent_kafka import OFFSET_END
+
 from ..admin import read_topic
 from ..config import Settings
+from ..wire import ScoreResult, now_ms
 from ._feedback import require, solved
 
 
-def check_own_labels(lab: object, request_ids: object, labels: object) -> None:
-    """The learner sent at least three photos with their own candidate labels and has every result."""
-    require(isinstance(labels, (list, tuple)) and len([x for x in labels if isinstance(x, str)]) >= 2,
+def _result_for(settings: Settings, request_id: str, timeout: float = 60) -> ScoreResult | None:
+    """The result record keyed ``request_id`` on the results topic (the last 10 minutes of it), once it is there."""
+    from confluent_kafka import TopicPartition
+
+    from ..clients import make_consumer
+
+    topic = settings.results_topic
+    reader = make_consumer(settings)
+    try:
+        partitions = sorted(reader.list_topics(topic, timeout=settings.connect_timeout_s).topics[topic].partitions)
+        since = [TopicPartition(topic, p, now_ms() - 600_000) for p in partitions]
+        reader.assign([tp for tp in reader.offsets_for_times(since, timeout=settings.connect_timeout_s) if tp.offset >= 0]
+                      or [TopicPartition(topic, p, OFFSET_END) for p in partitions])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = reader.poll(0.2)
+            if message is not None and not message.error() and message.key() == request_id.encode():
+                return ScoreResult.from_json(message.value())
+        return None
+    finally:
+        reader.close()
+
+
+def check_own_labels(settings: Settings, request_id: object, labels: object) -> None:
+    """The learner produced an image request by hand whose result was scored against their own labels."""
+    require(isinstance(labels, (list, tuple)) and len({x for x in labels if isinstance(x, str) and x.strip()}) >= 2,
             "Set `my_labels` to a list of at least two labels of your own (strings), e.g. ['a dog', 'a cat'].")
-    require(isinstance(request_ids, list) and len(request_ids) >= 3,
-            f"`request_ids` holds {len(request_ids) if isinstance(request_ids, list) else 'no list of'} id(s); "
-            "submit at least three photos (lab.submit returns each request id) and keep the ids in the list.")
-    unknown = [r for r in request_ids if r not in lab.sent]  # type: ignore[attr-defined]
-    require(not unknown, f"{unknown[:2]} were not sent by this LabClient; use the ids lab.submit returned.")
-    waiting = [r for r in request_ids if lab.results.get(r) is None]  # type: ignore[attr-defined]
-    require(not waiting, f"{len(waiting)} result(s) have not arrived yet. Results come back asynchronously: "
-                         "call lab.wait(request_id) for each id before you read them.")
+    require(isinstance(request_id, str) and request_id,
+            "Set `request_id` to the key of the record you produced (labkit.wire.new_request_id()).")
+    result = _result_for(settings, request_id)
+    require(result is not None,
+            f"No result for {request_id} on {settings.results_topic!r} within 60 s. Did you flush() the producer, "
+            "key the record with request_id.encode(), and send it to settings.requests_topic? Is a processor running?")
+    require(result.status == "ok",
+            f"The processor answered with an error: {result.error} It parses the record as the wire format says: "
+            "headers content-type (image/…), labkit-schema '1', and labkit-labels as a JSON list of strings.")
     wanted = {" ".join(x.split()) for x in labels if isinstance(x, str) and x.strip()}
-    for request_id in request_ids:
-        result = lab.results.get(request_id)  # type: ignore[attr-defined]
-        require(result.status == "ok", f"Request {request_id} failed: {result.error}")
-        got = {s.label for s in result.labels}
-        require(got <= wanted,
-                f"Request {request_id} was scored against {sorted(got)[:4]}…, not your labels. Pass "
-                "labels=my_labels to lab.submit, so they travel with the request (a Kafka header).")
-    solved(f"{len(request_ids)} photos scored against your {len(wanted)} labels — the processor embedded "
-           "your labels once and cached them for the rest.")
+    got = {score.label for score in result.labels}
+    require(got <= wanted,
+            f"Request {request_id} was scored against {sorted(got)[:4]}…, the processor's default labels, not yours. "
+            "Your labels travel in a header: headers['labkit-labels'] = json.dumps(my_labels).encode().")
+    solved(f"scored against your {len(wanted)} labels; top: {result.labels[0].label} ({result.labels[0].score:.0%}). "
+           "The processor embedded your labels once and caches them for the next request that asks the same question.")
 
 
 def check_replayed_window(settings: Settings, topic: str, since_ms: int, until_ms: int, starts: object,
