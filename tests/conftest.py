@@ -116,8 +116,10 @@ class WebServer:
 
 @pytest.fixture
 def web(settings, start_processor):
-    start_processor()
+    """The web app in a thread with one processor (``web.processor``) in the test's group."""
+    processor = start_processor()
     with WebServer(settings) as server:
+        server.processor = processor
         yield server
 
 

@@ -222,11 +222,14 @@ def test_dropped_files_are_uploaded(watched_page, photos):
     assert watched_page.locator(".card .name").first.inner_text() == "dropped.jpg"
 
 
-def test_a_result_that_arrives_while_the_socket_is_down_still_shows(watched_page, web, photos):
+def test_a_result_that_arrives_while_the_socket_is_down_still_shows(watched_page, web, start_processor, photos):
     from playwright.sync_api import expect
 
-    # Every text the connection status shows, recorded by the page itself: under load, a short
-    # "disconnected" can come and go between two of Playwright's polls.
+    from test_resilience import _wait_done
+
+    web.processor.stop()   # nothing is scored until the socket is down: no race with a fast processor
+    # Every text the connection status shows, recorded by the page itself (a short "disconnected"
+    # can come and go between two of Playwright's polls).
     watched_page.evaluate("""() => {
         const status = document.getElementById("connection");
         window.statusSeen = [];
@@ -234,14 +237,18 @@ def test_a_result_that_arrives_while_the_socket_is_down_still_shows(watched_page
             .observe(status, {childList: true, characterData: true, subtree: true});
     }""")
     watched_page.set_input_files("#file", str(photos[66]))
-    # The network goes away right after the upload (offline blocks new connections; the open
-    # socket is closed as a dropped connection would be), so the result is produced unheard.
+    card = watched_page.locator('.card[data-state="processing"]')
+    expect(card).to_have_count(1, timeout=30_000)   # Kafka has it (202)
+    request_id = card.get_attribute("data-id")
+    # The network goes away (offline blocks new connections; the open socket is closed as a
+    # dropped connection would be), then the result is produced, unheard.
     watched_page.context.set_offline(True)
     watched_page.evaluate("socket.close()")
     watched_page.wait_for_function("window.statusSeen.some((text) => text.includes('disconnected'))",
                                    timeout=15_000)
-    watched_page.wait_for_timeout(3000)
-    assert watched_page.locator('.card[data-state="done"]').count() == 0  # nothing could arrive
+    start_processor()
+    assert _wait_done(web.url, request_id)["status"] == "done"   # the server has it; the page cannot hear it
+    assert watched_page.locator('.card[data-state="done"]').count() == 0
     watched_page.context.set_offline(False)
     # Back online: the socket reconnects and re-subscribes (or the REST fallback asks): the labels show.
     expect(watched_page.locator('.card[data-state="done"] .labels li')).to_have_count(5, timeout=30_000)

@@ -11,6 +11,7 @@ solution in the same kernel, then the check again — which must pass. Then they
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 from dataclasses import dataclass, field
@@ -23,6 +24,10 @@ from test_cli import Running, _stack_env
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LESSONS = sorted(path.stem for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+# The learner's order by default; LABKIT_LESSON_ORDER=reverse walks 08 → 00 on the same stack, which shows
+# that no notebook needs an earlier one to have run (and that later ones leave nothing that breaks it).
+if os.environ.get("LABKIT_LESSON_ORDER") == "reverse":
+    LESSONS.reverse()
 CELL_TIMEOUT_S = 300
 
 
