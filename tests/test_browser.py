@@ -6,6 +6,7 @@ A failing test leaves a screenshot in test-artifacts/ (git-ignored) to show what
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -244,8 +245,10 @@ def test_a_result_that_arrives_while_the_socket_is_down_still_shows(watched_page
     # dropped connection would be), then the result is produced, unheard.
     watched_page.context.set_offline(True)
     watched_page.evaluate("socket.close()")
-    watched_page.wait_for_function("window.statusSeen.some((text) => text.includes('disconnected'))",
-                                   timeout=15_000)
+    deadline = time.monotonic() + 15   # (wait_for_function would eval a string: the page's CSP forbids it)
+    while not watched_page.evaluate("() => window.statusSeen.some((text) => text.includes('disconnected'))"):
+        assert time.monotonic() < deadline, watched_page.evaluate("() => window.statusSeen")
+        watched_page.wait_for_timeout(100)
     start_processor()
     assert _wait_done(web.url, request_id)["status"] == "done"   # the server has it; the page cannot hear it
     assert watched_page.locator('.card[data-state="done"]').count() == 0

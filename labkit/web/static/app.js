@@ -33,6 +33,18 @@ function connect() {
   };
 }
 
+// Back online (a phone leaving a tunnel, a laptop waking up): the socket may have died without
+// a close event, or been opened while the network was away. Start a fresh one, and ask over
+// HTTP at once for every image still waiting.
+window.addEventListener("online", () => {
+  if (socket) {
+    socket.onclose = null;
+    socket.close();
+  }
+  connect();
+  for (const [id, card] of cards) if (card.dataset.state === "processing") pollFallback(id, 0);
+});
+
 function subscribe(id) {
   if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({type: "subscribe", id}));
 }
