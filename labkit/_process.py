@@ -1,10 +1,21 @@
-"""Child-process helpers: children that die with their parent, and stopping politely, then firmly."""
+"""Process helpers: children that die with their parent, stopping politely then firmly, and Ctrl-C / SIGTERM handling."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+from typing import Callable
+
+#: The signals that ask a labkit process to stop: Ctrl-C in a terminal, and what Compose, systemd and
+#: ``labkit up`` send.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def on_stop_signal(handler: Callable[[], None]) -> None:
+    """Call ``handler()`` (in the main thread) when this process is asked to stop by Ctrl-C or SIGTERM."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda *_: handler())
 
 
 def die_with_parent() -> None:

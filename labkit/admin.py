@@ -21,9 +21,9 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
 
-from .clients import make_admin, make_consumer
 from .config import Settings
 from .errors import BrokerUnavailable, TopicMissing
+from .kafka_config import make_admin, make_consumer
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,9 @@ def labkit_topics(settings: Settings) -> list[str]:
     return [settings.requests_topic, settings.results_topic, settings.dead_letter_topic]
 
 
-def wait_for_broker(settings: Settings, timeout: float | None = None,
-                    admin: AdminClient | None = None) -> ClusterMetadata:
+def wait_for_broker(
+    settings: Settings, timeout: float | None = None, admin: AdminClient | None = None
+) -> ClusterMetadata:
     """Cluster metadata once a broker answers; :class:`BrokerUnavailable` after ``timeout`` seconds."""
     timeout = settings.connect_timeout_s if timeout is None else timeout
     admin = admin or make_admin(settings)
@@ -63,8 +64,10 @@ def create_topics(settings: Settings, topics: list[str] | None = None) -> dict[s
     wait_for_broker(settings, admin=admin)
     wanted = topics or labkit_topics(settings)
     futures = admin.create_topics(
-        [NewTopic(t, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
-         for t in wanted],
+        [
+            NewTopic(t, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
+            for t in wanted
+        ],
         request_timeout=settings.connect_timeout_s,
     )
     outcome = {}
@@ -80,8 +83,9 @@ def create_topics(settings: Settings, topics: list[str] | None = None) -> dict[s
     deadline = time.monotonic() + settings.connect_timeout_s
     while time.monotonic() < deadline:
         metadata = admin.list_topics(timeout=settings.connect_timeout_s)
-        if all(t in metadata.topics and metadata.topics[t].partitions and metadata.topics[t].error is None
-               for t in wanted):
+        if all(
+            t in metadata.topics and metadata.topics[t].partitions and metadata.topics[t].error is None for t in wanted
+        ):
             break
         time.sleep(0.1)
     return outcome
@@ -98,14 +102,23 @@ def wait_for_topics(settings: Settings, topics: list[str], who: str = "labkit") 
     delay, attempt = 0.5, 1
     while True:
         try:
-            return require_topics(settings, topics, wait_for_broker(settings, timeout=min(settings.connect_timeout_s, 5)))
+            return require_topics(
+                settings, topics, wait_for_broker(settings, timeout=min(settings.connect_timeout_s, 5))
+            )
         except (BrokerUnavailable, TopicMissing) as exc:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise
             reason = "no broker answers" if isinstance(exc, BrokerUnavailable) else "topics missing"
-            log.warning("%s: Kafka at %s not ready (%s, attempt %d); retrying in %.1f s, giving up in %.0f s",
-                        who, settings.bootstrap_servers, reason, attempt, min(delay, left), left)
+            log.warning(
+                "%s: Kafka at %s not ready (%s, attempt %d); retrying in %.1f s, giving up in %.0f s",
+                who,
+                settings.bootstrap_servers,
+                reason,
+                attempt,
+                min(delay, left),
+                left,
+            )
             time.sleep(min(delay, left))
             delay, attempt = min(delay * 2, 10.0), attempt + 1
 
@@ -141,25 +154,33 @@ class PartitionInfo:
         return max(self.high - self.committed, 0)
 
 
-def describe_topics(settings: Settings, topics: list[str] | None = None,
-                    group_id: str | None = None) -> list[PartitionInfo]:
+def describe_topics(
+    settings: Settings, topics: list[str] | None = None, group_id: str | None = None
+) -> list[PartitionInfo]:
     """Every partition of ``topics`` with its offsets and ``group_id``'s committed offset (default: the processors)."""
     topics = topics or labkit_topics(settings)
     metadata = require_topics(settings, topics)
     consumer = make_consumer(settings, group_id or settings.group_id, client_id="labkit-describe")
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(metadata.topics[t].partitions)]
-        committed = {(tp.topic, tp.partition): tp.offset
-                     for tp in consumer.committed(partitions, timeout=settings.connect_timeout_s)}
+        committed = {
+            (tp.topic, tp.partition): tp.offset
+            for tp in consumer.committed(partitions, timeout=settings.connect_timeout_s)
+        }
         rows = []
         for tp in partitions:
             low, high = consumer.get_watermark_offsets(tp, timeout=settings.connect_timeout_s)
             offset = committed.get((tp.topic, tp.partition), -1001)
-            rows.append(PartitionInfo(
-                topic=tp.topic, partition=tp.partition,
-                leader=metadata.topics[tp.topic].partitions[tp.partition].leader,
-                low=low, high=high, committed=offset if offset >= 0 else None,
-            ))
+            rows.append(
+                PartitionInfo(
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    leader=metadata.topics[tp.topic].partitions[tp.partition].leader,
+                    low=low,
+                    high=high,
+                    committed=offset if offset >= 0 else None,
+                )
+            )
         return rows
     finally:
         consumer.close()
@@ -204,8 +225,10 @@ def read_topic(settings: Settings, topic: str, limit: int = 10_000, idle_s: floa
     try:
         # An empty log ends where it starts. (Only "empty or not": the lab's broker counts batches
         # in its end offsets, so they cannot say how many records to expect.)
-        marks = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=settings.connect_timeout_s)
-                 for p in partitions]
+        marks = [
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=settings.connect_timeout_s)
+            for p in partitions
+        ]
         if all(high <= low for low, high in marks):
             return []
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])

@@ -58,8 +58,14 @@ class EmbeddedBroker:
     clients, which is why it defaults to the address we listen on.
     """
 
-    def __init__(self, port: int = 9092, host: str = "127.0.0.1", advertised_host: str | None = None,
-                 log_file: Path | None = None, advertised_port: int | None = None):
+    def __init__(
+        self,
+        port: int = 9092,
+        host: str = "127.0.0.1",
+        advertised_host: str | None = None,
+        log_file: Path | None = None,
+        advertised_port: int | None = None,
+    ):
         self.host = host
         self.port = port
         self.advertised_host = advertised_host or ("localhost" if host in ("0.0.0.0", "::") else host)
@@ -81,19 +87,26 @@ class EmbeddedBroker:
                 "choose another port with --broker-port."
             )
         command = [
-            broker_binary(), "broker",
-            "--listener-url", f"tcp://{self.host}:{self.port}",
-            "--advertised-listener-url", f"tcp://{self.advertised_host}:{self.advertised_port}",
-            "--storage-engine", "memory://tansu/",
+            broker_binary(),
+            "broker",
+            "--listener-url",
+            f"tcp://{self.host}:{self.port}",
+            "--advertised-listener-url",
+            f"tcp://{self.advertised_host}:{self.advertised_port}",
+            "--storage-engine",
+            "memory://tansu/",
         ]
         output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(
-                command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                command,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         finally:
-            if output is not subprocess.DEVNULL:
+            if not isinstance(output, int):  # our log file, not subprocess.DEVNULL
                 output.close()
         deadline = time.monotonic() + timeout
         while not port_is_open(probe_host, self.port):
@@ -122,4 +135,3 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-

@@ -40,9 +40,7 @@ class Settings(BaseSettings):
     dead_letter_topic: str = Field(
         "image-requests-dlq", description="Topic for records that could not be parsed or decoded."
     )
-    partitions: int = Field(
-        3, ge=1, description="Partitions per topic: the most processors that can work in parallel."
-    )
+    partitions: int = Field(3, ge=1, description="Partitions per topic: the most processors that can work in parallel.")
     replication_factor: int = Field(1, ge=1, description="Copies of each partition (1 for one broker).")
     group_id: str = Field("labkit-processors", description="Consumer group the processors share.")
     session_timeout_ms: int = Field(
@@ -50,19 +48,20 @@ class Settings(BaseSettings):
     )
     heartbeat_interval_ms: int = Field(500, description="How often a processor tells the group it is alive.")
     max_poll_interval_ms: int = Field(
-        10000, description="Longest gap between polls before a processor is thrown out of the group; "
-        "keep it above the slowest batch."
+        10000,
+        description="Longest gap between polls before a processor is thrown out of the group; "
+        "keep it above the slowest batch.",
     )
     connect_timeout_s: float = Field(8.0, description="How long to wait for a broker before giving up.")
     startup_timeout_s: float = Field(
-        120.0, ge=0, description="How long the web app and processors keep retrying, with backoff, for Kafka "
-        "and its topics at start."
+        120.0,
+        ge=0,
+        description="How long the web app and processors keep retrying, with backoff, for Kafka "
+        "and its topics at start.",
     )
 
     # --- CLIP -----------------------------------------------------------------------------------
-    model: str = Field(
-        "ViT-B-32", description=f"open_clip architecture, or '{TEST_MODEL}' for a small random model."
-    )
+    model: str = Field("ViT-B-32", description=f"open_clip architecture, or '{TEST_MODEL}' for a small random model.")
     pretrained: str = Field("openai", description="open_clip pretrained tag (downloaded once, then cached).")
     checkpoint: Path | None = Field(
         None, description="Local weights file for `model`; used instead of downloading `pretrained`."
@@ -82,14 +81,17 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, description="How many labels each result carries.")
     max_batch_size: int = Field(8, ge=1, description="Most images a processor scores in one batch.")
     inference_threads: int = Field(
-        0, ge=0, description="CPU threads one processor uses for CLIP (0: all cores; `labkit up "
-        "--processors N` gives each cores/N)."
+        0,
+        ge=0,
+        description="CPU threads one processor uses for CLIP (0: all cores; `labkit up "
+        "--processors N` gives each cores/N).",
     )
     max_batch_wait_ms: int = Field(
         20, ge=0, description="Longest a processor waits to fill a batch before scoring what it has."
     )
     failpoint: str | None = Field(
-        None, pattern=r"^(after-consume|before-commit):[1-9][0-9]*$",
+        None,
+        pattern=r"^(after-consume|before-commit):[1-9][0-9]*$",
         description="Chaos testing: 'after-consume:N' or 'before-commit:N' kills the processor process "
         "(SIGKILL) at that step of its Nth batch.",
     )
@@ -116,8 +118,9 @@ class Settings(BaseSettings):
     )
     results_cache_size: int = Field(10_000, description="Results each web replica keeps for the REST API.")
     results_replay_s: float = Field(
-        600.0, ge=0, description="At start, a web replica re-reads the results of this many past seconds, so a "
-        "restart loses none."
+        600.0,
+        ge=0,
+        description="At start, a web replica re-reads the results of this many past seconds, so a restart loses none.",
     )
     max_pending_uploads: int = Field(
         500, ge=1, description="Uploads a web replica lets wait for results; beyond it, HTTP 429 with Retry-After."
@@ -136,6 +139,11 @@ class Settings(BaseSettings):
         return self.bootstrap or f"localhost:{self.broker_port}"
 
     @property
+    def names_its_broker(self) -> bool:
+        """True when a Kafka address was given (flag or variable): then labkit never starts a broker in its place."""
+        return self.bootstrap is not None
+
+    @property
     def uses_test_model(self) -> bool:
         """True when the random test model is selected (its labels mean nothing)."""
         return self.model == TEST_MODEL
@@ -151,8 +159,40 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()  # children need the value itself; never printed
             if value is not None:
                 env[f"LABKIT_{name.upper()}"] = str(value)
-        env["LABKIT_BOOTSTRAP"] = self.bootstrap_servers
-        return env
+        return env  # an unset bootstrap stays unset: the child works out the same default address
+
+
+#: Which settings belong to which part of the system (for ``--help``: each command lists only the
+#: groups it uses; ``labkit config --help`` lists them all).
+SETTING_GROUPS: dict[str, tuple[str, ...]] = {
+    "Kafka connection": ("bootstrap", "broker_port", "broker_host", "connect_timeout_s", "startup_timeout_s"),
+    "Kafka topics": ("requests_topic", "results_topic", "dead_letter_topic", "partitions", "replication_factor"),
+    "consumer group": ("group_id", "session_timeout_ms", "heartbeat_interval_ms", "max_poll_interval_ms"),
+    "CLIP model": (
+        "model",
+        "pretrained",
+        "checkpoint",
+        "model_cache_dir",
+        "labels_file",
+        "backend",
+        "onnx_cache_dir",
+        "top_k",
+        "inference_threads",
+    ),
+    "processor batches": ("max_batch_size", "max_batch_wait_ms", "failpoint"),
+    "image limits": ("max_upload_bytes", "max_record_bytes", "max_image_side", "max_image_pixels"),
+    "web app": (
+        "web_host",
+        "web_port",
+        "api_token",
+        "allowed_origins",
+        "results_cache_size",
+        "results_replay_s",
+        "max_pending_uploads",
+    ),
+    "lab": ("jupyter_port",),
+    "logging": ("log_level",),
+}
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -47,8 +47,10 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own guard, from the header
-        raise BadImage(f"The image has more pixels than labkit decodes (limit {max_pixels / 1e6:.0f} MP): "
-                       "it may be a decompression bomb. Resize it and try again.") from None
+        raise BadImage(
+            f"The image has more pixels than labkit decodes (limit {max_pixels / 1e6:.0f} MP): "
+            "it may be a decompression bomb. Resize it and try again."
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # not an image, or a damaged header
         raise BadImage(f"This file is not an image labkit can read. {ACCEPTED_HINT}") from None
     if image.format not in ACCEPTED_FORMATS:
@@ -105,14 +107,20 @@ def prepare_upload(data: bytes, settings: Settings) -> PreparedImage:
     re-encoded as an upright JPEG (quality 90, lowered until it fits).
     """
     image = _open(data, settings.max_image_pixels)
+    assert image.format is not None  # _open accepts only ACCEPTED_FORMATS
     width, height = image.size
     try:
         rotated = image.getexif().get(0x0112, 1) not in (1, None)
     except (OSError, ValueError, SyntaxError):  # a damaged EXIF block: treat as upright
         rotated = False
     animated = getattr(image, "n_frames", 1) > 1
-    if (len(data) <= settings.max_record_bytes and max(width, height) <= settings.max_image_side
-            and not rotated and not animated and image.format != "GIF"):
+    if (
+        len(data) <= settings.max_record_bytes
+        and max(width, height) <= settings.max_image_side
+        and not rotated
+        and not animated
+        and image.format != "GIF"
+    ):
         _to_upright_rgb(image)  # a full decode (a few ms): a truncated file gets its 4xx here, not later
         return PreparedImage(data, ACCEPTED_FORMATS[image.format], width, height, len(data), False)
 

@@ -28,7 +28,7 @@ def murmur2(key: bytes) -> int:
     h = (_SEED ^ len(key)) & _MASK32
     whole = len(key) - len(key) % 4
     for i in range(0, whole, 4):  # mix in four bytes at a time, little-endian
-        k = int.from_bytes(key[i:i + 4], "little")
+        k = int.from_bytes(key[i : i + 4], "little")
         k = (k * _M) & _MASK32
         k ^= k >> 24
         k = (k * _M) & _MASK32

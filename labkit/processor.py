@@ -19,7 +19,13 @@ duplicate results by request id) but are never lost. That is "at-least-once" del
 ``LABKIT_FAILPOINT`` proves it: ``after-consume:N`` kills the process (SIGKILL, no clean-up)
 after its Nth batch is polled and scored but before any result is produced; ``before-commit:N``
 after the results are acknowledged but before the commit (so the next owner produces
-duplicates). Notebook 07 and ``tests/test_crash.py`` use both.
+duplicates). Notebook 07 and ``tests/test_resilience.py`` use both.
+
+The steps live in modules of their own, so each can be read (and tested) alone:
+``labkit.batch`` does one batch's work (decode → score → results and dead letters, no consumer
+in sight); ``labkit.checkpoint`` produces it, waits for the acknowledgement and commits — or
+rewinds the batch with a fresh producer when Kafka is away. This module is the loop that
+composes them: polling, the consumer group's callbacks, and the failpoints.
 """
 
 from __future__ import annotations
@@ -29,20 +35,21 @@ import os
 import signal
 import socket
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
 
-from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from .admin import wait_for_topics
-from .clients import make_consumer, make_producer
+from .batch import BatchScorer, Decoded, Rejected
+from .checkpoint import Checkpoint, RenewableProducer, ResultsNotAcknowledged, rewind
 from .clip import Scorer, build_scorer
 from .config import Settings
 from .errors import LabkitError
-from .images import load_rgb
-from .wire import ImageRequest, ScoreResult, Timings, dead_letter_headers, now_ms
+from .kafka_config import make_consumer, make_producer
+
+__all__ = ["READY_MESSAGE", "Processor", "ProcessorStats", "ResultsNotAcknowledged"]
 
 log = logging.getLogger(__name__)
 
@@ -57,33 +64,6 @@ class ProcessorStats:
     batches: int = 0
     scored: int = 0
     dead_lettered: int = 0
-
-
-@dataclass
-class _Decoded:
-    message: Message
-    request: ImageRequest
-    pixels: Any  # the scorer's preprocessed 3×H×W input
-    started_ms: int
-    decode_ms: float
-
-
-def _request_id_of(message: Message) -> str | None:
-    """The request id in a record's key, if the key looks like one (for error results)."""
-    key = message.key()
-    try:
-        text = key.decode("ascii") if key else ""
-    except UnicodeDecodeError:
-        return None
-    return text if 0 < len(text) <= 64 and text.isprintable() else None
-
-
-class ResultsNotAcknowledged(LabkitError):
-    """The broker did not acknowledge a batch's results; ``batch`` holds its (uncommitted) records."""
-
-    def __init__(self, message: str, batch: list[Message]):
-        super().__init__(message)
-        self.batch = batch
 
 
 def _parse_failpoint(value: str | None) -> tuple[str, int] | None:
@@ -108,9 +88,11 @@ class Processor:
         self.ready = threading.Event()  # set once the group has given us our partitions
         self.assignment: list[int] = []
         self._stop = threading.Event()
-        self._delivery_errors: list[str] = []
-        self._consumer = self._producer = None  # set by run()
+        self._consumer: Consumer | None = None  # set by run()
+        self._producers: RenewableProducer | None = None  # set by run()
+        self._work: BatchScorer | None = None  # set by run()
         self._pending: tuple[list[Message], Future] | None = None  # polled, decoding, not yet scored
+        self._revoke_failed: ResultsNotAcknowledged | None = None  # from _on_revoke, for the loop to rewind
         self._thread: threading.Thread | None = None  # set by start_in_thread()
         self.error: BaseException | None = None  # what ended a background loop, if anything
         self._failpoint = _parse_failpoint(settings.failpoint)
@@ -132,6 +114,11 @@ class Processor:
         """True while a loop started by :meth:`start_in_thread` is alive."""
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def member_id(self) -> str | None:
+        """This member's id in its consumer group; None while it is in none (not joined yet, or dropped)."""
+        return self._consumer.memberid() if self._consumer is not None else None
+
     def start_in_thread(self, timeout: float = 60, wait: bool = True) -> "Processor":
         """Run the loop on a background thread (notebooks, tests); return once the group has given it partitions.
 
@@ -139,6 +126,7 @@ class Processor:
         Runtime releases the GIL while it computes. An error in the loop is kept in ``error``.
         ``wait=False`` returns at once (``ready`` is set later).
         """
+
         def run() -> None:
             try:
                 self.run()
@@ -149,38 +137,60 @@ class Processor:
         self._thread = threading.Thread(target=run, name=self.name, daemon=True)
         self._thread.start()
         if wait and not self.ready.wait(timeout):
-            raise LabkitError(f"{self.name} got no partitions within {timeout:.0f} s "
-                              f"({self.error or 'is the broker up, and the topic created?'})")
+            raise LabkitError(
+                f"{self.name} got no partitions within {timeout:.0f} s "
+                f"({self.error or 'is the broker up, and the topic created?'})"
+            )
         return self
 
     # --- the loop ---------------------------------------------------------------------------------
 
     def run(self) -> None:
         settings = self.settings
-        wait_for_topics(settings, [settings.requests_topic, settings.results_topic, settings.dead_letter_topic],
-                        who=self.name)
+        wait_for_topics(
+            settings, [settings.requests_topic, settings.results_topic, settings.dead_letter_topic], who=self.name
+        )
         scorer = self.scorer  # loads the model, picks the backend and runs the warm-up batch
-        consumer = make_consumer(settings, settings.group_id, client_id=self.name)
-        self._consumer, self._producer = consumer, self._new_producer()
+        self._work = BatchScorer(scorer, settings, self.name)
+        consumer = self._consumer = make_consumer(settings, settings.group_id, client_id=self.name)
+        self._producers = RenewableProducer(
+            partial(
+                make_producer,
+                settings,
+                client_id=self.name,
+                **{"message.timeout.ms": int(self._delivery_timeout_s * 1000)},
+            ),
+            name=self.name,
+        )
         consumer.subscribe([settings.requests_topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
-        log.info("%s joining group %r on %s (model %s, backend %s)", self.name, settings.group_id,
-                 settings.requests_topic, scorer.model_id, scorer.backend)
+        log.info(
+            "%s joining group %r on %s (model %s, backend %s)",
+            self.name,
+            settings.group_id,
+            settings.requests_topic,
+            scorer.model_id,
+            scorer.backend,
+        )
         decoder = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-decode")
         try:
             while not self._stop.is_set():
                 # Block for new records only when nothing is waiting to be scored.
                 batch = self._next_batch(consumer, block=self._pending is None)
-                decoding = (batch, decoder.submit(self._decode_all, batch)) if batch else None
-                try:
-                    self._finish_pending()  # score batch N while batch N+1 decodes
-                except ResultsNotAcknowledged as exc:  # Kafka away: redo both batches once it is back
-                    self._rewind(exc, exc.batch + (batch or []))
+                decoding = (batch, decoder.submit(self._work.decode, batch)) if batch else None
+                failed, self._revoke_failed = self._revoke_failed, None  # a rebalance inside that poll, Kafka away
+                if failed is None:
+                    try:
+                        self._finish_pending()  # score batch N while batch N+1 decodes
+                    except ResultsNotAcknowledged as exc:
+                        failed = exc
+                if failed is not None:  # Kafka away: redo both batches once it is back
+                    self._rewind(failed, failed.batch + batch)
                     decoding = None
                 self._pending = decoding
             self._finish_pending()
         finally:
             decoder.shutdown()
-            self._producer.flush(10)
+            self._producers.flush(10)
             consumer.close()  # leave the group now, so the others take over our partitions at once
             log.info("%s stopped after %d images", self.name, self.stats.scored)
 
@@ -190,41 +200,37 @@ class Processor:
         or the group would throw this member out while it waits."""
         return self.settings.max_poll_interval_ms * 0.6 / 1000
 
-    def _new_producer(self):
-        return make_producer(self.settings, client_id=self.name,
-                             **{"message.timeout.ms": int(self._delivery_timeout_s * 1000)})
-
-    def _rewind(self, exc: Exception, messages: list[Message]) -> None:
-        """After results were not acknowledged: read these records again, with a fresh producer.
-
-        Nothing was committed, so nothing is lost either way; rewinding just lets this process
-        carry on by itself when Kafka is back, instead of dying and waiting for a restart.
-        """
+    def _rewind(self, exc: ResultsNotAcknowledged, messages: list[Message]) -> None:
+        """After results were not acknowledged: read these records again, with a fresh producer (in 2 s)."""
         log.warning("%s: %s Re-reading %d record(s) in 2 s.", self.name, exc, len(messages))
-        first: dict[tuple[str, int], int] = {}
-        for message in messages:
-            key = (message.topic(), message.partition())
-            first[key] = min(first.get(key, message.offset()), message.offset())
-        for (topic, partition), offset in first.items():
-            try:
-                self._consumer.seek(TopicPartition(topic, partition, offset))
-            except KafkaException:  # no longer ours (the group moved it): its next owner reads from the commit
-                pass
-        old, self._producer = self._producer, self._new_producer()
-        old.purge()  # its failed results are dropped; the batch will produce them again
+        assert self._producers is not None  # set by run(), which calls this
+        rewind(self._consumer, messages, self._producers)
         self._stop.wait(2)
 
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
         self.assignment = sorted(tp.partition for tp in partitions)
-        log.info("%s: %s — partitions %s of %s", READY_MESSAGE, self.name, self.assignment,
-                 self.settings.requests_topic)
+        log.info(
+            "%s: %s — partitions %s of %s", READY_MESSAGE, self.name, self.assignment, self.settings.requests_topic
+        )
         self.ready.set()
 
     def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
         # Runs inside poll(), on this thread: finish (and commit) the batch in hand while the
         # partitions are still ours, or another member would redo it.
-        self._finish_pending()
-        log.info("%s: partitions %s revoked (rebalance)", self.name, sorted(tp.partition for tp in partitions))
+        revoked = sorted(tp.partition for tp in partitions)
+        try:
+            self._finish_pending()
+        except ResultsNotAcknowledged as exc:
+            # Kafka went away mid-rebalance. Raised from here, it would leave poll() and end the loop;
+            # instead the loop rewinds once poll() returns. Nothing was committed: whoever owns these
+            # partitions next (this member again, or another) re-reads them from the last commit.
+            log.warning(
+                "%s: the batch in hand was not acknowledged while partitions %s were revoked; it will be redone",
+                self.name,
+                revoked,
+            )
+            self._revoke_failed = exc
+        log.info("%s: partitions %s revoked (rebalance)", self.name, revoked)
 
     def _next_batch(self, consumer, block: bool = True) -> list[Message]:
         """Up to ``max_batch_size`` records: the first within 0.5 s (or none if not ``block``),
@@ -248,118 +254,33 @@ class Processor:
         pending, self._pending = self._pending, None
         if pending:
             batch, decoding = pending
-            self.process_batch(batch, self._consumer, self._producer, decoded=decoding.result())
+            self.process_batch(batch, decoded=decoding.result())
 
     # --- one batch ---------------------------------------------------------------------------------
 
-    def _decode_all(self, batch: list[Message]) -> list[_Decoded | tuple[Message, str]]:
-        """Each record decoded to model input, or (record, reason) when it cannot be."""
-        side = self.scorer.input_size
-        out: list[_Decoded | tuple[Message, str]] = []
-        for message in batch:
-            started_ms, t0 = now_ms(), time.perf_counter()
-            try:
-                request = ImageRequest.from_record(message.key(), message.value(), message.headers())
-                image = load_rgb(request.image, self.settings.max_image_pixels, draft_side=side)
-                pixels = self.scorer.preprocess(image)
-            except Exception as exc:  # any failure of *one record* is that record's problem only
-                out.append((message, str(exc) if isinstance(exc, LabkitError) else f"{type(exc).__name__}: {exc}"))
-                continue
-            out.append(_Decoded(message, request, pixels, started_ms, (time.perf_counter() - t0) * 1000))
-        return out
-
-    def process_batch(self, batch: list[Message], consumer, producer,
-                      decoded: list[_Decoded | tuple[Message, str]] | None = None) -> None:
-        """Decode (unless done already), score, produce and commit one batch (see the module docstring)."""
-        ready: list[_Decoded] = []
-        for item in decoded if decoded is not None else self._decode_all(batch):
-            if isinstance(item, _Decoded):
-                ready.append(item)
-            else:
-                self._dead_letter(item[0], item[1], producer)
-
-        # Requests with the same candidate labels are scored together (usually: all of them).
-        by_labels: dict[tuple[str, ...] | None, list[_Decoded]] = {}
-        for item in ready:
-            by_labels.setdefault(item.request.labels, []).append(item)
-        scored = []
-        for labels, group in by_labels.items():
-            t0 = time.perf_counter()
-            top = self.scorer.score_pixels([d.pixels for d in group], labels)
-            scored.append((group, top, (time.perf_counter() - t0) * 1000 / len(group)))
+    def process_batch(self, batch: list[Message], decoded: list[Decoded | Rejected] | None = None) -> None:
+        """Decode (unless done already), score, produce, await the acknowledgement, commit (module docstring)."""
+        work, producers = self._work, self._producers
+        assert work is not None and producers is not None  # set by run(), which calls this
+        scored = work.score(decoded if decoded is not None else work.decode(batch))
         self._maybe_crash("after-consume")
-        for group, top, inference_ms in scored:
-            for item, scores in zip(group, top):
-                self._emit(item, scores, inference_ms, len(ready), producer)
-
-        # Wait for the broker to acknowledge every result and dead letter of this batch...
-        remaining = producer.flush(self._delivery_timeout_s + 1)
-        if remaining or self._delivery_errors:
-            errors, self._delivery_errors = self._delivery_errors, []
-            raise ResultsNotAcknowledged(
-                f"{remaining} result(s) not acknowledged by the broker ({'; '.join(errors[:3]) or 'timeout'}); "
-                "offsets were not committed, so this batch will be redone.", batch)
+        checkpoint = Checkpoint(batch, producers, self._delivery_timeout_s + 1)
+        work.produce(scored, checkpoint)
+        self.stats.dead_lettered += len(scored.rejected)
+        checkpoint.wait_until_acknowledged()  # raises ResultsNotAcknowledged: nothing committed, batch redone
         self._maybe_crash("before-commit")
-        # ...and only then commit: the next offset to read, per partition.
-        next_offsets: dict[tuple[str, int], int] = {}
-        for message in batch:
-            key = (message.topic(), message.partition())
-            next_offsets[key] = max(next_offsets.get(key, 0), message.offset() + 1)
-        try:
-            consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
-                            asynchronous=False)
-        except KafkaException as exc:
-            # E.g. a rebalance moved these partitions away mid-batch: the new owner re-reads from the
-            # last commit, so the results may come twice (dropped by request id), never zero times.
-            log.warning("%s: commit of %s refused (%s); the group will redo those records", self.name,
-                        next_offsets, exc.args[0])
-            return
-        self.stats.batches += 1
-        self.stats.scored += len(ready)
+        if checkpoint.commit(self._consumer):
+            self.stats.batches += 1
+            self.stats.scored += scored.size
 
     def _maybe_crash(self, step: str) -> None:
         """SIGKILL this whole process if ``LABKIT_FAILPOINT`` names ``step`` of the batch now in hand."""
         if self._failpoint and self._failpoint == (step, self.stats.batches + 1):
-            log.warning("%s: failpoint %s:%d — killing this process now (SIGKILL, no clean-up)",
-                        self.name, step, self.stats.batches + 1)
+            log.warning(
+                "%s: failpoint %s:%d — killing this process now (SIGKILL, no clean-up)",
+                self.name,
+                step,
+                self.stats.batches + 1,
+            )
             logging.shutdown()
             os.kill(os.getpid(), signal.SIGKILL)
-
-    def _emit(self, item: _Decoded, labels, inference_ms: float, batch_size: int, producer) -> None:
-        done_ms = now_ms()
-        result = ScoreResult(
-            id=item.request.id, status="ok", labels=labels, model=self.scorer.model_id,
-            batch_size=batch_size, processor=self.name,
-            timings_ms=Timings(queued=max(item.started_ms - item.request.sent_at_ms, 0),
-                               decode=round(item.decode_ms, 2), inference=round(inference_ms, 2),
-                               total=max(done_ms - item.request.sent_at_ms, 0)),
-        )
-        self._produce_result(result, producer)
-        t = result.timings_ms
-        log.info("scored %s (p%d@%d) → %s %.1f%% | queued %.0f ms, decode %.1f ms, inference %.1f ms, "
-                 "total %.0f ms, batch %d", result.id, item.message.partition(), item.message.offset(),
-                 labels[0].label, labels[0].score * 100, t.queued, t.decode, t.inference, t.total, batch_size)
-
-    def _on_delivery(self, error, message) -> None:
-        if error is not None:
-            self._delivery_errors.append(f"{message.topic()}: {error}")
-
-    def _produce_result(self, result: ScoreResult, producer) -> None:
-        producer.produce(self.settings.results_topic, key=result.id.encode(), value=result.to_json(),
-                         on_delivery=self._on_delivery)
-        producer.poll(0)
-
-    def _dead_letter(self, message: Message, reason: str, producer) -> None:
-        """Park a bad record in the dead-letter topic and tell its sender (if we know who) it failed."""
-        log.warning("dead-lettered %s[%d]@%d: %s", message.topic(), message.partition(), message.offset(), reason)
-        producer.produce(
-            self.settings.dead_letter_topic, key=message.key(), value=message.value(),
-            headers=dead_letter_headers(message.headers(), reason, message.topic(), message.partition(),
-                                        message.offset()),
-            on_delivery=self._on_delivery,
-        )
-        self.stats.dead_lettered += 1
-        request_id = _request_id_of(message)
-        if request_id:
-            self._produce_result(ScoreResult(id=request_id, status="error", error=reason,
-                                             model=self.scorer.model_id, processor=self.name), producer)

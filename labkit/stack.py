@@ -2,8 +2,8 @@
 
 ``labkit up`` and ``labkit lab`` use :class:`Stack`; notebooks use :func:`ensure_pipeline`,
 which reuses whatever is already running (e.g. what ``labkit lab`` started) and starts only
-what is missing. Each part is a separate process, as in production, and each prints a
-"ready" line that we wait for before starting the next. While it runs, a part that dies is
+what is missing. Each part is a separate process, as in production, and each says it is ready
+(a processor writes a ready file, a web server answers HTTP) before the next starts. While it runs, a part that dies is
 restarted and the others keep working (:mod:`labkit.supervisor`). Stopping the stack (Ctrl-C,
 SIGTERM, ``stop()``, or the embedded broker dying) stops every process it started, newest first;
 on Linux the children are also told to exit if this process dies without cleaning up.
@@ -14,15 +14,15 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
+from ._process import die_with_parent, on_stop_signal, stop_process
 from .admin import create_topics, group_members, wait_for_broker
-from ._process import die_with_parent, stop_process
 from .broker import EmbeddedBroker, port_is_open
 from .config import Settings, load_settings
 from .errors import BrokerUnavailable, LabkitError
@@ -32,29 +32,47 @@ log = logging.getLogger(__name__)
 
 
 class Child:
-    """One child process: its output prefixed and forwarded, its "ready" line waited for; it can start again."""
+    """One child process: its output prefixed and forwarded, its readiness probed; it can start again.
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], ready_marker: str,
-                 echo: bool = True):
+    Ready means ``ready_file`` exists (the child writes it: a processor once the group gave it
+    partitions) or ``ready_url`` answers 200 (a web server), never a line in its output: a log
+    level or a reworded message must not break start-up.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str],
+        ready_file: Path | None = None,
+        ready_url: str | None = None,
+        echo: bool = True,
+    ):
         self.name = name
         self.command, self.env = command, {**os.environ, **env}
-        self.ready_marker = ready_marker
+        self.ready_file, self.ready_url = ready_file, ready_url
         self.echo = echo
-        self.ready = threading.Event()
         self.tail: collections.deque[str] = collections.deque(maxlen=50)
         self.start()
 
     def start(self) -> None:
         """Start the command (again, after it died), forwarding its output from a thread."""
-        self.ready.clear()
+        if self.ready_file is not None:
+            self.ready_file.unlink(missing_ok=True)
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
-            self.command, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, bufsize=1,
+            self.command,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
             preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
-        threading.Thread(target=self._pump, args=(self.process.stdout,), name=f"{self.name}-output",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._pump, args=(self.process.stdout,), name=f"{self.name}-output", daemon=True
+        ).start()
 
     def _pump(self, output) -> None:
         for line in output:
@@ -62,17 +80,32 @@ class Child:
             self.tail.append(line)
             if self.echo:
                 print(f"{self.name:>9} | {line}", flush=True)
-            if self.ready_marker in line:
-                self.ready.set()
+
+    def is_ready(self) -> bool:
+        """Whether the child says it is ready (its ready file exists, or its URL answers 200)."""
+        if self.ready_file is not None and self.ready_file.exists():
+            return True
+        if self.ready_url is not None:
+            import httpx
+
+            try:
+                return httpx.get(self.ready_url, timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+        return False
 
     def wait_ready(self, timeout: float) -> None:
+        """Block until :meth:`is_ready`; a clear error if the child exits first or ``timeout`` s pass."""
         deadline = time.monotonic() + timeout
-        while not self.ready.wait(0.1):
+        while not self.is_ready():
             if self.process.poll() is not None:
-                raise LabkitError(f"{self.name} exited with code {self.process.returncode} before it was ready. "
-                                  f"Its last output: {' / '.join(list(self.tail)[-3:]) or 'none'}")
+                raise LabkitError(
+                    f"{self.name} exited with code {self.process.returncode} before it was ready. "
+                    f"Its last output: {' / '.join(list(self.tail)[-3:]) or 'none'}"
+                )
             if time.monotonic() > deadline:
                 raise LabkitError(f"{self.name} was not ready within {timeout:.0f} s; see its output above.")
+            time.sleep(0.1)
 
     def stop(self, timeout: float = 10) -> None:
         stop_process(self.process, timeout)
@@ -85,14 +118,22 @@ def _labkit(*args: str) -> list[str]:
 class Stack:
     """The parts of the pipeline this process started (and will stop)."""
 
-    def __init__(self, settings: Settings, web: bool = True, jupyter: bool = False, processors: int = 1,
-                 echo: bool = True, notebook_dir: Path | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        web: bool = True,
+        jupyter: bool = False,
+        processors: int = 1,
+        echo: bool = True,
+        notebook_dir: Path | None = None,
+    ):
         self.settings = settings
         self.want_web, self.want_jupyter, self.processors = web, jupyter, processors
         self.echo = echo
         self.notebook_dir = notebook_dir or Path.cwd() / "notebooks"
         self.broker: EmbeddedBroker | None = None
         self.children: list[Child] = []
+        self._ready_tmp: tempfile.TemporaryDirectory | None = None
 
     def _say(self, message: str) -> None:
         if self.echo:
@@ -106,19 +147,21 @@ class Stack:
             self._say(f"using the Kafka broker at {self.settings.bootstrap_servers}")
             return
         except BrokerUnavailable:
-            if self.settings.bootstrap and self.settings.bootstrap != f"localhost:{self.settings.broker_port}":
+            if self.settings.names_its_broker:
                 raise  # the user named a broker: never start a different one in its place
         self.broker = EmbeddedBroker(self.settings.broker_port, self.settings.broker_host).start()
         self._say(f"embedded broker (Tansu, in-memory) ready on {self.broker.bootstrap_servers}")
 
-    def _spawn(self, name: str, command: list[str], marker: str, env: dict[str, str] | None = None) -> Child:
-        child = Child(name, command, {**self.settings.to_env(), **(env or {})}, marker, self.echo)
+    def _spawn(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str] | None = None,
+        ready_file: Path | None = None,
+        ready_url: str | None = None,
+    ) -> Child:
+        child = Child(name, command, {**self.settings.to_env(), **(env or {})}, ready_file, ready_url, self.echo)
         self.children.append(child)
-        return child
-
-    def _start(self, name: str, command: list[str], marker: str, timeout: float) -> Child:
-        child = self._spawn(name, command, marker)
-        child.wait_ready(timeout)
         return child
 
     def start(self, model_timeout: float = 600) -> "Stack":
@@ -128,51 +171,55 @@ class Stack:
             created = create_topics(self.settings)
             self._say("topics: " + ", ".join(f"{t} ({state})" for t, state in created.items()))
             if self.processors:
-                from .processor import READY_MESSAGE
-
                 # Several processors on one machine share its cores instead of fighting over them.
                 threads = self.settings.inference_threads or (
-                    max(1, (os.cpu_count() or 1) // self.processors) if self.processors > 1 else 0)
+                    max(1, (os.cpu_count() or 1) // self.processors) if self.processors > 1 else 0
+                )
                 env = {"LABKIT_INFERENCE_THREADS": str(threads)}
                 # Start them together (model loading overlaps), then wait for each to join the group.
-                starting = [self._spawn("processor" if self.processors == 1 else f"processor{i + 1}",
-                                        _labkit("processor"), READY_MESSAGE, env) for i in range(self.processors)]
+                starting = []
+                for i in range(self.processors):
+                    name = "processor" if self.processors == 1 else f"processor{i + 1}"
+                    ready = self._ready_dir() / f"{name}.ready"
+                    starting.append(self._spawn(name, _labkit("processor", "--ready-file", str(ready)), env, ready))
                 for child in starting:
                     child.wait_ready(model_timeout)
             if self.want_web:
                 if port_is_open("127.0.0.1", self.settings.web_port):
-                    raise LabkitError(f"Port {self.settings.web_port} is busy; choose another with --web-port "
-                                      "or LABKIT_WEB_PORT.")
-                # Ready = /healthz answers (not a log line: the log level may hide it).
-                web = self._spawn("web", _labkit("web"), marker="")
-                self._wait_http(web, f"http://127.0.0.1:{self.settings.web_port}/healthz", 90)
+                    raise LabkitError(
+                        f"Port {self.settings.web_port} is busy; choose another with --web-port or LABKIT_WEB_PORT."
+                    )
+                # Ready = /healthz answers (the app logs "ready" before uvicorn has even bound its port).
+                web = self._spawn("web", _labkit("web"), ready_url=f"http://127.0.0.1:{self.settings.web_port}/healthz")
+                web.wait_ready(90)
                 host = "localhost" if self.settings.web_host in ("127.0.0.1", "0.0.0.0") else self.settings.web_host
                 self._say(f"web app: http://{host}:{self.settings.web_port}")
             if self.want_jupyter:
-                command = [sys.executable, "-m", "jupyterlab", f"--port={self.settings.jupyter_port}",
-                           f"--ServerApp.root_dir={self.notebook_dir}", f"--ip={self.settings.web_host}"]
+                command = [
+                    sys.executable,
+                    "-m",
+                    "jupyterlab",
+                    f"--port={self.settings.jupyter_port}",
+                    f"--ServerApp.root_dir={self.notebook_dir}",
+                    f"--ip={self.settings.web_host}",
+                ]
                 if hasattr(os, "geteuid") and os.geteuid() == 0:
                     command.append("--allow-root")  # containers and CI machines often run as root
-                self._start("jupyter", command, "is running at", 120)
+                # Jupyter Server's version endpoint answers without a token once it serves.
+                jupyter = self._spawn(
+                    "jupyter", command, ready_url=f"http://127.0.0.1:{self.settings.jupyter_port}/api"
+                )
+                jupyter.wait_ready(120)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _wait_http(self, child: Child, url: str, timeout: float) -> None:
-        """Wait until ``url`` answers 200 (the app logs "ready" before uvicorn has even bound its port)."""
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if child.process.poll() is not None or time.monotonic() > deadline:
-                raise LabkitError(f"{child.name} did not answer {url} within {timeout:.0f} s; see its output above.")
-            time.sleep(0.05)
+    def _ready_dir(self) -> Path:
+        """A private folder for the children's ready files, removed with the stack."""
+        if self._ready_tmp is None:
+            self._ready_tmp = tempfile.TemporaryDirectory(prefix="labkit-ready-")
+        return Path(self._ready_tmp.name)
 
     def stop(self) -> None:
         """Stop everything this stack started, newest first."""
@@ -182,21 +229,26 @@ class Stack:
         if self.broker:
             self.broker.stop()
             self.broker = None
+        if self._ready_tmp is not None:
+            self._ready_tmp.cleanup()
+            self._ready_tmp = None
 
     def run_until_signal(self) -> int:
         """Run until Ctrl-C / SIGTERM (or our broker dies), restarting children that die; returns an exit code."""
         stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+        on_stop_signal(stop.set)
         supervisor = Supervisor(self.children, self._say)
         self._say("ready. Press Ctrl-C to stop everything.")
         code = 0
         while not stop.wait(0.5):
-            if self.broker and self.broker.process.poll() is not None:
+            broker = self.broker.process if self.broker else None  # started with the stack
+            if broker is not None and broker.poll() is not None:
                 # In-memory: a new broker would be an empty cluster, and producers that outlived the old one fail.
-                self._say(f"the embedded broker exited with {describe_exit(self.broker.process.returncode)}; "
-                          "it held every topic in memory, so they are gone: stopping everything. Start labkit again "
-                          "for a new, empty broker.")
+                self._say(
+                    f"the embedded broker exited with {describe_exit(broker.returncode)}; "
+                    "it held every topic in memory, so they are gone: stopping everything. Start labkit again "
+                    "for a new, empty broker."
+                )
                 code = 1
                 break
             supervisor.check()
@@ -212,8 +264,9 @@ class Stack:
         self.stop()
 
 
-def ensure_pipeline(settings: Settings | None = None, web: bool = False, echo: bool = False,
-                    processor: bool = True) -> Stack:
+def ensure_pipeline(
+    settings: Settings | None = None, web: bool = False, echo: bool = False, processor: bool = True
+) -> Stack:
     """A running broker, topics and (unless ``processor=False``) a processor: reuse what is up, start what is missing.
 
     Notebooks call this first. Call ``.stop()`` on the result when done: it stops only what it

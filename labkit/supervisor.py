@@ -22,7 +22,7 @@ def describe_exit(code: int) -> str:
 
 @dataclass
 class _Watch:
-    delay: float           # the pause before the next restart
+    delay: float  # the pause before the next restart
     fast_crashes: int = 0  # crashes in a row, each soon after its start
     restart_at: float | None = None  # when a dead child is due to start again
 
@@ -35,11 +35,11 @@ class Supervisor:
     "ready" line is not waited for).
     """
 
-    first_delay = 1.0       # seconds before the first restart; doubles with every crash...
-    max_delay = 30.0        # ...up to this
-    stable_after = 60.0     # a child that was up this long starts again from first_delay
-    fast_crash = 10.0       # a death this soon after the start counts as a fast crash
-    max_fast_crashes = 5    # that many fast crashes in a row and we give up on the child
+    first_delay = 1.0  # seconds before the first restart; doubles with every crash...
+    max_delay = 30.0  # ...up to this
+    stable_after = 60.0  # a child that was up this long starts again from first_delay
+    fast_crash = 10.0  # a death this soon after the start counts as a fast crash
+    max_fast_crashes = 5  # that many fast crashes in a row and we give up on the child
 
     def __init__(self, children: list[Child], say: Callable[[str], None]):
         self.children = children
@@ -66,13 +66,17 @@ class Supervisor:
         if up_for >= self.stable_after:
             watch.delay, watch.fast_crashes = self.first_delay, 0
         watch.fast_crashes = watch.fast_crashes + 1 if up_for < self.fast_crash else 0
-        self.say(f"{child.name} exited with {describe_exit(child.process.returncode)} after {up_for:.1f} s; "
-                 "the rest keeps running.")
+        self.say(
+            f"{child.name} exited with {describe_exit(child.process.returncode)} after {up_for:.1f} s; "
+            "the rest keeps running."
+        )
         if watch.fast_crashes >= self.max_fast_crashes:
             self.given_up.append(child)
-            self.say(f"giving up on {child.name}: it crashed {watch.fast_crashes} times in a row, each within "
-                     f"{self.fast_crash:.0f} s of its start. Look at its output above, fix the cause, then stop "
-                     "labkit (Ctrl-C) and start it again. Everything else keeps running.")
+            self.say(
+                f"giving up on {child.name}: it crashed {watch.fast_crashes} times in a row, each within "
+                f"{self.fast_crash:.0f} s of its start. Look at its output above, fix the cause, then stop "
+                "labkit (Ctrl-C) and start it again. Everything else keeps running."
+            )
             return
         self.say(f"restarting {child.name} in {watch.delay:g} s")
         watch.restart_at = now + watch.delay
@@ -86,9 +90,9 @@ def supervised_pid(processor_name: str) -> int | None:
     import psutil
 
     prefix = f"processor-{socket.gethostname()}-"
-    if not processor_name.startswith(prefix) or not processor_name[len(prefix):].isdigit():
+    if not processor_name.startswith(prefix) or not processor_name[len(prefix) :].isdigit():
         return None
-    pid = int(processor_name[len(prefix):])
+    pid = int(processor_name[len(prefix) :])
     try:
         parent = psutil.Process(pid).parent()
         command = parent.cmdline() if parent else []

@@ -9,17 +9,17 @@ lands in whichever cell happens to be running.
 from __future__ import annotations
 
 import io
-import threading
 import time
 from collections import deque
 from html import escape
 
 import ipywidgets as widgets
 
+from ._loop import ThreadLoop
 from .admin import describe_topics, group_assignments
-from .client import LabClient
 from .config import Settings
 from .errors import BadImage, LabkitError
+from .lab_client import LabClient
 
 
 class _Refreshing(widgets.VBox):
@@ -27,22 +27,14 @@ class _Refreshing(widgets.VBox):
 
     def __init__(self, children, every: float, name: str):
         super().__init__(children)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, args=(every,), name=name, daemon=True)
-        self._thread.start()
-
-    def _loop(self, every: float) -> None:
-        while not self._stop.wait(every):
-            self.refresh()
+        self._loop = ThreadLoop(name, self.refresh, every=every, what_failed=f"{name}: refresh failed").start()
 
     def refresh(self) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
         """Stop the background thread (also when the kernel restarts: it is a daemon thread), then the widget."""
-        self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(5)
+        self._loop.stop(5)
         super().close()
 
 
@@ -60,10 +52,12 @@ class LiveResults(_Refreshing):
         self.table = widgets.HTML()
         self.plot = widgets.Image(format="png") if plot else None
         self._shown = -1
-        super().__init__([self.upload, self.status, self.table] + ([self.plot] if plot else []), refresh_s,
-                         "labkit-live-results")
-        self.upload.observe(lambda change: self.send({f["name"]: bytes(f["content"]) for f in change["new"]}),
-                            names="value")
+        super().__init__(
+            [self.upload, self.status, self.table] + ([self.plot] if plot else []), refresh_s, "labkit-live-results"
+        )
+        self.upload.observe(
+            lambda change: self.send({f["name"]: bytes(f["content"]) for f in change["new"]}), names="value"
+        )
 
     def send(self, files: dict) -> list[str]:
         """Send ``{filename: image bytes or path}`` into the pipeline; returns the request ids of those Kafka accepted.
@@ -88,8 +82,9 @@ class LiveResults(_Refreshing):
         frame = self.lab.results_frame()
         self.table.value = frame.drop(columns=["id", "model"]).to_html(index=False) if count else ""
         if self.plot is not None and count:
-            self.plot.value = _line_png(list(zip(frame["arrived s"], frame["total ms"])), "seconds (result arrived)",
-                                        "upload → result (ms)")
+            self.plot.value = _line_png(
+                list(zip(frame["arrived s"], frame["total ms"])), "seconds (result arrived)", "upload → result (ms)"
+            )
 
 
 class KafkaInspector(_Refreshing):
@@ -100,8 +95,14 @@ class KafkaInspector(_Refreshing):
     the table shows) for code and tests; ``history`` holds (seconds, total lag) pairs.
     """
 
-    def __init__(self, settings: Settings, topics: list[str] | None = None, group_id: str | None = None,
-                 refresh_s: float = 1.0, plot: bool = True):
+    def __init__(
+        self,
+        settings: Settings,
+        topics: list[str] | None = None,
+        group_id: str | None = None,
+        refresh_s: float = 1.0,
+        plot: bool = True,
+    ):
         self.settings, self.topics = settings, topics or [settings.requests_topic]
         self.group_id = group_id or settings.group_id
         self.table, self.members = widgets.HTML("reading…"), widgets.HTML()
@@ -130,12 +131,15 @@ class KafkaInspector(_Refreshing):
         table, _ = self.snapshot()
         self.table.value = table.to_html(index=False, na_rep="–")
         if members is None:
-            lines = [f"<b>group {escape(self.group_id)}</b>: members not reported by this broker "
-                     "(the embedded broker may not answer DescribeGroups; Apache Kafka does)"]
+            lines = [
+                f"<b>group {escape(self.group_id)}</b>: members not reported by this broker "
+                "(the embedded broker may not answer DescribeGroups; Apache Kafka does)"
+            ]
         else:
             lines = [f"<b>group {escape(self.group_id)}</b>: {len(members)} member(s)"] + [
                 f"{escape(name)} → {', '.join(f'{t}[{p}]' for t, p in owned) or '<i>idle: no partition left</i>'}"
-                for name, owned in sorted(members.items())]
+                for name, owned in sorted(members.items())
+            ]
         self.members.value = "<br>".join(lines)
         # Records not yet processed. A group that has committed nothing yet will start at the
         # beginning of the log (labkit's auto.offset.reset=earliest), so all of it is waiting.

@@ -23,12 +23,16 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple, cast
 
 from pydantic import BaseModel, Field, ValidationError
 
 from .errors import WireFormatError
+
+if TYPE_CHECKING:
+    from confluent_kafka import Message
 
 SCHEMA_VERSION = 1
 
@@ -48,7 +52,10 @@ H_DLQ_PARTITION = "labkit-dlq-partition"
 H_DLQ_OFFSET = "labkit-dlq-offset"
 H_DLQ_FAILED_AT = "labkit-dlq-failed-at"
 
-Headers = list[tuple[str, bytes]]
+#: Headers as labkit reads them: (name, value) pairs, the value bytes or None (a header without one).
+Headers = Sequence[tuple[str, bytes | None]]
+#: Headers as ``Producer.produce`` takes them: confluent_kafka's list form (labkit's values are bytes).
+ProduceHeaders = list[tuple[str, str | bytes | None]]
 
 
 def now_ms() -> int:
@@ -58,6 +65,28 @@ def now_ms() -> int:
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
+
+
+def record_headers(message: Message) -> Headers | None:
+    """A consumed record's headers. confluent_kafka types them as anything ``produce`` accepts (a dict,
+    str values); what a consumer hands out is a list of (name, bytes or None) pairs, or None."""
+    return cast("Headers | None", message.headers())
+
+
+class RecordPosition(NamedTuple):
+    """Where a consumed record sits."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+def record_position(message: Message) -> RecordPosition:
+    """A consumed record's topic, partition and offset. confluent_kafka types each as Optional (a Message
+    built by hand has none); a record a consumer handed out, without an error, has all three."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    assert topic is not None and partition is not None and offset is not None, "not a consumed record"
+    return RecordPosition(topic, partition, offset)
 
 
 def _header(headers: Headers | None, name: str) -> str | None:
@@ -94,8 +123,8 @@ class ImageRequest:
     def key(self) -> bytes:
         return self.id.encode()
 
-    def headers(self) -> Headers:
-        headers = [
+    def headers(self) -> ProduceHeaders:
+        headers: ProduceHeaders = [
             (H_CONTENT_TYPE, self.content_type.encode()),
             (H_SCHEMA, str(SCHEMA_VERSION).encode()),
             (H_SENT_AT, str(self.sent_at_ms).encode()),
@@ -128,14 +157,21 @@ class ImageRequest:
             sent_at_ms = int(sent_at) if sent_at else now_ms()
         except ValueError:
             raise WireFormatError(f"request {request_id} has a non-numeric {H_SENT_AT} header") from None
-        labels = _header(headers, H_LABELS)
-        if labels is not None:
+        labels_json = _header(headers, H_LABELS)
+        labels: tuple[str, ...] | None = None
+        if labels_json is not None:
             try:
-                labels = validate_labels(json.loads(labels))
+                labels = validate_labels(json.loads(labels_json))
             except ValueError:
                 raise WireFormatError(f"request {request_id} has a {H_LABELS} header that is not JSON") from None
-        return cls(id=request_id, image=value, content_type=content_type, sent_at_ms=sent_at_ms,
-                   filename=_header(headers, H_FILENAME), labels=labels)
+        return cls(
+            id=request_id,
+            image=value,
+            content_type=content_type,
+            sent_at_ms=sent_at_ms,
+            filename=_header(headers, H_FILENAME),
+            labels=labels,
+        )
 
 
 class LabelScore(BaseModel):
@@ -176,7 +212,12 @@ class ScoreResult(BaseModel):
         return self.model_dump(by_alias=True)
 
     @classmethod
-    def from_json(cls, value: bytes | str) -> "ScoreResult":
+    def from_json(cls, value: bytes | str | None) -> "ScoreResult":
+        """Parse a result record's value; :class:`WireFormatError` if it is not one (or None: a record without a value)."""
+        if value is None:  # pydantic's own words for None, which its signature does not allow
+            raise WireFormatError(
+                "result record is not valid labkit JSON: JSON input should be string, bytes or bytearray"
+            )
         try:
             return cls.model_validate_json(value)
         except ValidationError as exc:
@@ -186,9 +227,10 @@ class ScoreResult(BaseModel):
         return self.labels[0] if self.labels else None
 
 
-def dead_letter_headers(headers: Headers | None, error: str, topic: str, partition: int, offset: int) -> Headers:
+def dead_letter_headers(headers: Headers | None, error: str, topic: str, partition: int, offset: int) -> ProduceHeaders:
     """The original headers plus why and where a record failed."""
-    return list(headers or []) + [
+    original: ProduceHeaders = list(headers or [])
+    return original + [
         (H_DLQ_ERROR, error.encode("utf-8", "replace")[:1000]),
         (H_DLQ_TOPIC, topic.encode()),
         (H_DLQ_PARTITION, str(partition).encode()),

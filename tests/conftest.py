@@ -20,7 +20,9 @@ from labkit.broker import EmbeddedBroker, free_port
 from labkit.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
-PHOTOS = Path(os.environ.get("LABKIT_TEST_PHOTOS", REPO.parent / "shared" / "data" / "photos"))
+# OpenAI's CLIP sample photos (MIT), kept in the repository (tests/data/photos/README.md);
+# LABKIT_TEST_PHOTOS points the tests at another copy laid out the same way.
+PHOTOS = Path(os.environ.get("LABKIT_TEST_PHOTOS") or REPO / "tests" / "data" / "photos")
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +37,15 @@ def settings(broker) -> Settings:
     """Settings pointing at the session broker, with topics and a group unique to this test."""
     tag = uuid.uuid4().hex[:8]
     return Settings(
-        bootstrap=broker.bootstrap_servers, model="test-tiny",
-        requests_topic=f"requests-{tag}", results_topic=f"results-{tag}", dead_letter_topic=f"dlq-{tag}",
-        group_id=f"processors-{tag}", partitions=3, connect_timeout_s=5, max_batch_wait_ms=10,
+        bootstrap=broker.bootstrap_servers,
+        model="test-tiny",
+        requests_topic=f"requests-{tag}",
+        results_topic=f"results-{tag}",
+        dead_letter_topic=f"dlq-{tag}",
+        group_id=f"processors-{tag}",
+        partitions=3,
+        connect_timeout_s=5,
+        max_batch_wait_ms=10,
     )
 
 
@@ -47,15 +55,21 @@ def scorer():
     from labkit.clip import build_scorer
 
     # torch-fp32 on purpose: tests compare other backends against this reference tower.
-    return build_scorer(Settings(model="test-tiny", backend="torch-fp32",
-                                 onnx_cache_dir=os.environ["LABKIT_ONNX_CACHE_DIR"]))
+    return build_scorer(
+        Settings(model="test-tiny", backend="torch-fp32", onnx_cache_dir=os.environ["LABKIT_ONNX_CACHE_DIR"])
+    )
 
 
 @pytest.fixture(scope="session")
 def photos() -> list[Path]:
+    """The 100 labelled photos, in name order. They ship with the tests: missing ones fail, not skip."""
     images = sorted((PHOTOS / "images").glob("*.jpg"))
-    if not images:
-        pytest.skip(f"sample photos not found in {PHOTOS} (set LABKIT_TEST_PHOTOS)")
+    if len(images) != 100:
+        pytest.fail(
+            f"expected the 100 sample photos in {PHOTOS / 'images'}, found {len(images)} "
+            "(tests/data/photos is part of the repository; LABKIT_TEST_PHOTOS overrides it)",
+            pytrace=False,
+        )
     return images
 
 
@@ -92,8 +106,12 @@ class WebServer:
         self.port = free_port()
         from labkit.web import create_app
 
-        config = uvicorn.Config(create_app(settings.model_copy(update={"web_port": self.port})),
-                                host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(
+            create_app(settings.model_copy(update={"web_port": self.port})),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

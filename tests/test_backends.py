@@ -6,15 +6,14 @@ import os
 
 import pytest
 import torch
+from test_wire_and_images import phone_photo
 
 from labkit.clip import BACKENDS, ClipScorer, build_scorer, make_tower
-from labkit.clip.backends import MIN_COSINE, MIN_TOP1_AGREEMENT, TorchTower, fidelity
 from labkit.clip.export import export_image_tower
-from labkit.clip.scorer import encode_text_trimmed
+from labkit.clip.fidelity import MIN_COSINE, MIN_TOP1_AGREEMENT, Fidelity, fidelity
+from labkit.clip.towers import TorchTower, encode_text_trimmed
 from labkit.config import Settings
 from labkit.images import load_rgb
-
-from test_wire_and_images import phone_photo
 
 
 @pytest.fixture(scope="module")
@@ -62,15 +61,24 @@ def test_trimmed_text_tower_gives_the_same_embeddings(scorer):
 
 
 def test_label_cache_is_lru_bounded(scorer, monkeypatch):
-    import labkit.clip.scoring as scoring
+    import labkit.clip.base as base
 
-    monkeypatch.setattr(scoring, "LABEL_CACHE_SIZE", 2)
+    monkeypatch.setattr(base, "LABEL_CACHE_SIZE", 2)
     fresh = ClipScorer(scorer.clip, labels=("a", "b"))
-    first = fresh.label_embeddings(["x", "y"])
-    fresh.label_embeddings(["x", "z"])
-    assert fresh.label_embeddings(["x", "y"]) is first  # still cached (recently used)
-    fresh.label_embeddings(["q", "r"])
-    assert fresh.label_embeddings(["x", "z"]) is not None and len(fresh._text_cache) == 2
+    older = fresh.label_embeddings(["x", "y"])  # inserted first
+    newer = fresh.label_embeddings(["x", "z"])
+    assert fresh.label_embeddings(["x", "y"]) is older  # a hit: now ["x", "z"] is the least recently used
+    fresh.label_embeddings(["q", "r"])  # a third label set: one of the first two must go
+    assert len(fresh._text_cache) == 2
+    # LRU drops ["x", "z"] (least recently used); FIFO would have dropped ["x", "y"] (inserted first).
+    assert fresh.label_embeddings(["x", "y"]) is older
+    assert fresh.label_embeddings(["x", "z"]) is not newer  # recomputed: it had been evicted
+
+
+def test_fidelity_gate_ignores_top1_for_random_weights_only():
+    near_miss = Fidelity(min_cosine=MIN_COSINE, top1_agreement=0.5)
+    assert not near_miss.passes and Fidelity(MIN_COSINE, 0.5, random_weights=True).passes
+    assert not Fidelity(MIN_COSINE - 1e-4, 1.0, random_weights=True).passes
 
 
 def test_draft_decoding_of_big_jpegs_passes_the_fidelity_gate(scorer, photos, photo_labels):

@@ -24,8 +24,15 @@ def test_a_lost_request_reorders_and_repeats_only_without_idempotence(flaky, ide
     proxy, settings = flaky
     topic = f"ordered-{idempotent}"
     create_topics(settings, [topic])
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": idempotent,
-                         "linger.ms": 0, "batch.num.messages": 1, "max.in.flight.requests.per.connection": 5})
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "enable.idempotence": idempotent,
+            "linger.ms": 0,
+            "batch.num.messages": 1,
+            "max.in.flight.requests.per.connection": 5,
+        }
+    )
     producer.produce(topic, b"0")
     assert producer.flush(10) == 0
     proxy.lose_next_produce()

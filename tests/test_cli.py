@@ -12,33 +12,60 @@ import time
 
 import httpx
 import psutil
+import pytest
 from test_resilience import _upload, _wait_done
 
+from labkit._process import die_with_parent
 from labkit.broker import free_port
 from labkit.samples import sample_photos
 
 
 def labkit(*args, env=None, timeout=60):
-    return subprocess.run([sys.executable, "-m", "labkit", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "labkit", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _stack_env(**extra: str) -> dict[str, str]:
     """The environment of a `labkit up` / `labkit lab` of the test's own: test model, free ports, own broker."""
-    env = {**os.environ, "LABKIT_MODEL": "test-tiny", "LABKIT_WEB_PORT": str(free_port()),
-           "LABKIT_BROKER_PORT": str(free_port()), **extra}
+    env = {
+        **os.environ,
+        "LABKIT_MODEL": "test-tiny",
+        "LABKIT_WEB_PORT": str(free_port()),
+        "LABKIT_BROKER_PORT": str(free_port()),
+        **extra,
+    }
     env.pop("LABKIT_BOOTSTRAP", None)
     return env
 
 
 class Running:
-    """`labkit up` (or `lab`) started as a user would, its output collected by a thread as it comes."""
+    """`labkit up` (or `lab`) started as a user would, its output collected by a thread as it comes.
+
+    Nothing here waits without a deadline: the test thread never reads the pipe itself (a thread
+    does, line by line, into ``lines``), ``wait_for`` gives up after ``timeout`` seconds and
+    ``stop`` after ``timeout`` more, each failing with the output so far. A child that will not
+    stop is killed with everything it started, and it gets SIGTERM if the test process dies
+    first (pytest-timeout ends a hung run that way), so nothing outlives the test run.
+    """
 
     def __init__(self, *args: str, env: dict[str, str]):
-        self.process = subprocess.Popen([sys.executable, "-m", "labkit", *args], env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
+        self.command = " ".join(["labkit", *args])
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "labkit", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
+        )
         self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader = threading.Thread(target=self._read, name=f"{self.command}-output", daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
@@ -49,21 +76,45 @@ class Running:
     def output(self) -> str:
         return "".join(self.lines)
 
+    def _fail(self, why: str) -> None:
+        pytest.fail(f"{self.command}: {why}; its output so far:\n{self.output[-8000:]}", pytrace=False)
+
     def wait_for(self, pattern: str, count: int = 1, timeout: float = 120) -> re.Match:
         """The ``count``-th match of the regular expression ``pattern`` in the output, once it is there."""
         deadline = time.monotonic() + timeout
         while len(found := [m for line in list(self.lines) if (m := re.search(pattern, line))]) < count:
-            assert self.process.poll() is None and time.monotonic() < deadline, f"no {pattern!r} in:\n{self.output}"
+            if self.process.poll() is not None:
+                time.sleep(0.2)  # let the reader take in the last lines
+                self._fail(f"exited with code {self.process.returncode} before {count}× {pattern!r}")
+            if time.monotonic() > deadline:
+                self._fail(f"no {count}× {pattern!r} within {timeout:.0f} s")
             time.sleep(0.05)
         return found[count - 1]
 
     def children(self, recursive: bool = False) -> list[psutil.Process]:
         return psutil.Process(self.process.pid).children(recursive=recursive)
 
-    def stop(self, sig: int = signal.SIGINT) -> int:
-        """Ctrl-C (or ``sig``); the exit code once it has stopped."""
+    def kill(self) -> None:
+        """SIGKILL the command and everything it started (a child of its may be what hangs)."""
+        try:
+            family = [*self.children(recursive=True), psutil.Process(self.process.pid)]
+        except psutil.NoSuchProcess:
+            family = []
+        for process in family:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(family, timeout=10)
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 30) -> int:
+        """Ctrl-C (or ``sig``); the exit code once it has stopped. Fails (after killing it) if it does not stop."""
         self.process.send_signal(sig)
-        code = self.process.wait(30)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self._fail(f"did not stop within {timeout:.0f} s of {signal.Signals(sig).name}; killed it")
         self._reader.join(5)
         return code
 
@@ -85,8 +136,16 @@ def test_invalid_setting_is_one_line():
 
 
 def test_topics_create_list_describe(settings):
-    flags = ["--bootstrap", settings.bootstrap_servers, "--requests-topic", settings.requests_topic,
-             "--results-topic", settings.results_topic, "--dead-letter-topic", settings.dead_letter_topic]
+    flags = [
+        "--bootstrap",
+        settings.bootstrap_servers,
+        "--requests-topic",
+        settings.requests_topic,
+        "--results-topic",
+        settings.results_topic,
+        "--dead-letter-topic",
+        settings.dead_letter_topic,
+    ]
     created = labkit("topics", "create", *flags)
     assert created.returncode == 0 and f"{settings.requests_topic}: created" in created.stdout
     again = labkit("topics", "create", *flags)
@@ -153,8 +212,17 @@ def test_up_restarts_a_processor_killed_with_sigkill_and_the_rest_keeps_serving(
 
 def test_send_prints_labels_of_each_image(settings, start_processor, photos):
     start_processor()
-    result = labkit("send", str(photos[0]), str(photos[1]), "--bootstrap", settings.bootstrap_servers,
-                    "--requests-topic", settings.requests_topic, "--results-topic", settings.results_topic)
+    result = labkit(
+        "send",
+        str(photos[0]),
+        str(photos[1]),
+        "--bootstrap",
+        settings.bootstrap_servers,
+        "--requests-topic",
+        settings.requests_topic,
+        "--results-topic",
+        settings.results_topic,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith(str(photos[0])) and "%" in lines[0]
@@ -179,7 +247,12 @@ def test_lab_starts_jupyterlab_and_stops_it(tmp_path):
 
 
 def test_config_masks_the_api_token():
-    result = subprocess.run([sys.executable, "-m", "labkit", "config"], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "LABKIT_API_TOKEN": "very-secret"})
+    result = subprocess.run(
+        [sys.executable, "-m", "labkit", "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "LABKIT_API_TOKEN": "very-secret"},
+    )
     assert result.returncode == 0 and "LABKIT_API_TOKEN=**********" in result.stdout
     assert "very-secret" not in result.stdout + result.stderr

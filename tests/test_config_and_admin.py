@@ -10,7 +10,7 @@ from confluent_kafka import Producer
 from labkit.admin import create_topics, describe_topics, require_topics, wait_for_broker
 from labkit.broker import free_port
 from labkit.cli import build_parser
-from labkit.config import Settings, load_settings
+from labkit.config import SETTING_GROUPS, Settings, load_settings
 from labkit.errors import BrokerUnavailable, TopicMissing
 
 
@@ -18,18 +18,46 @@ def test_env_overrides_default_and_flag_overrides_env(monkeypatch):
     monkeypatch.setenv("LABKIT_WEB_PORT", "9001")
     monkeypatch.setenv("LABKIT_REQUESTS_TOPIC", "from-env")
     assert load_settings().web_port == 9001
-    args = build_parser().parse_args(["web", "--requests-topic", "from-flag", "--max-batch-size", "4"])
-    settings = load_settings(**{name: getattr(args, name) for name in Settings.model_fields})
+    args = build_parser().parse_args(["up", "--requests-topic", "from-flag", "--max-batch-size", "4"])
+    settings = load_settings(**{name: getattr(args, name, None) for name in Settings.model_fields})
     assert settings.requests_topic == "from-flag"
     assert settings.max_batch_size == 4
     assert settings.web_port == 9001  # the unset flag did not hide the environment
 
 
+def test_each_command_shows_its_own_arguments_first_and_only_the_settings_it_reads(capsys):
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["topics", "--help"])
+    help_text = capsys.readouterr().out
+    usage = help_text.split("\n\n")[0]
+    assert "{create,list,describe}" in usage and "--bootstrap" not in usage  # the settings don't bury the action
+    assert "--partitions" in help_text and "--group-id" in help_text  # what `topics describe` reads...
+    assert "--model" not in help_text and "--web-port" not in help_text  # ...and nothing it doesn't
+    with pytest.raises(SystemExit):
+        parser.parse_args(["config", "--help"])
+    every = capsys.readouterr().out
+    missing = [name for name in Settings.model_fields if f"--{name.replace('_', '-')} " not in every]
+    assert not missing, f"`labkit config --help` does not list {missing}"
+
+
+def test_every_setting_is_in_exactly_one_group():
+    grouped = [name for names in SETTING_GROUPS.values() for name in names]
+    assert sorted(grouped) == sorted(Settings.model_fields)
+
+
 def test_bootstrap_defaults_to_the_broker_port(monkeypatch):
     monkeypatch.delenv("LABKIT_BOOTSTRAP", raising=False)
     assert Settings(broker_port=19999).bootstrap_servers == "localhost:19999"
-    env = Settings(broker_port=19999, model="test-tiny").to_env()
-    assert env["LABKIT_BOOTSTRAP"] == "localhost:19999" and env["LABKIT_MODEL"] == "test-tiny"
+    parent = Settings(broker_port=19999, model="test-tiny")
+    env = parent.to_env()
+    assert "LABKIT_BOOTSTRAP" not in env and env["LABKIT_MODEL"] == "test-tiny" and not parent.names_its_broker
+    for key, value in env.items():  # a child process started with these variables...
+        monkeypatch.setenv(key, value)
+    child = Settings()
+    assert child.bootstrap_servers == "localhost:19999"  # ...finds the same broker
+    assert not child.names_its_broker  # and, like its parent, may start the embedded one there
+    assert Settings(bootstrap="localhost:19999").names_its_broker  # a named broker is never replaced
 
 
 def test_create_topics_is_idempotent(settings):
@@ -70,6 +98,9 @@ def test_readme_lists_every_setting():
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    missing = [name for name in Settings.model_fields
-               if f"`LABKIT_{name.upper()}`" not in readme or f"`--{name.replace('_', '-')}`" not in readme]
+    missing = [
+        name
+        for name in Settings.model_fields
+        if f"`LABKIT_{name.upper()}`" not in readme or f"`--{name.replace('_', '-')}`" not in readme
+    ]
     assert not missing, f"README's configuration table lacks {missing}"

@@ -47,8 +47,11 @@ def test_processor_can_be_scaled():
 def test_every_labkit_command_in_compose_and_binder_exists():
     parser = build_parser()
     commands = [s["command"] for s in _compose()["services"].values() if "command" in s]
-    commands += [shlex.split(line.strip().removeprefix("nohup "))[:3]
-                 for line in (REPO / "binder" / "start").read_text().splitlines() if line.strip().startswith("nohup labkit")]
+    commands += [
+        shlex.split(line.strip().removeprefix("nohup "))[:3]
+        for line in (REPO / "binder" / "start").read_text().splitlines()
+        if line.strip().startswith("nohup labkit")
+    ]
     assert len(commands) >= 4
     for command in commands:
         assert command[0] == "labkit"

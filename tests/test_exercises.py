@@ -16,8 +16,8 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from labkit import exercises
 from labkit.admin import create_topics, read_topic
-from labkit.clients import make_consumer, make_producer
 from labkit.exercises import ExerciseFailed
+from labkit.kafka_config import make_consumer, make_producer
 from labkit.partitioning import java_partition
 
 
@@ -52,7 +52,7 @@ def test_topic_and_partition_checks(settings, capsys):
     four = exercises.fresh_topic(settings, "keys", partitions=4)
     right = zlib.crc32(b"cat") % 4
     java = java_partition(b"cat", 4)
-    assert java != right   # the branch below is reachable for this key
+    assert java != right  # the branch below is reachable for this key
     fails("an int", exercises.check_partition_prediction, settings, four, "cat", ...)
     fails("Java", exercises.check_partition_prediction, settings, four, "cat", java)
     wrong = next(p for p in range(4) if p not in (right, java))
@@ -105,7 +105,7 @@ def test_consumer_checks(settings, capsys):
     for message in everything:
         ends[message.partition()] = max(ends.get(message.partition(), 0), message.offset() + 1)
     first = min(ends)
-    commit(settings, group, topic, {first: ends[first]})   # one partition done, the others not
+    commit(settings, group, topic, {first: ends[first]})  # one partition done, the others not
     if len(ends) > 1:
         fails("still lags", exercises.check_group_caught_up, settings, topic, group)
     commit(settings, group, topic, ends)
@@ -124,17 +124,52 @@ def test_partitions_shared_check(settings, capsys):
     closed, still_open = make_consumer(settings), make_consumer(settings)
     closed.close()
     try:
-        fails("Member a got 0", exercises.check_partitions_shared, settings, topic, {"a": [], "b": b_messages},
-              closed, closed)
-        fails("Both members read partition", exercises.check_partitions_shared, settings, topic,
-              {"a": a_messages, "b": a_messages + b_messages}, closed, closed)
-        fails("read by nobody", exercises.check_partitions_shared, settings, topic,
-              {"a": a_messages, "b": b_messages[:1]}, closed, closed)
-        fails("Consumer b is still open", exercises.check_partitions_shared, settings, topic,
-              {"a": a_messages, "b": b_messages}, closed, still_open)
+        fails(
+            "Member a got 0",
+            exercises.check_partitions_shared,
+            settings,
+            topic,
+            {"a": [], "b": b_messages},
+            closed,
+            closed,
+        )
+        fails(
+            "Both members read partition",
+            exercises.check_partitions_shared,
+            settings,
+            topic,
+            {"a": a_messages, "b": a_messages + b_messages},
+            closed,
+            closed,
+        )
+        fails(
+            "read by nobody",
+            exercises.check_partitions_shared,
+            settings,
+            topic,
+            {"a": a_messages, "b": b_messages[:1]},
+            closed,
+            closed,
+        )
+        fails(
+            "Consumer b is still open",
+            exercises.check_partitions_shared,
+            settings,
+            topic,
+            {"a": a_messages, "b": b_messages},
+            closed,
+            still_open,
+        )
         fails('keys "a" and "b"', exercises.check_partitions_shared, settings, topic, [a_messages], closed, closed)
-        passes(exercises.check_partitions_shared, settings, topic, {"a": a_messages, "b": b_messages}, closed, closed,
-               capsys=capsys)
+        passes(
+            exercises.check_partitions_shared,
+            settings,
+            topic,
+            {"a": a_messages, "b": b_messages},
+            closed,
+            closed,
+            capsys=capsys,
+        )
     finally:
         still_open.close()
 
@@ -152,7 +187,12 @@ def test_zero_shot_checks(capsys):
     passes(exercises.check_zero_shot_probabilities, softmax(100 * cosines), image, labels, 100.0, capsys=capsys)
 
     fails("Define a function", exercises.check_unknown_threshold, ...)
-    fails("expected 'unknown'", exercises.check_unknown_threshold, lambda cosines, threshold: max(cosines, key=cosines.get))
+    fails(
+        "expected 'unknown'",
+        exercises.check_unknown_threshold,
+        lambda cosines, threshold: max(cosines, key=cosines.get),
+    )
+
     def predict(cosines, threshold, strict=False):
         best = max(cosines, key=cosines.get)
         return best if cosines[best] > threshold or (cosines[best] == threshold and not strict) else "unknown"
@@ -171,8 +211,14 @@ def test_own_labels_check_reads_the_result_from_the_results_topic(settings, caps
     producer = make_producer(settings)
 
     def answer(request_id, labels, status="ok", error=None):
-        result = ScoreResult(id=request_id, status=status, error=error, model="test", processor="test",
-                             labels=[LabelScore(label=label, score=1 / len(labels)) for label in labels])
+        result = ScoreResult(
+            id=request_id,
+            status=status,
+            error=error,
+            model="test",
+            processor="test",
+            labels=[LabelScore(label=label, score=1 / len(labels)) for label in labels],
+        )
         producer.produce(settings.results_topic, key=request_id.encode(), value=result.to_json())
         producer.flush()
 
@@ -197,17 +243,30 @@ def test_replay_check(settings, capsys):
     exercises.send_records(settings, topic, 2, key="later")
     reader = make_consumer(settings)
     try:
-        starts = [tp for tp in reader.offsets_for_times([TopicPartition(topic, p, since_ms) for p in range(3)], timeout=10)
-                  if tp.offset >= 0]
+        starts = [
+            tp
+            for tp in reader.offsets_for_times([TopicPartition(topic, p, since_ms) for p in range(3)], timeout=10)
+            if tp.offset >= 0
+        ]
     finally:
         reader.close()
     everything = read_topic(settings, topic, idle_s=0.5)
     window = [m for m in everything if m.key().startswith(b"late-")]
     beginning = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(3)]
-    fails("You started at {}", exercises.check_replayed_window, settings, topic, since_ms, until_ms, beginning, everything)
+    fails(
+        "You started at {}", exercises.check_replayed_window, settings, topic, since_ms, until_ms, beginning, everything
+    )
     fails("You missed", exercises.check_replayed_window, settings, topic, since_ms, until_ms, starts, window[:-1])
-    fails("newer than until_ms", exercises.check_replayed_window, settings, topic, since_ms, until_ms, starts,
-          [m for m in everything if not m.key().startswith(b"early-")])
+    fails(
+        "newer than until_ms",
+        exercises.check_replayed_window,
+        settings,
+        topic,
+        since_ms,
+        until_ms,
+        starts,
+        [m for m in everything if not m.key().startswith(b"early-")],
+    )
     passes(exercises.check_replayed_window, settings, topic, since_ms, until_ms, starts, window, capsys=capsys)
 
 
@@ -220,7 +279,7 @@ def test_at_least_once_check(settings, capsys):
     fails("never committed", exercises.check_at_least_once, settings, topic, f"{topic}-a", processed)
     fails("are not keys", exercises.check_at_least_once, settings, topic, f"{topic}-a", ["payment-99"])
     ends: dict[int, int] = {}
-    for message in records:   # what auto-commit does: everything handed out
+    for message in records:  # what auto-commit does: everything handed out
         ends[message.partition()] = message.offset() + 1
     commit(settings, f"{topic}-auto", topic, ends)
     fails("are lost", exercises.check_at_least_once, settings, topic, f"{topic}-auto", processed)
@@ -232,10 +291,17 @@ def test_dead_letter_check(settings, capsys):
     from labkit.wire import header_dict
 
     create_topics(settings)
-    headers = {"labkit-dlq-error": "not an image", "labkit-dlq-topic": settings.requests_topic,
-               "labkit-dlq-partition": "2", "labkit-dlq-offset": "7", "labkit-dlq-failed-at": "0"}
+    headers = {
+        "labkit-dlq-error": "not an image",
+        "labkit-dlq-topic": settings.requests_topic,
+        "labkit-dlq-partition": "2",
+        "labkit-dlq-offset": "7",
+        "labkit-dlq-failed-at": "0",
+    }
     producer = make_producer(settings)
-    producer.produce(settings.dead_letter_topic, key=b"bad-1", value=b"x", headers={k: v.encode() for k, v in headers.items()})
+    producer.produce(
+        settings.dead_letter_topic, key=b"bad-1", value=b"x", headers={k: v.encode() for k, v in headers.items()}
+    )
     producer.flush()
     letter = read_topic(settings, settings.dead_letter_topic, idle_s=0.5)[-1]
     assert header_dict(letter.headers())["labkit-dlq-error"] == "not an image"
@@ -243,5 +309,11 @@ def test_dead_letter_check(settings, capsys):
     fails("labkit-dlq-error", exercises.check_dead_letter_reason, settings, "bad-1", b"not an image", ())
     own = (settings.dead_letter_topic, letter.partition(), letter.offset())
     fails("not the dead letter's own", exercises.check_dead_letter_reason, settings, "bad-1", "not an image", own)
-    passes(exercises.check_dead_letter_reason, settings, "bad-1", "not an image", (settings.requests_topic, 2, 7),
-           capsys=capsys)
+    passes(
+        exercises.check_dead_letter_reason,
+        settings,
+        "bad-1",
+        "not an image",
+        (settings.requests_topic, 2, 7),
+        capsys=capsys,
+    )

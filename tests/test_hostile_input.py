@@ -11,7 +11,9 @@ import io
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import WebServer
@@ -21,12 +23,20 @@ from labkit.images import load_rgb, prepare_upload
 from labkit.wire import H_CONTENT_TYPE, H_LABELS, H_SCHEMA, H_SENT_AT, ImageRequest
 
 header_names = st.sampled_from([H_CONTENT_TYPE, H_SCHEMA, H_SENT_AT, H_LABELS, "labkit-filename", "x-other"])
-header_values = st.one_of(st.none(), st.binary(max_size=64), st.sampled_from(
-    [b"1", b"image/jpeg", b"text/plain", b"[]", b'["a", "b"]', b'["a"]', b"{}", b"-5", b"\xff\xfe", b"null"]))
+header_values = st.one_of(
+    st.none(),
+    st.binary(max_size=64),
+    st.sampled_from(
+        [b"1", b"image/jpeg", b"text/plain", b"[]", b'["a", "b"]', b'["a"]', b"{}", b"-5", b"\xff\xfe", b"null"]
+    ),
+)
 
 
-@given(key=st.one_of(st.none(), st.binary(max_size=80)), value=st.one_of(st.none(), st.binary(max_size=256)),
-       headers=st.one_of(st.none(), st.lists(st.tuples(header_names, header_values), max_size=8)))
+@given(
+    key=st.one_of(st.none(), st.binary(max_size=80)),
+    value=st.one_of(st.none(), st.binary(max_size=256)),
+    headers=st.one_of(st.none(), st.lists(st.tuples(header_names, header_values), max_size=8)),
+)
 @hypothesis_settings(max_examples=400, deadline=None)
 def test_the_record_decoder_returns_a_request_or_says_what_is_wrong(key, value, headers):
     try:
@@ -43,12 +53,15 @@ def _jpeg(size=(64, 48), color=(200, 30, 30)) -> bytes:
     return buffer.getvalue()
 
 
-@given(data=st.one_of(
-    st.binary(max_size=2048),
-    st.integers(0, len(_jpeg()) - 1).map(lambda n: _jpeg()[:n]),  # truncated
-    st.tuples(st.integers(0, len(_jpeg()) - 1), st.integers(0, 255)).map(  # one byte changed
-        lambda change: _jpeg()[:change[0]] + bytes([change[1]]) + _jpeg()[change[0] + 1:]),
-))
+@given(
+    data=st.one_of(
+        st.binary(max_size=2048),
+        st.integers(0, len(_jpeg()) - 1).map(lambda n: _jpeg()[:n]),  # truncated
+        st.tuples(st.integers(0, len(_jpeg()) - 1), st.integers(0, 255)).map(  # one byte changed
+            lambda change: _jpeg()[: change[0]] + bytes([change[1]]) + _jpeg()[change[0] + 1 :]
+        ),
+    )
+)
 @hypothesis_settings(max_examples=300, deadline=None)
 def test_image_decoding_returns_rgb_or_bad_image(data):
     try:
@@ -63,23 +76,35 @@ def test_image_decoding_returns_rgb_or_bad_image(data):
 def fuzz_web(broker):
     from labkit.config import Settings
 
-    settings = Settings(bootstrap=broker.bootstrap_servers, model="test-tiny", requests_topic="fuzz-requests",
-                        results_topic="fuzz-results", dead_letter_topic="fuzz-dlq", group_id="fuzz",
-                        max_upload_bytes=200_000, max_pending_uploads=100_000)
+    settings = Settings(
+        bootstrap=broker.bootstrap_servers,
+        model="test-tiny",
+        requests_topic="fuzz-requests",
+        results_topic="fuzz-results",
+        dead_letter_topic="fuzz-dlq",
+        group_id="fuzz",
+        max_upload_bytes=200_000,
+        max_pending_uploads=100_000,
+    )
     create_topics(settings)
     with WebServer(settings) as web:
         yield web
 
 
-@given(body=st.one_of(st.binary(max_size=4096), st.just(_jpeg())),
-       filename=st.text(max_size=300), content_type=st.sampled_from(
-           ["image/jpeg", "image/png", "application/pdf", "text/html", "", "image/../../etc/passwd"]),
-       labels=st.one_of(st.none(), st.text(max_size=3000)))
+@given(
+    body=st.one_of(st.binary(max_size=4096), st.just(_jpeg())),
+    filename=st.text(max_size=300),
+    content_type=st.sampled_from(
+        ["image/jpeg", "image/png", "application/pdf", "text/html", "", "image/../../etc/passwd"]
+    ),
+    labels=st.one_of(st.none(), st.text(max_size=3000)),
+)
 @hypothesis_settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_the_upload_endpoint_never_fails_with_a_5xx(fuzz_web, body, filename, content_type, labels):
     data = {"labels": labels} if labels is not None else None
-    response = httpx.post(f"{fuzz_web.url}/api/images", files={"file": (filename, body, content_type)}, data=data,
-                          timeout=30)
+    response = httpx.post(
+        f"{fuzz_web.url}/api/images", files={"file": (filename, body, content_type)}, data=data, timeout=30
+    )
     assert response.status_code in (202, 400, 413, 415, 422), response.text
     if response.status_code != 202:
         assert len(response.json()["detail"]) > 20  # a sentence that says what to do
@@ -87,8 +112,12 @@ def test_the_upload_endpoint_never_fails_with_a_5xx(fuzz_web, body, filename, co
         assert "/" not in (httpx.get(f"{fuzz_web.url}/api/images/{response.json()['id']}").json()["filename"] or "")
 
 
-@given(raw=st.binary(max_size=2048), content_type=st.sampled_from(
-    ["application/json", "text/plain", "multipart/form-data", "multipart/form-data; boundary=x", ""]))
+@given(
+    raw=st.binary(max_size=2048),
+    content_type=st.sampled_from(
+        ["application/json", "text/plain", "multipart/form-data", "multipart/form-data; boundary=x", ""]
+    ),
+)
 @hypothesis_settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_a_body_that_is_not_a_form_gets_a_4xx(fuzz_web, raw, content_type):
     response = httpx.post(f"{fuzz_web.url}/api/images", content=raw, headers={"content-type": content_type}, timeout=30)
@@ -102,14 +131,17 @@ def _encoded(image: Image.Image, fmt: str, **options) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("name, data", [
-    ("CMYK JPEG", _encoded(Image.new("CMYK", (80, 60), (0, 255, 255, 0)), "JPEG")),
-    ("16-bit grey PNG", _encoded(Image.new("I;16", (80, 60), 40000), "PNG")),
-    ("palette PNG", _encoded(Image.new("RGB", (80, 60), (200, 30, 30)).convert("P"), "PNG")),
-    ("RGBA PNG", _encoded(Image.new("RGBA", (80, 60), (200, 30, 30, 128)), "PNG")),
-    ("1-bit PNG", _encoded(Image.new("1", (80, 60), 1), "PNG")),
-    ("grey+alpha PNG", _encoded(Image.new("LA", (80, 60), (90, 200)), "PNG")),
-])
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("CMYK JPEG", _encoded(Image.new("CMYK", (80, 60), (0, 255, 255, 0)), "JPEG")),
+        ("16-bit grey PNG", _encoded(Image.new("I;16", (80, 60), 40000), "PNG")),
+        ("palette PNG", _encoded(Image.new("RGB", (80, 60), (200, 30, 30)).convert("P"), "PNG")),
+        ("RGBA PNG", _encoded(Image.new("RGBA", (80, 60), (200, 30, 30, 128)), "PNG")),
+        ("1-bit PNG", _encoded(Image.new("1", (80, 60), 1), "PNG")),
+        ("grey+alpha PNG", _encoded(Image.new("LA", (80, 60), (90, 200)), "PNG")),
+    ],
+)
 def test_image_modes_from_phones_and_editors_are_scored_as_rgb(settings, name, data):
     prepared = prepare_upload(data, settings)
     image = load_rgb(prepared.data)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 from jupyter_client.manager import KernelManager
-
 from test_cli import Running, _stack_env
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -102,10 +101,16 @@ def _tags(cell: dict) -> list[str]:
 
 
 def _fail(notebook: str, step: str, code: str, outcome: Outcome) -> None:
-    pytest.fail(f"{notebook}, {step}: {outcome.error[0]}: {outcome.error[1]}\n--- cell ---\n{code}\n"
-                f"--- output ---\n{''.join(outcome.text)[-4000:]}", pytrace=False)
+    pytest.fail(
+        f"{notebook}, {step}: {outcome.error[0]}: {outcome.error[1]}\n--- cell ---\n{code}\n"
+        f"--- output ---\n{''.join(outcome.text)[-4000:]}",
+        pytrace=False,
+    )
 
 
+# pytest-timeout (300 s by default) counts the module's `labkit up` (up to 300 s) in the first notebook's
+# time; and a hung cell must reach Kernel.run's own limit, which reports the cell, before this one.
+@pytest.mark.timeout(300 + CELL_TIMEOUT_S + 300)
 @pytest.mark.parametrize("notebook", LESSONS)
 def test_a_learner_walks_the_notebook_twice(notebook, lab_stack):
     templates = _cells(NOTEBOOKS / f"{notebook}.ipynb")
@@ -116,7 +121,7 @@ def test_a_learner_walks_the_notebook_twice(notebook, lab_stack):
         exercises = 0
         for index, (template, solution) in enumerate(zip(templates, solutions)):
             if "check" in _tags(template):
-                continue   # run below, right after its exercise
+                continue  # run below, right after its exercise
             if "exercise" not in _tags(template):
                 outcome = kernel.run(_source(solution))
                 if outcome.error:
@@ -132,7 +137,8 @@ def test_a_learner_walks_the_notebook_twice(notebook, lab_stack):
             feedback = kernel.run(check)
             assert feedback.error and feedback.error[0] == "ExerciseFailed", (
                 f"{notebook}: the check after template {template['id']} did not fail with feedback: "
-                f"{feedback.error} {''.join(feedback.text)[-1000:]}")
+                f"{feedback.error} {''.join(feedback.text)[-1000:]}"
+            )
             assert len(feedback.error[1]) > 30, f"{notebook}: feedback too thin: {feedback.error[1]!r}"
             # Then they fix it (the reference solution), in the same kernel, and check again.
             outcome = kernel.run(_source(solution))
@@ -150,8 +156,10 @@ def test_a_learner_walks_the_notebook_twice(notebook, lab_stack):
         assert exercises == sum("exercise" in _tags(c) for c in solutions)
     finally:
         kernel.close()
-    if notebook.startswith("04_"):   # what the notebook says the `labkit lab` terminal shows, it shows
-        for line in (r"processor exited with code -9 \(SIGKILL\)", r"restarting processor in \d+ s",
-                     r"restarted processor \(pid \d+\)"):
+    if notebook.startswith("04_"):  # what the notebook says the `labkit lab` terminal shows, it shows
+        for line in (
+            r"processor exited with code -9 \(SIGKILL\)",
+            r"restarting processor in \d+ s",
+            r"restarted processor \(pid \d+\)",
+        ):
             lab_stack.wait_for(line, count=2, timeout=5)
-

@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ _spec = importlib.util.spec_from_file_location("lesson_build", NOTEBOOKS / "buil
 build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build)
 LESSONS = sorted(build.LESSONS.glob("[0-9][0-9]_*.md"))
-MAX_CELLS = 22   # code + markdown: more, and a lesson should be split
+MAX_CELLS = 22  # code + markdown: more, and a lesson should be split
 
 
 def test_built_notebooks_are_up_to_date_with_their_lessons():
@@ -49,20 +47,16 @@ def test_templates_hold_no_solution_and_every_exercise_is_checked():
                 assert mine.source == theirs.source, f"{lesson.name}: cell {index} differs outside an exercise"
 
 
-def test_lesson_code_is_linted():
-    """ruff over the package and the built solutions (the code of every lesson cell); config in pyproject.toml."""
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "labkit", "notebooks/solutions", "tests"],
-                            cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest.mark.parametrize("source, problem", [
-    ("x = 1\n### BEGIN SOLUTION\nx = 2\n", "never closed"),
-    ("### END SOLUTION\nx = 2", "out of order"),
-    ("### BEGIN SOLUTION\nx = 2\n### END TEMPLATE", "out of order"),
-    ("x = 1", "needs a '### BEGIN SOLUTION' block"),
-    ("### BEGIN SOLUTION\nx = 2\n### END SOLUTION\n### BEGIN TEMPLATE\nx = ...\n### END TEMPLATE", "commented out"),
-])
+@pytest.mark.parametrize(
+    "source, problem",
+    [
+        ("x = 1\n### BEGIN SOLUTION\nx = 2\n", "never closed"),
+        ("### END SOLUTION\nx = 2", "out of order"),
+        ("### BEGIN SOLUTION\nx = 2\n### END TEMPLATE", "out of order"),
+        ("x = 1", "needs a '### BEGIN SOLUTION' block"),
+        ("### BEGIN SOLUTION\nx = 2\n### END SOLUTION\n### BEGIN TEMPLATE\nx = ...\n### END TEMPLATE", "commented out"),
+    ],
+)
 def test_broken_exercise_markers_are_refused_with_the_place(source, problem):
     with pytest.raises(build.LessonError, match=re.escape(problem)):
         build.split_exercise(source, "lesson.md, cell 3")
@@ -71,7 +65,9 @@ def test_broken_exercise_markers_are_refused_with_the_place(source, problem):
 def test_an_exercise_splits_into_template_and_solution():
     template, solution = build.split_exercise(
         'topic = "t"\n### BEGIN SOLUTION\ncreate(topic)\n### END SOLUTION\n### BEGIN TEMPLATE\n# partitions = ...\n'
-        "#\n# # a hint\n### END TEMPLATE\ncheck(topic)", "here")
+        "#\n# # a hint\n### END TEMPLATE\ncheck(topic)",
+        "here",
+    )
     assert solution == 'topic = "t"\ncreate(topic)\ncheck(topic)'
     assert template == 'topic = "t"\npartitions = ...\n\n# a hint\ncheck(topic)'
 

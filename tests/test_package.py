@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pkgutil
 import subprocess
 import sys
 import types
@@ -9,11 +10,20 @@ import types
 import labkit
 
 
+def _public_modules() -> set[str]:
+    return {m.name for m in pkgutil.iter_modules(labkit.__path__) if not m.name.startswith("_")}
+
+
 def test_every_export_and_submodule_resolves():
     for name in labkit.__all__:
         assert getattr(labkit, name) is not None
-    for name in labkit._SUBMODULES:
+    for name in _public_modules():
         assert isinstance(getattr(labkit, name), types.ModuleType)
+
+
+def test_the_package_docstring_lists_every_public_module():
+    listed = {line.split()[0] for line in labkit.__doc__.splitlines() if line.startswith("    ") and line.strip()}
+    assert listed == _public_modules(), "update the module list in labkit/__init__.py's docstring"
 
 
 def test_import_labkit_does_not_load_torch():

@@ -7,7 +7,8 @@ import time
 from confluent_kafka import Producer
 
 from labkit.admin import describe_topics, read_topic
-from labkit.gateway import RequestSender, ResultsListener
+from labkit.request_sender import RequestSender
+from labkit.results_listener import ResultsListener
 from labkit.wire import header_dict
 
 
@@ -50,8 +51,7 @@ def test_images_in_results_out_offsets_committed(settings, start_processor, phot
     assert runner.stats.scored == 12 and runner.error is None
 
 
-def test_malformed_records_go_to_the_dead_letter_topic_and_the_processor_keeps_going(
-        settings, start_processor, photos):
+def test_malformed_records_go_to_the_dead_letter_topic_and_the_processor_keeps_going(settings, start_processor, photos):
     runner = start_processor()
     results, listener = _collect(settings)
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
@@ -71,7 +71,7 @@ def test_malformed_records_go_to_the_dead_letter_topic_and_the_processor_keeps_g
     assert results["bad-image-1"].status == "error" and "not an image" in results["bad-image-1"].error
     assert results["no-headers-2"].status == "error" and "schema" in results["no-headers-2"].error
 
-    deadline = time.monotonic() + 30   # read outside any group: no join to wait for
+    deadline = time.monotonic() + 30  # read outside any group: no join to wait for
     while len(dead := {m.key(): m for m in read_topic(settings, settings.dead_letter_topic, idle_s=0.3)}) < 2:
         assert time.monotonic() < deadline, dead
     assert set(dead) == {b"bad-image-1", b"no-headers-2"}

@@ -37,13 +37,29 @@ def _wait_done(url: str, request_id: str, timeout: float = 60) -> dict:
         time.sleep(0.1)
 
 
+def _wait_until(condition, what: str, timeout: float = 30):
+    """Poll ``condition`` until it returns something truthy (returned); fail with ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+    return value
+
+
+def _logged(caplog, *fragments: str) -> int:
+    """How many captured log records contain every one of ``fragments``."""
+    return sum(all(f in r.getMessage() for f in fragments) for r in caplog.records)
+
+
 def _read_reply(raw: socket.socket) -> str:
     """One HTTP response off a raw socket: the headers, then Content-Length bytes of body."""
     data = b""
     while b"\r\n\r\n" not in data and (chunk := raw.recv(4096)):
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+    length = next(
+        (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+    )
     while len(body) < length and (chunk := raw.recv(4096)):
         body += chunk
     return (head + b"\r\n\r\n" + body).decode(errors="replace")
@@ -93,14 +109,18 @@ def test_a_web_restart_loses_no_results(settings, start_processor, photos):
     start_processor()
     with WebServer(settings) as first:
         ids = [_upload(first.url, path.read_bytes(), path.name).json()["id"] for path in photos[:6]]
-    time.sleep(2)  # the results arrive while no web app is running
+    # Every result is in Kafka before the next web app starts: it can only get them by replaying.
+    _wait_until(
+        lambda: set(ids) <= {m.key().decode() for m in read_topic(settings, settings.results_topic, idle_s=0.3)},
+        "the results, written while no web app runs",
+    )
     with WebServer(settings) as second:  # a new process would start the same way: it replays recent results
         for request_id in ids:
             assert _wait_done(second.url, request_id, timeout=15)["status"] == "done"
 
 
 def test_services_started_before_the_broker_wait_with_backoff_then_work(settings, scorer, photos, caplog):
-    from labkit.client import LabClient
+    from labkit.lab_client import LabClient
     from labkit.processor import Processor
 
     port = free_port()
@@ -108,13 +128,15 @@ def test_services_started_before_the_broker_wait_with_backoff_then_work(settings
     caplog.set_level(logging.WARNING, logger="labkit.admin")
     processor = Processor(late, scorer, name="early-processor").start_in_thread(wait=False)
     try:
-        time.sleep(3)
+        # It retries (twice at least), with backoff, instead of giving up.
+        _wait_until(
+            lambda: _logged(caplog, "not ready (no broker answers", "retrying in") >= 2,
+            "a second retry while no broker answers",
+        )
         assert not processor.ready.is_set() and processor.error is None  # still waiting, not crashed
-        assert any("not ready (no broker answers" in r.getMessage() and "retrying in" in r.getMessage()
-                   for r in caplog.records)
         with EmbeddedBroker(port):
-            time.sleep(1.5)
-            assert any("topics missing" in r.getMessage() for r in caplog.records)
+            _wait_until(lambda: _logged(caplog, "topics missing"), "the processor to find the broker, not its topics")
+            assert not processor.ready.is_set() and processor.error is None
             create_topics(late)
             assert processor.ready.wait(60), processor.error
             with LabClient(late) as lab:
@@ -178,17 +200,22 @@ def test_each_hop_logs_one_line_with_the_request_id(web, photos, caplog):
     caplog.set_level(logging.INFO, logger="labkit")
     request_id = _upload(web.url, photos[5].read_bytes()).json()["id"]
     _wait_done(web.url, request_id)
-    time.sleep(0.2)
-    hops = {r.name for r in caplog.records if request_id in r.getMessage()}
-    assert {"labkit.web.app", "labkit.processor", "labkit.web.hub"} <= hops  # accepted → scored → delivered
+    trail = {"labkit.web.app", "labkit.batch", "labkit.web.hub"}  # accepted → scored → delivered
+    _wait_until(
+        lambda: trail <= {r.name for r in caplog.records if request_id in r.getMessage()},
+        f"a line with the request id from each of {trail}",
+        timeout=10,
+    )
 
 
 def test_a_chunked_upload_is_cut_off_at_the_limit_not_read_to_the_end(settings):
     small = settings.model_copy(update={"max_upload_bytes": 1024 * 1024})
     create_topics(small)
     with WebServer(small) as web, socket.create_connection(("127.0.0.1", web.port), timeout=10) as raw:
-        raw.sendall(b"POST /api/images HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
-                    b"Content-Type: multipart/form-data; boundary=x\r\n\r\n")
+        raw.sendall(
+            b"POST /api/images HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+            b"Content-Type: multipart/form-data; boundary=x\r\n\r\n"
+        )
         part = b'--x\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n'
         raw.sendall(b"%x\r\n%s\r\n" % (len(part), part))
         chunk = b"\xff" * 65536
@@ -202,9 +229,11 @@ def test_a_chunked_upload_is_cut_off_at_the_limit_not_read_to_the_end(settings):
 def test_a_declared_oversize_upload_is_refused_before_the_body_is_sent(settings):
     create_topics(settings)
     with WebServer(settings) as web, socket.create_connection(("127.0.0.1", web.port), timeout=10) as raw:
-        raw.sendall(b"POST /api/images HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    b"Content-Type: multipart/form-data; boundary=x\r\n"
-                    + f"Content-Length: {settings.max_upload_bytes * 4}\r\n\r\n".encode())
+        raw.sendall(
+            b"POST /api/images HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: multipart/form-data; boundary=x\r\n"
+            + f"Content-Length: {settings.max_upload_bytes * 4}\r\n\r\n".encode()
+        )
         reply = _read_reply(raw)  # answered although not one byte of the body was sent
     assert reply.startswith("HTTP/1.1 413") and "limit" in reply
     assert "content-security-policy" in reply.lower()  # the early answer still carries the security headers
@@ -226,7 +255,7 @@ class _HeldScorer:
 
 
 def test_a_processor_whose_results_cannot_be_delivered_rewinds_and_carries_on(settings, scorer, photos, caplog):
-    from labkit.client import LabClient
+    from labkit.lab_client import LabClient
     from labkit.processor import Processor
 
     broker_port, proxy_port = free_port(), free_port()
@@ -241,12 +270,9 @@ def test_a_processor_whose_results_cannot_be_delivered_rewinds_and_carries_on(se
         with LabClient(own) as lab:
             ids = lab.submit_many(photos[:3])
             assert held.entered.wait(30)  # the batch is polled and being scored...
-            network.cut()                 # ...when Kafka becomes unreachable
+            network.cut()  # ...when Kafka becomes unreachable
             held.go.set()
-            deadline = time.monotonic() + 30
-            while not any("Re-reading" in r.getMessage() for r in caplog.records):
-                assert time.monotonic() < deadline, "the processor never gave up on the unacknowledged results"
-                time.sleep(0.2)
+            _wait_until(lambda: _logged(caplog, "Re-reading"), "the processor to give up on the unacknowledged results")
             assert processor.running and processor.error is None  # it rewound instead of dying
             network.restore()
             for request_id in ids:
@@ -257,20 +283,126 @@ def test_a_processor_whose_results_cannot_be_delivered_rewinds_and_carries_on(se
         broker.stop()
 
 
-def test_a_sender_whose_producer_was_fenced_starts_a_new_one(settings, photos):
+class _StallThenCut:
+    """The session's real scorer with two cues: its first batch stalls until ``release``; its second cuts the network."""
+
+    def __init__(self, scorer, network: ChaosProxy):
+        self._scorer, self._network = scorer, network
+        self.stalled, self.release = threading.Event(), threading.Event()
+        self.calls = 0
+
+    def score_pixels(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == 1:
+            self.stalled.set()
+            self.release.wait(60)
+        elif self.calls == 2:
+            self._network.cut()
+        return self._scorer.score_pixels(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._scorer, name)
+
+
+def test_kafka_cut_while_partitions_are_revoked_the_processor_rewinds_and_loses_nothing(
+    settings, scorer, photos, caplog
+):
+    """The batch in hand is finished inside the revoke callback (inside ``poll``), and Kafka is gone right then.
+
+    Staged for real, in this order: four requests wait in one partition; the processor polls
+    them as two batches of two (batch 2 is polled while batch 1 is scored). Batch 1's scoring
+    stalls past ``max.poll.interval.ms``, so librdkafka drops the member from the group (its
+    member id goes) and queues the revocation of its partition. Batch 1 is then produced (its
+    commit is refused: we are no longer a member); the next poll serves the revocation, whose
+    callback finishes batch 2 — and scoring batch 2 cuts the network, so its results are never
+    acknowledged. The processor must rewind and carry on, and once the network is back every
+    request is answered (nothing was committed past what was acknowledged).
+    """
+    from labkit.lab_client import LabClient
+    from labkit.processor import Processor
+
+    broker_port, proxy_port = free_port(), free_port()
+    network = ChaosProxy(proxy_port, broker_port).start()
+    broker = EmbeddedBroker(broker_port, advertised_port=proxy_port).start()
+    own = settings.model_copy(
+        update={
+            "bootstrap": broker.bootstrap_servers,
+            "partitions": 1,
+            "max_batch_size": 2,
+            "max_poll_interval_ms": settings.session_timeout_ms,
+        }
+    )
+    create_topics(own)
+    cue = _StallThenCut(scorer, network)
+    caplog.set_level(logging.INFO, logger="labkit.processor")
+    processor = Processor(own, cue, name="revoked-processor")
+    try:
+        with LabClient(own) as lab:
+            ids = lab.submit_many(photos[:4])  # all waiting before the processor starts: two batches of two
+            processor.start_in_thread()
+            assert cue.stalled.wait(30)  # batch 1 is being scored, batch 2 polled behind it
+            _wait_until(lambda: processor.member_id is None, "the group to drop the stalled member", timeout=30)
+            cue.release.set()
+            _wait_until(
+                lambda: _logged(caplog, "Re-reading") or not processor.running, "the processor to rewind", timeout=60
+            )
+            assert processor.running and processor.error is None, processor.error  # not ended from inside poll()
+            assert _logged(caplog, "not acknowledged while partitions [0] were revoked")  # batch 2, in the callback
+            assert cue.calls == 2  # batch 2 was scored once, inside the revoke callback
+            network.restore()
+            for request_id in ids:  # the group gives the partition back and it is re-read from the last commit
+                assert lab.wait(request_id, timeout=60).status == "ok"
+    finally:
+        processor.stop()
+        network.cut()
+        broker.stop()
+
+
+def test_a_sender_whose_producer_was_fenced_starts_a_new_one(settings, photos, monkeypatch):
+    """A fatal error reaches the sender as librdkafka delivers it: through the ``error_cb`` its producer was made with.
+
+    librdkafka offers no way to make a producer fatal from Python (``rd_kafka_test_fatal_error``
+    is not exposed), and the broker here never sends the errors that would: a Tansu restart
+    leaves an idempotent producer timing out forever, not fenced. So the test keeps the
+    ``error_cb`` the sender really passes to ``make_producer`` and calls it with a real fatal
+    ``KafkaError(_FENCED, fatal=True)``, exactly as librdkafka's poll would. Then the next
+    upload must go through a new producer and land in the topic.
+    """
     from confluent_kafka import KafkaError
 
-    from labkit.gateway import RequestSender, _producer_is_done_for
+    import labkit.request_sender
+    from labkit.checkpoint import producer_is_done_for
+    from labkit.request_sender import RequestSender
 
-    assert _producer_is_done_for(KafkaError(KafkaError.PRODUCER_FENCED))  # seen from the embedded broker after an outage
-    assert not _producer_is_done_for(KafkaError(KafkaError._TRANSPORT))   # a dropped connection: librdkafka retries
+    assert producer_is_done_for(KafkaError(KafkaError.PRODUCER_FENCED))  # seen from the embedded broker after an outage
+    assert not producer_is_done_for(KafkaError(KafkaError._TRANSPORT))  # a dropped connection: librdkafka retries
     create_topics(settings)
+    error_callbacks = []
+
+    def make_producer(*args, **kwargs):
+        error_callbacks.append(kwargs["error_cb"])
+        return real_make_producer(*args, **kwargs)
+
+    real_make_producer = labkit.request_sender.make_producer
+    monkeypatch.setattr(labkit.request_sender, "make_producer", make_producer)
     sender = RequestSender(settings, client_id="fenced-sender")
     try:
+        before, _, acked = sender.send(photos[0].read_bytes(), "before.jpg")
+        acked.result(15)
         fenced = sender.producer
-        sender._broken = "PRODUCER_FENCED"  # what the delivery report of a fenced producer sets
-        _, _, acked = sender.send(photos[0].read_bytes(), "after.jpg")
-        assert sender.producer is not fenced
-        assert acked.result(15)[1] >= 0  # the new producer delivers
+        error_callbacks[-1](KafkaError(KafkaError._FENCED, "Producer fenced by a newer instance", fatal=True))
+        after, _, acked = sender.send(photos[1].read_bytes(), "after.jpg")
+        assert sender.producer is not fenced and len(error_callbacks) == 2
+        assert acked.result(15)[1] >= 0  # the new producer delivers...
+        _wait_until(
+            lambda: (
+                {before.id, after.id}
+                <= {m.key().decode() for m in read_topic(settings, settings.requests_topic, idle_s=0.3)}
+            ),
+            "both requests in the topic",
+        )
+        # ...and a second fatal report from the old producer changes nothing: only the current one is renewed.
+        error_callbacks[0](KafkaError(KafkaError._FENCED, "late report of the old producer", fatal=True))
+        assert sender.producers.get() is sender.producer and len(error_callbacks) == 2
     finally:
         sender.close()

@@ -11,14 +11,15 @@ import pytest
 import torch
 
 from labkit.clip import OnnxScorer, build_scorer
-from labkit.clip.backends import MIN_COSINE
+from labkit.clip.artifacts import Decision
 from labkit.clip.export import export_text_tower, export_tokenizer
+from labkit.clip.fidelity import MIN_COSINE
 from labkit.clip.labels import DEFAULT_TEMPLATES
-from labkit.clip.preprocess import Preprocess
+from labkit.clip.onnx_scorer import onnx_session
 from labkit.clip.prepare import decide
-from labkit.clip.runtime import Decision
-from labkit.clip.scorer import TextTower, trim
+from labkit.clip.preprocess import Preprocess
 from labkit.clip.tokens import AWKWARD_TEXTS, ClipTokenizer
+from labkit.clip.towers import TextTower, trim
 from labkit.clip.zero_shot import min_cosine
 from labkit.config import Settings
 from labkit.errors import ModelUnavailable
@@ -41,7 +42,7 @@ def test_tokenizer_matches_open_clip_token_for_token(scorer, photo_labels, tmp_p
     texts = [t.format(label) for label in sorted(set(photo_labels.values())) for t in DEFAULT_TEMPLATES]
     texts += list(AWKWARD_TEXTS) + ["Ünïcödé ÅNGSTRÖM", "tab\tand\nnewline", "a" * 5 + " " + "b" * 400]
     mine, theirs = ours(texts), scorer.clip.tokenizer(texts).numpy()
-    assert np.array_equal(mine, theirs[:, : mine.shape[1]]) and not theirs[:, mine.shape[1]:].any()
+    assert np.array_equal(mine, theirs[:, : mine.shape[1]]) and not theirs[:, mine.shape[1] :].any()
     assert mine.shape[1] == 77  # the 400-letter text was cut to the context length, end-of-text last
     assert mine[-1, -1] == theirs[-1].max()
 
@@ -56,8 +57,6 @@ def test_numpy_preprocessing_is_identical_to_open_clips(scorer, photos):
 
 
 def test_exported_text_tower_keeps_a_dynamic_length(scorer, tmp_path):
-    from labkit.clip.runtime import onnx_session
-
     session = onnx_session(export_text_tower(scorer.clip, tmp_path, quantized=False), 1)
     for texts in (["a cat."], ["a photo of a cat.", "a much longer description of a brown bear in a river"]):
         tokens = trim(scorer.clip.tokenizer(texts))

@@ -10,8 +10,8 @@ from labkit.supervisor import Supervisor, describe_exit
 
 
 def test_a_child_that_keeps_crashing_is_given_up_and_the_others_keep_running():
-    crasher = Child("crasher", [sys.executable, "-c", "import sys; sys.exit(3)"], {}, "never", echo=False)
-    steady = Child("steady", [sys.executable, "-c", "import time; time.sleep(60)"], {}, "never", echo=False)
+    crasher = Child("crasher", [sys.executable, "-c", "import sys; sys.exit(3)"], {}, echo=False)
+    steady = Child("steady", [sys.executable, "-c", "import time; time.sleep(60)"], {}, echo=False)
     said: list[str] = []
     supervisor = Supervisor([crasher, steady], said.append)
     supervisor.first_delay, supervisor.max_delay, supervisor.max_fast_crashes = 0.05, 0.2, 3
@@ -23,8 +23,10 @@ def test_a_child_that_keeps_crashing_is_given_up_and_the_others_keep_running():
             time.sleep(0.02)
         assert supervisor.given_up == [crasher]
         assert sum(line.startswith("crasher exited with code 3 after ") for line in said) == 3, said
-        assert [line for line in said if line.startswith("restarting crasher in ")] == \
-            ["restarting crasher in 0.05 s", "restarting crasher in 0.1 s"]  # the pause doubles
+        assert [line for line in said if line.startswith("restarting crasher in ")] == [
+            "restarting crasher in 0.05 s",
+            "restarting crasher in 0.1 s",
+        ]  # the pause doubles
         assert sum(line.startswith("restarted crasher (pid ") for line in said) == 2
         assert "giving up on crasher" in said[-1] and "output above" in said[-1] and "start it again" in said[-1]
         pid = steady.process.pid

@@ -8,11 +8,11 @@ import time
 import httpx
 import pytest
 from pydantic import SecretStr
+from test_wire_and_images import phone_photo
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from conftest import WebServer
-from test_wire_and_images import phone_photo
 
 
 def upload(web, data, name="photo.jpg", content_type="image/jpeg"):
@@ -84,8 +84,11 @@ def test_upload_with_custom_labels_and_bad_labels(web, photos):
     from labkit.wire import MAX_LABELS
 
     photo = photos[16].read_bytes()
-    ok = httpx.post(f"{web.url}/api/images", files={"file": ("pizza.jpg", photo, "image/jpeg")},
-                    data={"labels": "pizza, burger\nteapot"})
+    ok = httpx.post(
+        f"{web.url}/api/images",
+        files={"file": ("pizza.jpg", photo, "image/jpeg")},
+        data={"labels": "pizza, burger\nteapot"},
+    )
     assert ok.status_code == 202, ok.text
     request_id = ok.json()["id"]
     deadline = time.monotonic() + 30
@@ -104,11 +107,16 @@ def test_security_headers_and_other_sites_are_refused(web, photos):
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "access-control-allow-origin" not in page.headers  # CORS closed by default
     data = photos[0].read_bytes()
-    foreign = httpx.post(f"{web.url}/api/images", files={"file": ("a.jpg", data, "image/jpeg")},
-                         headers={"Origin": "https://evil.example"}, timeout=30)
+    foreign = httpx.post(
+        f"{web.url}/api/images",
+        files={"file": ("a.jpg", data, "image/jpeg")},
+        headers={"Origin": "https://evil.example"},
+        timeout=30,
+    )
     assert foreign.status_code == 403 and "other web sites" in foreign.json()["detail"]
-    own = httpx.post(f"{web.url}/api/images", files={"file": ("a.jpg", data, "image/jpeg")},
-                     headers={"Origin": web.url}, timeout=30)
+    own = httpx.post(
+        f"{web.url}/api/images", files={"file": ("a.jpg", data, "image/jpeg")}, headers={"Origin": web.url}, timeout=30
+    )
     assert own.status_code == 202
     with pytest.raises(InvalidStatus):  # a foreign page's WebSocket is refused at the handshake
         with connect(f"ws://127.0.0.1:{web.port}/ws", origin="https://evil.example"):
@@ -122,13 +130,17 @@ def test_api_token_guards_uploads_and_is_never_logged(settings, start_processor,
         data = photos[1].read_bytes()
         files = {"file": ("a.jpg", data, "image/jpeg")}
         assert httpx.post(f"{server.url}/api/images", files=files, timeout=30).status_code == 401
-        wrong = httpx.post(f"{server.url}/api/images", files=files, headers={"Authorization": "Bearer nope"},
-                           timeout=30)
+        wrong = httpx.post(
+            f"{server.url}/api/images", files=files, headers={"Authorization": "Bearer nope"}, timeout=30
+        )
         assert wrong.status_code == 401 and "LABKIT_API_TOKEN" in wrong.json()["detail"]
-        right = httpx.post(f"{server.url}/api/images", files=files, headers={"Authorization": f"Bearer {secret}"},
-                           timeout=30)
+        right = httpx.post(
+            f"{server.url}/api/images", files=files, headers={"Authorization": f"Bearer {secret}"}, timeout=30
+        )
         assert right.status_code == 202
-    assert secret not in caplog.text and secret not in repr(settings.model_copy(update={"api_token": SecretStr(secret)}))
+    assert secret not in caplog.text and secret not in repr(
+        settings.model_copy(update={"api_token": SecretStr(secret)})
+    )
 
 
 def test_metrics_count_uploads_results_and_latency(web, photos):
@@ -151,3 +163,82 @@ def test_metrics_count_uploads_results_and_latency(web, photos):
     assert value("labkit_batch_size_count") == 3
     assert value("labkit_pending_uploads") == 0
     assert "labkit_request_lag" in text
+
+
+def test_each_refusal_is_answered_and_counted_once_by_its_reason(web, settings, photos):
+    import socket
+
+    from test_resilience import _read_reply
+
+    data = photos[2].read_bytes()
+    foreign = httpx.post(
+        f"{web.url}/api/images",
+        files={"file": ("a.jpg", data, "image/jpeg")},
+        headers={"Origin": "https://evil.example"},
+        timeout=30,
+    )
+    no_form = httpx.post(f"{web.url}/api/images", content=b"hello", headers={"content-type": "text/plain"})
+    labels = httpx.post(f"{web.url}/api/images", files={"file": ("a.jpg", data, "image/jpeg")}, data={"labels": "one"})
+    not_image = upload(web, b"GIF89a but not really", "x.gif", "image/gif")
+    too_big = upload(web, b"\xff" * (settings.max_upload_bytes + 10))
+    with socket.create_connection(("127.0.0.1", web.port), timeout=10) as raw:  # declared too big: refused unread
+        raw.sendall(
+            b"POST /api/images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+            + f"Content-Length: {settings.max_upload_bytes * 4}\r\n\r\n".encode()
+        )
+        declared = _read_reply(raw)
+    assert [r.status_code for r in (foreign, no_form, labels, not_image, too_big)] == [403, 422, 422, 415, 413]
+    assert declared.startswith("HTTP/1.1 413") and "connection: close" in declared.lower()
+    assert all(len(r.json()["detail"]) > 20 for r in (foreign, no_form, labels, not_image, too_big))
+    text = httpx.get(f"{web.url}/metrics", timeout=30).text
+    counted = {
+        line.split('"')[1]: float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("labkit_uploads_total{")
+    }
+    assert counted == {"forbidden": 1, "bad_request": 1, "bad_labels": 1, "bad_image": 1, "too_large": 2}
+
+
+def test_the_hub_owns_pending_uploads_so_gauge_health_and_429_agree_through_expiry(settings, photos):
+    import asyncio
+
+    from labkit.admin import create_topics
+    from labkit.web.errors import Backlogged
+    from labkit.web.hub import ResultHub
+    from labkit.web.limits import Upload
+    from labkit.web.metrics import WebMetrics
+
+    one = settings.model_copy(update={"max_pending_uploads": 1})
+    create_topics(one)  # no processor: the upload stays pending until it expires
+    metrics = WebMetrics(one)
+    hub = ResultHub(one, on_result=metrics.result, pending_expiry_s=5.0)  # > the first ack
+    metrics.count_pending(hub.pending_count)
+
+    def gauge() -> float:
+        return metrics.registry.get_sample_value("labkit_pending_uploads")
+
+    async def scenario():
+        await hub.start()
+        try:
+            accepted = await hub.submit_upload(Upload(photos[7].read_bytes(), "seven.jpg", None))
+            assert accepted.body()["result_url"] == f"/api/images/{accepted.id}" and accepted.bytes_sent > 0
+            assert hub.status(accepted.id) == {
+                "id": accepted.id,
+                "status": "processing",
+                "labels": [],
+                "filename": "seven.jpg",
+            }
+            assert hub.health().pending == gauge() == 1
+            with pytest.raises(Backlogged) as refused:
+                hub.admit()
+            assert refused.value.status == 429 and 1 <= int(refused.value.headers["Retry-After"]) <= 60
+            deadline = time.monotonic() + 15
+            while hub.pending_count():
+                assert time.monotonic() < deadline, "the pending upload never expired"
+                await asyncio.sleep(0.05)
+            assert hub.health().pending == gauge() == 0 and hub.status(accepted.id) is None
+            hub.admit()  # room again
+        finally:
+            await hub.stop()
+
+    asyncio.run(scenario())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from labkit.client import LabClient
+from labkit.lab_client import LabClient
 from labkit.widgets import KafkaInspector, LiveResults
 
 
@@ -15,14 +15,16 @@ def _wait_until(condition, timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
-def test_live_results_sends_uploads_refuses_non_images_and_draws_table_and_latency_plot(settings, start_processor,
-                                                                                       photos):
+def test_live_results_sends_uploads_refuses_non_images_and_draws_table_and_latency_plot(
+    settings, start_processor, photos
+):
     start_processor()
     with LabClient(settings) as lab:
         live = LiveResults(lab, refresh_s=0.1)
         try:
-            ids = live.send({photos[0].name: photos[0].read_bytes(), "notes.txt": b"not an image at all",
-                             photos[1].name: photos[1]})
+            ids = live.send(
+                {photos[0].name: photos[0].read_bytes(), "notes.txt": b"not an image at all", photos[1].name: photos[1]}
+            )
             assert len(ids) == 2  # the text file is refused, the photos after it still go
             assert "Sent 2 image(s)" in live.status.value and "notes.txt" in live.status.value
             for request_id in ids:
@@ -31,7 +33,7 @@ def test_live_results_sends_uploads_refuses_non_images_and_draws_table_and_laten
             assert bytes(live.plot.value).startswith(b"\x89PNG")
         finally:
             live.close()
-        assert not live._thread.is_alive()
+        assert not live._loop.alive
 
 
 def test_a_file_name_is_shown_escaped(settings, start_processor, photos):
@@ -62,4 +64,4 @@ def test_inspector_reads_offsets_and_lag_then_stops(settings, photos):
         assert bytes(inspector.plot.value).startswith(b"\x89PNG")
     finally:
         inspector.close()
-    assert not inspector._thread.is_alive()
+    assert not inspector._loop.alive

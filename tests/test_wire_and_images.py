@@ -9,10 +9,10 @@ from confluent_kafka import Producer
 from PIL import Image
 
 from labkit.admin import create_topics
-from labkit.clients import make_consumer
 from labkit.bench.images import TWELVE_MP, enlarged_jpeg
 from labkit.errors import BadImage, WireFormatError
 from labkit.images import load_rgb, prepare_upload
+from labkit.kafka_config import make_consumer
 from labkit.wire import ImageRequest, LabelScore, ScoreResult, Timings
 
 
@@ -37,19 +37,27 @@ def test_request_survives_a_trip_through_kafka(settings, photos):
 
 
 def test_result_json_round_trip():
-    result = ScoreResult(id="b" * 32, status="ok", labels=[LabelScore(label="cat", score=0.895)],
-                         model="ViT-B-32/openai", timings_ms=Timings(queued=3, decode=4, inference=30, total=40))
+    result = ScoreResult(
+        id="b" * 32,
+        status="ok",
+        labels=[LabelScore(label="cat", score=0.895)],
+        model="ViT-B-32/openai",
+        timings_ms=Timings(queued=3, decode=4, inference=30, total=40),
+    )
     data = result.to_json()
     assert b'"schema":1' in data
     assert ScoreResult.from_json(data) == result
 
 
-@pytest.mark.parametrize("key, value, headers, problem", [
-    (None, b"x", [("labkit-schema", b"1"), ("content-type", b"image/jpeg")], "no key"),
-    (b"id1", b"x", [("content-type", b"image/jpeg")], "schema"),
-    (b"id1", b"x", [("labkit-schema", b"1"), ("content-type", b"text/plain")], "content-type"),
-    (b"id1", b"", [("labkit-schema", b"1"), ("content-type", b"image/png")], "no image"),
-])
+@pytest.mark.parametrize(
+    "key, value, headers, problem",
+    [
+        (None, b"x", [("labkit-schema", b"1"), ("content-type", b"image/jpeg")], "no key"),
+        (b"id1", b"x", [("content-type", b"image/jpeg")], "schema"),
+        (b"id1", b"x", [("labkit-schema", b"1"), ("content-type", b"text/plain")], "content-type"),
+        (b"id1", b"", [("labkit-schema", b"1"), ("content-type", b"image/png")], "no image"),
+    ],
+)
 def test_malformed_requests_are_rejected_with_the_reason(key, value, headers, problem):
     with pytest.raises(WireFormatError, match=problem):
         ImageRequest.from_record(key, value, headers)

@@ -15,25 +15,26 @@ processes; this version runs inside one Python process (notebook 07) and takes s
 
 from __future__ import annotations
 
-import statistics
 import time
 import uuid
 from pathlib import Path
 
 from ..admin import create_topics
-from ..client import LabClient
 from ..clip import Scorer
 from ..config import Settings
+from ..lab_client import LabClient
 from ..processor import Processor
+from .load import percentile
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
-
-
-def batch_vs_realtime(settings: Settings, scorer: Scorer, batch_sizes: list[int], images: list[bytes | Path],
-                      backlog: int = 64, light: int = 8) -> list[dict]:
+def batch_vs_realtime(
+    settings: Settings,
+    scorer: Scorer,
+    batch_sizes: list[int],
+    images: list[bytes | Path],
+    backlog: int = 64,
+    light: int = 8,
+) -> list[dict]:
     """One row per batch limit: saturated img/s with p50/p95 latency, and light-load p50 latency (ms).
 
     Every run gets topics and a consumer group of its own, so runs never see each other's records.
@@ -41,9 +42,15 @@ def batch_vs_realtime(settings: Settings, scorer: Scorer, batch_sizes: list[int]
     rows = []
     for max_batch in batch_sizes:
         tag = f"batching-{max_batch}-{uuid.uuid4().hex[:6]}"
-        run = settings.model_copy(update={
-            "max_batch_size": max_batch, "group_id": tag, "requests_topic": f"{tag}-requests",
-            "results_topic": f"{tag}-results", "dead_letter_topic": f"{tag}-dlq"})
+        run = settings.model_copy(
+            update={
+                "max_batch_size": max_batch,
+                "group_id": tag,
+                "requests_topic": f"{tag}-requests",
+                "results_topic": f"{tag}-results",
+                "dead_letter_topic": f"{tag}-dlq",
+            }
+        )
         create_topics(run)
         processor = Processor(run, scorer, name=f"processor-batch-{max_batch}")
         with LabClient(run) as lab:
@@ -56,7 +63,13 @@ def batch_vs_realtime(settings: Settings, scorer: Scorer, batch_sizes: list[int]
                 one_at_a_time = [lab.classify(images[i % len(images)]).timings_ms.total for i in range(light)]
             finally:
                 processor.stop()
-        rows.append({"max_batch": max_batch, "img_per_s": round(backlog / seconds, 1),
-                     "p50_ms": _percentile(saturated, 50), "p95_ms": _percentile(saturated, 95),
-                     "light_p50_ms": statistics.median(one_at_a_time)})
+        rows.append(
+            {
+                "max_batch": max_batch,
+                "img_per_s": round(backlog / seconds, 1),
+                "p50_ms": percentile(saturated, 50),
+                "p95_ms": percentile(saturated, 95),
+                "light_p50_ms": percentile(one_at_a_time, 50),
+            }
+        )
     return rows

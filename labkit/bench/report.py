@@ -14,24 +14,46 @@ def _table(title: str, rows: list[dict], columns: list[str]) -> None:
 
 
 def print_report(report: dict) -> None:
-    print(f"\nlabkit bench — model {report['model']}, {report['machine']['cores']} threads, "
-          f"torch {report['machine']['torch']}; best backend: {report['best_backend']}")
-    _table("a. image tower alone (ratio = vs torch-fp32 eager at the same batch, this run)", report["tower"],
-           ["backend", "batch", "img_per_s", "ratio_to_fp32", "note"])
-    _table("b. pipeline, saturated: HTTP → Kafka → processor → Kafka → WebSocket", report["pipeline"],
-           ["images", "backend", "max_batch", "img_per_s", "raw_img_per_s", "ratio_to_raw", "p50_ms", "p99_ms"])
+    print(
+        f"\nlabkit bench — model {report['model']}, {report['machine']['cores']} threads, "
+        f"torch {report['machine']['torch']}; best backend: {report['best_backend']}"
+    )
+    _table(
+        "a. image tower alone (ratio = vs torch-fp32 eager at the same batch, this run)",
+        report["tower"],
+        ["backend", "batch", "img_per_s", "ratio_to_fp32", "note"],
+    )
+    _table(
+        "b. pipeline, saturated: HTTP → Kafka → processor → Kafka → WebSocket",
+        report["pipeline"],
+        ["images", "backend", "max_batch", "img_per_s", "raw_img_per_s", "ratio_to_raw", "p50_ms", "p99_ms"],
+    )
     light, saturated = report["latency"]["light"], report["latency"]["saturated"]
-    _table("c. upload → result latency (ms)", [{"load": "light (1 in flight)", **light},
-                                              {"load": "saturated (224 px)", **saturated}],
-           ["load", "img_per_s", "p50_ms", "p95_ms", "p99_ms"])
-    _table("d. batch vs real-time (224 px, saturated)", report["batch_curve"],
-           ["max_batch", "img_per_s", "p50_ms", "p95_ms", "p99_ms"])
-    _table("e. processor memory (peak includes its start-up; ONNX backends serve without PyTorch)", report["rss"],
-           ["backend", "peak_rss_mb", "steady_rss_mb", "img_per_s"])
-    _table("f. consumer-group scaling (224 px, saturated)", report["scaling"],
-           ["processors", "img_per_s", "p50_ms", "p99_ms"])
-    _table("g. text tower (1 template per custom label; trim speed-up measured on 100 prompts)", report["text"],
-           ["scorer", "labels", "seconds", "trim_speedup"])
+    _table(
+        "c. upload → result latency (ms)",
+        [{"load": "light (1 in flight)", **light}, {"load": "saturated (224 px)", **saturated}],
+        ["load", "img_per_s", "p50_ms", "p95_ms", "p99_ms"],
+    )
+    _table(
+        "d. batch vs real-time (224 px, saturated)",
+        report["batch_curve"],
+        ["max_batch", "img_per_s", "p50_ms", "p95_ms", "p99_ms"],
+    )
+    _table(
+        "e. processor memory (peak includes its start-up; ONNX backends serve without PyTorch)",
+        report["rss"],
+        ["backend", "peak_rss_mb", "steady_rss_mb", "img_per_s"],
+    )
+    _table(
+        "f. consumer-group scaling (224 px, saturated)",
+        report["scaling"],
+        ["processors", "img_per_s", "p50_ms", "p99_ms"],
+    )
+    _table(
+        "g. text tower (1 template per custom label; trim speed-up measured on 100 prompts)",
+        report["text"],
+        ["scorer", "labels", "seconds", "trim_speedup", "trim_min_cosine"],
+    )
 
 
 def save_plot(report: dict, path: Path) -> None:
@@ -47,8 +69,10 @@ def save_plot(report: dict, path: Path) -> None:
     backends = list(dict.fromkeys(r["backend"] for r in report["tower"]))
     width = 0.8 / len(batches)
     for i, batch in enumerate(batches):
-        speeds = [next((r["img_per_s"] for r in report["tower"] if r["backend"] == b and r["batch"] == batch), 0)
-                  for b in backends]
+        speeds = [
+            next((r["img_per_s"] for r in report["tower"] if r["backend"] == b and r["batch"] == batch), 0)
+            for b in backends
+        ]
         ax_a.bar([x + i * width for x in range(len(backends))], speeds, width, label=f"batch {batch}")
     ax_a.set_xticks([x + width * (len(batches) - 1) / 2 for x in range(len(backends))], backends)
     ax_a.set(title="a. image tower alone", ylabel="images / s")
@@ -64,8 +88,9 @@ def save_plot(report: dict, path: Path) -> None:
     ax_c.plot([r["max_batch"] for r in curve], [r["img_per_s"] for r in curve], "o-", label="throughput")
     ax_c.set(title="d. batch vs real-time", xlabel="max batch size", ylabel="images / s")
     ax_latency = ax_c.twinx()
-    ax_latency.plot([r["max_batch"] for r in curve], [r["p50_ms"] for r in curve], "s--", color="tab:red",
-                    label="p50 latency")
+    ax_latency.plot(
+        [r["max_batch"] for r in curve], [r["p50_ms"] for r in curve], "s--", color="tab:red", label="p50 latency"
+    )
     ax_latency.set_ylabel("p50 latency (ms)")
     ax_c.legend(loc="upper left")
     ax_latency.legend(loc="lower right")

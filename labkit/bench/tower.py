@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import TYPE_CHECKING
 
-import torch
-
-from ..clip import BACKENDS, LoadedClip, make_tower
+from ..clip import BACKENDS, LoadedClip
 from ..clip.cpu import native_bf16
 
+if TYPE_CHECKING:
+    import torch
 
-def tower_throughput(clip: LoadedClip, pixels: torch.Tensor, batch_sizes: list[int], backends: list[str] | None = None,
-                     runs: int = 5, cache_dir=None, progress=None) -> list[dict]:
+
+def tower_throughput(
+    clip: LoadedClip,
+    pixels: torch.Tensor,
+    batch_sizes: list[int],
+    backends: list[str] | None = None,
+    runs: int = 5,
+    cache_dir=None,
+    progress=None,
+) -> list[dict]:
     """Rows of ``{backend, batch, img_per_s, ratio_to_fp32}`` for every backend × batch size."""
+    from ..clip.backends import make_tower
+
     backends = backends or list(BACKENDS)
     rows = []
     baseline: dict[int, float] = {}
@@ -37,9 +48,15 @@ def tower_throughput(clip: LoadedClip, pixels: torch.Tensor, batch_sizes: list[i
             speed = batch / statistics.median(times)
             if name == "torch-fp32":
                 baseline[batch] = speed
-            rows.append({"backend": name, "batch": batch, "img_per_s": round(speed, 2),
-                         "ratio_to_fp32": round(speed / baseline[batch], 2),
-                         "note": "" if name != "torch-bf16" or native_bf16() else "bf16 emulated (no native bf16)"})
+            rows.append(
+                {
+                    "backend": name,
+                    "batch": batch,
+                    "img_per_s": round(speed, 2),
+                    "ratio_to_fp32": round(speed / baseline[batch], 2),
+                    "note": "" if name != "torch-bf16" or native_bf16() else "bf16 emulated (no native bf16)",
+                }
+            )
             if progress:
                 progress.update(1)
     return rows

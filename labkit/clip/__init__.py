@@ -1,21 +1,57 @@
 """CLIP zero-shot scoring with open_clip: load a model, embed labels once, score images — in PyTorch, or exported to ONNX without it.
 
+One scorer base, two runtime adapters, in the order a reader meets them:
+
+    labels        the candidate labels and prompt templates
+    zero_shot     the NumPy arithmetic: unit vectors, scaled cosines, softmax, top-k
+    base          Scorer: what every scorer does (label-embedding cache, batching, top-k)
+    loading       where weights come from (open_clip, a checkpoint, the random test model)
+    towers        the image tower (PyTorch fp32/bf16, ONNX) and the trimmed text tower   [PyTorch]
+    torch_scorer  ClipScorer: the PyTorch adapter, the reference                          [PyTorch]
+    cpu           what this CPU computes fast (bf16, int8), read without PyTorch
+    tokens        CLIP's tokenizer as a ``tokenizers`` file, no PyTorch
+    preprocess    CLIP's image preprocessing in Pillow and NumPy
+    artifacts     the on-disk store: exported files, manifest, cache folders, decision cache
+    export        writing the ONNX towers, tokenizer and manifest                       [PyTorch]
+    onnx_scorer   OnnxScorer: the ONNX Runtime adapter, no PyTorch
+    fidelity      the gate every faster backend must pass against the reference
+    backends      image backends by name, and ``auto``: the fastest that passes the gate [PyTorch]
+    prepare       build_scorer: decide once in a child process, then serve without PyTorch
+
 The PyTorch-free parts import eagerly; names that need PyTorch load on first use, so a
 processor serving ONNX never pays PyTorch's ~500 MB.
 """
 
 from importlib import import_module
 
+from .base import BACKENDS, Scorer
 from .labels import DEFAULT_LABELS, DEFAULT_TEMPLATES, read_labels
+from .loading import LoadedClip, load_clip
+from .onnx_scorer import OnnxScorer
 from .prepare import build_scorer
-from .runtime import OnnxScorer
-from .scoring import Scorer
 
-_NEEDS_TORCH = {"BACKENDS": ".backends", "ImageTower": ".backends", "choose_tower": ".backends",
-                "make_tower": ".backends", "ClipScorer": ".scorer", "LoadedClip": ".loading", "load_clip": ".loading"}
+_NEEDS_TORCH = {
+    "ImageTower": ".towers",
+    "choose_tower": ".backends",
+    "make_tower": ".backends",
+    "ClipScorer": ".torch_scorer",
+}
 
-__all__ = ["BACKENDS", "ClipScorer", "DEFAULT_LABELS", "DEFAULT_TEMPLATES", "ImageTower", "LoadedClip",
-           "OnnxScorer", "Scorer", "build_scorer", "choose_tower", "load_clip", "make_tower", "read_labels"]
+__all__ = [
+    "BACKENDS",
+    "ClipScorer",
+    "DEFAULT_LABELS",
+    "DEFAULT_TEMPLATES",
+    "ImageTower",
+    "LoadedClip",
+    "OnnxScorer",
+    "Scorer",
+    "build_scorer",
+    "choose_tower",
+    "load_clip",
+    "make_tower",
+    "read_labels",
+]
 
 
 def __getattr__(name: str):

@@ -5,23 +5,20 @@ the exported files and exits — taking PyTorch's memory with it. Errors a user 
 printed as one ``labkit: error: …`` line (the parent repeats it) and exit code 1.
 """
 
-import logging
 import sys
 
+from .._logging import log_to_stderr
 from ..config import Settings
 from ..errors import LabkitError
-from .loading import weights_cache_key
+from .artifacts import settings_folder
 from .prepare import decide
-from .runtime import onnx_cache_dir
 
 
 def main(threads: int) -> int:
     settings = Settings()
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, datefmt="%H:%M:%S",
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    logging.getLogger("labkit").setLevel(settings.log_level)
+    log_to_stderr(settings.log_level)
     try:
-        decide(settings, threads).write(onnx_cache_dir(settings.onnx_cache_dir) / weights_cache_key(settings), threads)
+        decide(settings, threads).write(settings_folder(settings), threads)
     except LabkitError as exc:
         print(f"labkit: error: {exc}", file=sys.stderr)
         return 1

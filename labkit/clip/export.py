@@ -11,30 +11,46 @@ import logging
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from .loading import LoadedClip
+from .artifacts import TOKENIZER_FILE, Manifest, image_tower_file, model_folder, text_tower_file
 from .cpu import native_int8_dot
-from .runtime import Manifest, image_tower_file, onnx_cache_dir, text_tower_file
-from .scorer import TextTower
+from .loading import LoadedClip
 from .tokens import build_tokenizer
+from .towers import TextTower
 
 log = logging.getLogger(__name__)
 
 
-def _export(module: torch.nn.Module, example: torch.Tensor, target: Path, input_name: str,
-            dynamic: dict[int, str]) -> None:
+def _export(
+    module: torch.nn.Module, example: torch.Tensor, target: Path, input_name: str, dynamic: dict[int, str]
+) -> None:
     partial = target.with_suffix(f".{os.getpid()}.tmp")
     # Grad enabled on purpose: under no_grad, PyTorch's attention takes a fused fast path
     # that the (TorchScript-based) exporter cannot translate.
     with torch.enable_grad(), warnings.catch_warnings():
         # It warns that negative indices would break `x[rows, eot_positions]`; token positions never are.
         warnings.filterwarnings("ignore", message="Exporting aten::index operator")
-        torch.onnx.export(module, (example,), str(partial), input_names=[input_name], output_names=["embedding"],
-                          opset_version=17, dynamo=False,
-                          dynamic_axes={input_name: dynamic, "embedding": {0: "batch"}})
+        torch.onnx.export(
+            module,
+            (example,),
+            str(partial),
+            input_names=[input_name],
+            output_names=["embedding"],
+            opset_version=17,
+            dynamo=False,
+            dynamic_axes={input_name: dynamic, "embedding": {0: "batch"}},
+        )
     os.replace(partial, target)
+
+
+class _SkipPreprocessingAdvice(logging.Filter):
+    """Drops ONNX Runtime's "consider pre-processing" advice: it is for static quantization; this one is dynamic."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Please consider to run pre-processing")
 
 
 def _quantize(source: Path, target: Path, ops: tuple[str, ...] = ("MatMul", "Gemm")) -> None:
@@ -47,15 +63,20 @@ def _quantize(source: Path, target: Path, ops: tuple[str, ...] = ("MatMul", "Gem
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     partial = target.with_suffix(f".{os.getpid()}.tmp")
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # its "consider pre-processing" advice is for static quantization
+    advice = _SkipPreprocessingAdvice()
+    logging.getLogger().addFilter(advice)  # ONNX Runtime logs it on the root logger
     try:
-            quantize_dynamic(str(source), str(partial), weight_type=QuantType.QInt8, reduce_range=not native_int8_dot(),
-                         per_channel=True, op_types_to_quantize=list(ops),
-                         extra_options={"MatMulConstBOnly": True})
+        quantize_dynamic(
+            str(source),
+            str(partial),
+            weight_type=QuantType.QInt8,
+            reduce_range=not native_int8_dot(),
+            per_channel=True,
+            op_types_to_quantize=list(ops),
+            extra_options={"MatMulConstBOnly": True},
+        )
     finally:
-        root.setLevel(level)
+        logging.getLogger().removeFilter(advice)
     os.replace(partial, target)
 
 
@@ -86,9 +107,11 @@ class _TraceableSelfAttention(torch.nn.Module):
 @contextlib.contextmanager
 def _traceable_attention(transformer: torch.nn.Module):
     """Swap each block's attention for :class:`_TraceableSelfAttention` while exporting, then put it back."""
-    swapped = [(block, block.attn) for block in getattr(transformer, "resblocks", [])
-               if isinstance(getattr(block, "attn", None), torch.nn.MultiheadAttention)
-               and block.attn._qkv_same_embed_dim]
+    swapped = [
+        (block, block.attn)
+        for block in getattr(transformer, "resblocks", [])
+        if isinstance(getattr(block, "attn", None), torch.nn.MultiheadAttention) and block.attn._qkv_same_embed_dim
+    ]
     try:
         for block, attention in swapped:
             block.attn = _TraceableSelfAttention(attention)
@@ -98,15 +121,13 @@ def _traceable_attention(transformer: torch.nn.Module):
             block.attn = attention
 
 
-def model_folder(clip: LoadedClip, cache_dir: Path | None = None) -> Path:
-    folder = onnx_cache_dir(cache_dir) / clip.cache_key
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def _folder(clip: LoadedClip, cache_dir: Path | None) -> Path:
+    return model_folder(clip.cache_key, cache_dir, create=True)
 
 
 def export_image_tower(clip: LoadedClip, cache_dir: Path | None = None, quantized: bool = False) -> Path:
     """The image tower as an ONNX file (int8 if ``quantized``), exported once and then reused."""
-    folder = model_folder(clip, cache_dir)
+    folder = _folder(clip, cache_dir)
     fp32 = folder / image_tower_file("onnx-fp32")
     target = folder / image_tower_file("onnx-int8" if quantized else "onnx-fp32")
     if not fp32.is_file():
@@ -124,7 +145,7 @@ def export_text_tower(clip: LoadedClip, cache_dir: Path | None = None, quantized
     """The trimmed text tower (dynamic batch and length) as ONNX, or None for models it does not fit."""
     if not TextTower.supports(clip.model):
         return None
-    folder = model_folder(clip, cache_dir)
+    folder = _folder(clip, cache_dir)
     fp32, target = folder / text_tower_file(False), folder / text_tower_file(quantized)
     if not fp32.is_file():
         log.info("exporting the %s text tower to ONNX (once)", clip.model_id)
@@ -139,10 +160,10 @@ def export_text_tower(clip: LoadedClip, cache_dir: Path | None = None, quantized
 
 def export_tokenizer(clip: LoadedClip, cache_dir: Path | None = None) -> Path | None:
     """open_clip's BPE vocabulary as ``tokenizer.json``, or None for tokenizers other than CLIP's own."""
-    tokenizer = clip.tokenizer
+    tokenizer: Any = clip.tokenizer  # open_clip's SimpleTokenizer, when it has these attributes
     if not all(hasattr(tokenizer, name) for name in ("encoder", "bpe_ranks", "context_length")):
         return None
-    target = model_folder(clip, cache_dir) / "tokenizer.json"
+    target = _folder(clip, cache_dir) / TOKENIZER_FILE
     if not target.is_file():
         merges = sorted(tokenizer.bpe_ranks, key=tokenizer.bpe_ranks.get)
         partial = target.with_suffix(f".{os.getpid()}.tmp")
@@ -158,8 +179,13 @@ def write_manifest(clip: LoadedClip, cache_dir: Path | None = None) -> Manifest 
     side = size if isinstance(size, int) else (size[0] if size and size[0] == size[1] else None)
     if side is None or config.get("resize_mode") != "shortest" or config.get("interpolation") != "bicubic":
         return None
-    manifest = Manifest(model_id=clip.model_id, random_weights=clip.random_weights, input_size=int(side),
-                        mean=tuple(config["mean"]), std=tuple(config["std"]),
-                        logit_scale=float(clip.model.logit_scale.detach().exp()))
-    manifest.write(model_folder(clip, cache_dir))
+    manifest = Manifest(
+        model_id=clip.model_id,
+        random_weights=clip.random_weights,
+        input_size=int(side),
+        mean=tuple(config["mean"]),
+        std=tuple(config["std"]),
+        logit_scale=float(clip.model.logit_scale.detach().exp()),
+    )
+    manifest.write(_folder(clip, cache_dir))
     return manifest

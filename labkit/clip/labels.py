@@ -2,8 +2,8 @@
 
 CLIP was trained on captions, not on single words, so "a photo of a dog." scores better than
 "dog". Averaging the embeddings of several phrasings (prompt ensembling) helps further. The
-default label set covers objects, animals, food, scenes and activities; it includes the 30
-classes of the lab's 100 sample photos.
+default label set covers objects, animals, food, scenes and activities; it includes the label
+of each of the 8 sample photos that ship in ``labkit/samples``.
 """
 
 from __future__ import annotations
@@ -12,21 +12,78 @@ from pathlib import Path
 
 DEFAULT_LABELS: tuple[str, ...] = (
     # animals
-    "cat", "kitten", "dog", "puppy", "bird", "eagle", "ostrich", "chicken", "horse", "cow",
-    "frog", "turtle", "dolphin", "walrus", "tiger", "brown bear", "panda", "gorilla", "badger",
-    "armadillo", "hamster", "bunny", "fish",
+    "cat",
+    "kitten",
+    "dog",
+    "puppy",
+    "bird",
+    "eagle",
+    "ostrich",
+    "chicken",
+    "horse",
+    "cow",
+    "frog",
+    "turtle",
+    "dolphin",
+    "walrus",
+    "tiger",
+    "brown bear",
+    "panda",
+    "gorilla",
+    "badger",
+    "armadillo",
+    "hamster",
+    "bunny",
+    "fish",
     # food
-    "pizza", "burger", "banana", "apple", "orange", "mushroom", "salad", "cake", "cup of coffee",
-    "sushi", "bowl of soup",
+    "pizza",
+    "burger",
+    "banana",
+    "apple",
+    "orange",
+    "mushroom",
+    "salad",
+    "cake",
+    "cup of coffee",
+    "sushi",
+    "bowl of soup",
     # objects
-    "teapot", "vase", "car", "bicycle", "plane", "ship", "train", "laptop", "phone", "book",
-    "chair", "clock", "guitar", "diagram", "screenshot of text",
+    "teapot",
+    "vase",
+    "car",
+    "bicycle",
+    "plane",
+    "ship",
+    "train",
+    "laptop",
+    "phone",
+    "book",
+    "chair",
+    "clock",
+    "guitar",
+    "diagram",
+    "screenshot of text",
     # scenes
-    "landscape", "forest canopy", "beach", "mountain", "city street", "pyramids", "desert",
-    "snowy field", "kitchen", "office", "night sky",
+    "landscape",
+    "forest canopy",
+    "beach",
+    "mountain",
+    "city street",
+    "pyramids",
+    "desert",
+    "snowy field",
+    "kitchen",
+    "office",
+    "night sky",
     # people and activities
-    "person", "group of people", "person riding a bike", "person cooking", "person playing sports",
-    "person swimming", "person reading", "person hiking",
+    "person",
+    "group of people",
+    "person riding a bike",
+    "person cooking",
+    "person playing sports",
+    "person swimming",
+    "person reading",
+    "person hiking",
 )
 
 #: Phrasings averaged for each label (a small subset of the 80 in OpenAI's CLIP notebook).

@@ -69,8 +69,9 @@ def _weights_cached(arch: str, tag: str, cache_dir: Path | None) -> bool:
     parts = hub.split("/")
     repo, explicit = "/".join(parts[:2]), "/".join(parts[2:])
     names = [explicit] if explicit else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
-    return any(isinstance(try_to_load_from_cache(repo, name, cache_dir=cache_dir and str(cache_dir)), str)
-               for name in names)
+    return any(
+        isinstance(try_to_load_from_cache(repo, name, cache_dir=cache_dir and str(cache_dir)), str) for name in names
+    )
 
 
 #: ``LABKIT_PRETRAINED=random``: the named architecture with random weights, for speed measurements
@@ -85,8 +86,11 @@ def weights_cache_key(settings: Settings) -> str:
     if settings.checkpoint is not None:
         checkpoint = Path(settings.checkpoint)
         stat = checkpoint.stat() if checkpoint.is_file() else None
-        return f"{settings.model}__{checkpoint.stem}-{stat.st_size}-{int(stat.st_mtime)}" if stat else \
-            f"{settings.model}__{checkpoint.stem}-missing"
+        return (
+            f"{settings.model}__{checkpoint.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+            if stat
+            else f"{settings.model}__{checkpoint.stem}-missing"
+        )
     if settings.pretrained == RANDOM_WEIGHTS:
         return f"{settings.model}__random-seed0"
     return f"{settings.model}__{settings.pretrained}"
@@ -141,7 +145,8 @@ def load_clip(settings: Settings) -> LoadedClip:
     log.info("loading CLIP %s", model_id)
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
-            arch, pretrained=pretrained,
+            arch,
+            pretrained=pretrained,
             cache_dir=str(settings.model_cache_dir) if settings.model_cache_dir else None,
         )
     except RuntimeError as exc:
@@ -150,6 +155,11 @@ def load_clip(settings: Settings) -> LoadedClip:
             f"LABKIT_CHECKPOINT to a local weights file, or LABKIT_MODEL={TEST_MODEL}."
         ) from None
     model.eval()
-    return LoadedClip(model=model, preprocess=preprocess, tokenizer=open_clip.get_tokenizer(arch),
-                      model_id=model_id, random_weights=pretrained is None,
-                      cache_key=weights_cache_key(settings))
+    return LoadedClip(
+        model=model,
+        preprocess=preprocess,
+        tokenizer=open_clip.get_tokenizer(arch),
+        model_id=model_id,
+        random_weights=pretrained is None,
+        cache_key=weights_cache_key(settings),
+    )

@@ -7,10 +7,11 @@ never given back, so the deciding happens in a short-lived *child* process:
 1. load the model in PyTorch, export and quantize the towers (cached on disk);
 2. pick the backend (``auto``: the fastest that passes the gate, see :mod:`.backends`);
 3. for an ONNX backend, check the whole PyTorch-free path against PyTorch on the sample photos
-   — NumPy preprocessing, ONNX image tower, tokenizer, ONNX text tower (int8, else fp32) —
-   and write the verdict next to the files (:class:`~labkit.clip.runtime.Decision`).
+   with the same fidelity gate (:mod:`.fidelity`) — NumPy preprocessing, ONNX image tower,
+   tokenizer, ONNX text tower (int8, else fp32) — and write the verdict next to the files
+   (:class:`~labkit.clip.artifacts.Decision`).
 
-The parent then loads :class:`~labkit.clip.runtime.OnnxScorer` and never imports PyTorch.
+The parent then loads :class:`~labkit.clip.onnx_scorer.OnnxScorer` and never imports PyTorch.
 The next start on the same machine reads the verdict and skips the child entirely. When the
 verdict is a PyTorch backend (or the PyTorch-free path missed the gate), the parent loads
 open_clip itself, as before.
@@ -23,6 +24,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -30,16 +32,26 @@ from ..config import Settings
 from ..errors import LabkitError, ModelUnavailable
 from ..images import load_rgb
 from ..samples import sample_photos
+from .artifacts import Decision, model_folder, settings_folder
+from .base import Scorer
+from .fidelity import end_to_end_fidelity
 from .labels import DEFAULT_LABELS, read_labels
-from .loading import weights_cache_key
-from .runtime import Decision, OnnxScorer, onnx_cache_dir
-from .scoring import Scorer
+from .onnx_scorer import OnnxScorer
 from .zero_shot import min_cosine
 
 log = logging.getLogger(__name__)
 
 #: Backends that may run without PyTorch in the serving process.
 TORCH_FREE_CANDIDATES = ("auto", "onnx-fp32", "onnx-int8")
+
+
+class _Verdict(TypedDict):
+    """The fields every :class:`Decision` of :func:`decide` starts from."""
+
+    requested: str
+    backend: str
+    torch_free: bool
+    text_tower: str | None
 
 
 def default_threads() -> int:
@@ -59,11 +71,11 @@ def decide(settings: Settings, threads: int) -> Decision:
     """Pick and check the backend for ``settings`` on this machine (imports PyTorch; run in a child)."""
     import torch
 
-    from .backends import MIN_COSINE, MIN_TOP1_AGREEMENT, choose_tower
-    from .export import export_text_tower, export_tokenizer, model_folder, write_manifest
+    from .backends import choose_tower
+    from .export import export_text_tower, export_tokenizer, write_manifest
     from .loading import load_clip
-    from .scorer import ClipScorer
     from .tokens import AWKWARD_TEXTS, ClipTokenizer
+    from .torch_scorer import ClipScorer
 
     torch.set_num_threads(threads)
     clip = load_clip(settings)
@@ -72,7 +84,7 @@ def decide(settings: Settings, threads: int) -> Decision:
     pixels = torch.stack([reference.preprocess(image) for image in images])
     label_embeddings = reference.label_embeddings()
     tower = choose_tower(clip, settings.backend, pixels, label_embeddings, settings.onnx_cache_dir)
-    verdict = {"requested": settings.backend, "backend": tower.name, "torch_free": False, "text_tower": None}
+    verdict: _Verdict = {"requested": settings.backend, "backend": tower.name, "torch_free": False, "text_tower": None}
     if not tower.name.startswith("onnx-"):
         return Decision(**verdict, reason=f"{tower.name} runs in PyTorch")
 
@@ -80,32 +92,45 @@ def decide(settings: Settings, threads: int) -> Decision:
     tokenizer_file = export_tokenizer(clip, settings.onnx_cache_dir)
     text_towers = [export_text_tower(clip, settings.onnx_cache_dir, quantized=q) for q in (True, False)]
     if manifest is None or tokenizer_file is None or text_towers[0] is None:
-        return Decision(**verdict, reason="this model's preprocessing, tokenizer or text tower has no "
-                                          "PyTorch-free version in labkit")
+        return Decision(
+            **verdict,
+            reason="this model's preprocessing, tokenizer or text tower has no PyTorch-free version in labkit",
+        )
     prompts = [template.format(label) for label in reference.labels for template in reference.templates]
     ours = ClipTokenizer(tokenizer_file)(prompts + list(AWKWARD_TEXTS))
     theirs = clip.tokenizer(prompts + list(AWKWARD_TEXTS)).numpy()
-    if not (np.array_equal(theirs[:, : ours.shape[1]], ours) and not theirs[:, ours.shape[1]:].any()):
+    if not (np.array_equal(theirs[:, : ours.shape[1]], ours) and not theirs[:, ours.shape[1] :].any()):
         return Decision(**verdict, reason="the exported tokenizer differs from open_clip's")
 
     expected_images = reference.embed_images(pixels)
     expected_texts = reference.embed_prompts(prompts)
-    expected_top1 = reference.probabilities(pixels).argmax(-1)
-    folder = model_folder(clip, settings.onnx_cache_dir)
+    expected_scores = reference.probabilities(pixels)
+    folder = model_folder(clip.cache_key, settings.onnx_cache_dir)
     for text_tower in text_towers:
+        assert text_tower is not None  # export_text_tower gives both towers, or (checked above) neither
         runtime = OnnxScorer(folder, tower.name, text_tower.name, threads, labels=reference.labels)
         runtime_pixels = [runtime.preprocess(image) for image in images]
         image_cosine = min_cosine(expected_images, runtime.embed_images(runtime_pixels))
         text_cosine = min_cosine(expected_texts, runtime.embed_prompts(prompts))
-        top1 = float((runtime.probabilities(runtime_pixels).argmax(-1) == expected_top1).mean())
-        # Random weights score every label about the same, so their top-1 is a coin toss: cosine only.
-        passes = (image_cosine >= MIN_COSINE and text_cosine >= MIN_COSINE
-                  and (clip.random_weights or top1 >= MIN_TOP1_AGREEMENT))
-        log.info("PyTorch-free runtime with %s and %s: image cosine %.5f, text cosine %.5f, top-1 %.0f%% → %s",
-                 tower.name, text_tower.name, image_cosine, text_cosine, top1 * 100, "passes" if passes else "fails")
-        if passes:
-            return Decision(**{**verdict, "torch_free": True, "text_tower": text_tower.name},
-                            image_cosine=image_cosine, text_cosine=text_cosine, top1_agreement=top1)
+        report = end_to_end_fidelity(
+            [image_cosine, text_cosine], expected_scores, runtime.probabilities(runtime_pixels), clip.random_weights
+        )
+        log.info(
+            "PyTorch-free runtime with %s and %s: image cosine %.5f, text cosine %.5f, top-1 %.0f%% → %s",
+            tower.name,
+            text_tower.name,
+            image_cosine,
+            text_cosine,
+            report.top1_agreement * 100,
+            "passes" if report.passes else "fails",
+        )
+        if report.passes:
+            return Decision(
+                **(verdict | {"torch_free": True, "text_tower": text_tower.name}),
+                image_cosine=image_cosine,
+                text_cosine=text_cosine,
+                top1_agreement=report.top1_agreement,
+            )
     return Decision(**verdict, reason="the PyTorch-free runtime missed the fidelity gate")
 
 
@@ -114,16 +139,19 @@ def decide_in_child(settings: Settings, threads: int) -> Decision:
     log.info("checking backends for %s on this machine (once; a child process loads PyTorch)", settings.model)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")} | settings.to_env()
     env["LABKIT_LOG_LEVEL"] = logging.getLevelName(logging.getLogger("labkit").getEffectiveLevel())
-    child = subprocess.Popen([sys.executable, "-m", "labkit.clip", str(threads)], env=env, stderr=subprocess.PIPE,
-                             text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "labkit.clip", str(threads)], env=env, stderr=subprocess.PIPE, text=True
+    )
     last = ""
+    assert child.stderr is not None  # stderr=PIPE
     for line in child.stderr:  # pass progress through; remember the last line (the error, if it fails)
         sys.stderr.write(line)
         last = line.strip() or last
     if child.wait() != 0:  # the child printed "labkit: error: <what to do>" last
-        raise ModelUnavailable(last.removeprefix("labkit: error: ") or f"the backend check exited with {child.returncode}")
-    decision = Decision.read(onnx_cache_dir(settings.onnx_cache_dir) / weights_cache_key(settings),
-                             settings.backend, threads)
+        raise ModelUnavailable(
+            last.removeprefix("labkit: error: ") or f"the backend check exited with {child.returncode}"
+        )
+    decision = Decision.read(settings_folder(settings), settings.backend, threads)
     if decision is None:
         raise LabkitError("the backend check wrote no verdict; run it again with LABKIT_LOG_LEVEL=DEBUG")
     return decision
@@ -134,7 +162,7 @@ def _torch_scorer(settings: Settings, backend: str, threads: int) -> Scorer:
 
     from .backends import choose_tower
     from .loading import load_clip
-    from .scorer import ClipScorer
+    from .torch_scorer import ClipScorer
 
     torch.set_num_threads(threads)
     scorer = ClipScorer(load_clip(settings), labels=_labels(settings), top_k=settings.top_k)
@@ -146,8 +174,10 @@ def _torch_scorer(settings: Settings, backend: str, threads: int) -> Scorer:
 def _onnx_scorer(folder: Path, decision: Decision, settings: Settings, threads: int) -> OnnxScorer | None:
     """The PyTorch-free scorer the verdict allows, or None when the cached files are gone or damaged."""
     try:
-        return OnnxScorer(folder, decision.backend, decision.text_tower, threads, labels=_labels(settings),
-                          top_k=settings.top_k)
+        assert decision.text_tower is not None, "the verdict names no text tower"  # only a damaged file lacks it
+        return OnnxScorer(
+            folder, decision.backend, decision.text_tower, threads, labels=_labels(settings), top_k=settings.top_k
+        )
     except Exception as exc:  # deleted, half-copied, or from another onnxruntime version
         log.warning("cached ONNX files in %s are unusable (%s); exporting them again", folder, exc)
         return None
@@ -156,9 +186,9 @@ def _onnx_scorer(folder: Path, decision: Decision, settings: Settings, threads: 
 def build_scorer(settings: Settings) -> Scorer:
     """The scorer ``settings`` describe, warmed up: PyTorch-free when the chosen backend allows it."""
     threads = settings.inference_threads or default_threads()
-    backend = settings.backend
+    backend: str = settings.backend
     if backend in TORCH_FREE_CANDIDATES:
-        folder = onnx_cache_dir(settings.onnx_cache_dir) / weights_cache_key(settings)
+        folder = settings_folder(settings)
         decision = Decision.read(folder, backend, threads)
         scorer = _onnx_scorer(folder, decision, settings, threads) if decision and decision.torch_free else None
         if decision is None or (decision.torch_free and scorer is None):
@@ -171,4 +201,3 @@ def build_scorer(settings: Settings) -> Scorer:
         log.info("image backend: %s, with PyTorch in this process (%s)", decision.backend, decision.reason)
         backend = decision.backend
     return _torch_scorer(settings, backend, threads)
-

@@ -2,8 +2,8 @@
 
 This is what open_clip's torchvision pipeline does for ``resize_mode="shortest"``, step for
 step (torchvision resizes Pillow images with Pillow itself), so the ONNX runtime can prepare
-pixels without importing PyTorch. The export step checks the two agree on sample photos
-before the runtime is allowed to use this (see :mod:`labkit.clip.export`).
+pixels without importing PyTorch. The backend check compares the two on sample photos
+before the runtime is allowed to use this (see :mod:`labkit.clip.prepare`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """CLIP's byte-pair tokenizer without PyTorch: open_clip's vocabulary saved as a Hugging Face ``tokenizers`` file.
 
 open_clip's ``SimpleTokenizer`` is plain Python, but its module imports PyTorch, and the ONNX
-runtime must not (PyTorch alone is ~500 MB of resident memory). The vocabulary and merge
+scorer must not (PyTorch alone is ~500 MB of resident memory). The vocabulary and merge
 rules are data, so the export step writes them into a ``tokenizer.json`` that the
 ``tokenizers`` library (Rust, fast, no PyTorch) runs with the same rules:
 
@@ -12,8 +12,9 @@ rules are data, so the export step writes them into a ``tokenizer.json`` that th
 * wrap in ``<start_of_text>`` … ``<end_of_text>`` and cut to the context length (77),
   keeping the end-of-text token last — the token whose output CLIP uses as the embedding.
 
-The export checks the result is token-for-token identical to open_clip on every prompt of
-the default label set and a set of awkward strings before the runtime may use it.
+The backend check (:mod:`labkit.clip.prepare`) makes sure the result is token-for-token
+identical to open_clip on every prompt of the label set and a set of awkward strings before
+the runtime may use it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,17 @@ START, END = "<start_of_text>", "<end_of_text>"
 
 #: Strings that trip naive tokenizers; the export compares these with open_clip too.
 AWKWARD_TEXTS = (
-    "a photo of a CAT.", "  spaced\tout\n text ", "it's a dog's life", "café crème brûlée", "東京の夜景",
-    "emoji 🐱🍕", "&amp; html &lt;b&gt;", "numbers 12345 and 3.14", "x" * 300, "", "don't-stop!!!",
+    "a photo of a CAT.",
+    "  spaced\tout\n text ",
+    "it's a dog's life",
+    "café crème brûlée",
+    "東京の夜景",
+    "emoji 🐱🍕",
+    "&amp; html &lt;b&gt;",
+    "numbers 12345 and 3.14",
+    "x" * 300,
+    "",
+    "don't-stop!!!",
 )
 
 
@@ -49,12 +59,15 @@ def build_tokenizer(encoder: dict[str, int], merges: Sequence[tuple[str, str]], 
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
 
     tokenizer = Tokenizer(models.BPE(vocab=dict(encoder), merges=list(merges), end_of_word_suffix="</w>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(WORD_PATTERN), behavior="removed", invert=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(WORD_PATTERN), behavior="removed", invert=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{START} $A {END}", special_tokens=[(START, encoder[START]), (END, encoder[END])])
+        single=f"{START} $A {END}", special_tokens=[(START, encoder[START]), (END, encoder[END])]
+    )
     tokenizer.enable_truncation(context_length)
     return tokenizer
 

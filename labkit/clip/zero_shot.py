@@ -39,5 +39,6 @@ def top_labels(probs: np.ndarray, names: Sequence[str], k: int) -> list[list[Lab
     """The ``k`` most probable labels of each row of ``probs``, best first."""
     k = min(k, len(names))
     order = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
-    return [[LabelScore(label=names[i], score=round(float(row[i]), 6)) for i in best]
-            for row, best in zip(probs, order)]
+    return [
+        [LabelScore(label=names[i], score=round(float(row[i]), 6)) for i in best] for row, best in zip(probs, order)
+    ]

@@ -10,19 +10,33 @@ check again (must pass); ``tests/test_exercises.py`` feeds each check the plausi
 from ._feedback import ExerciseFailed
 from ._setup import fresh_topic, send_records
 from .groups import check_partitions_shared
-from .kafka_basics import (check_consumed_everything, check_delivery_reports, check_group_caught_up,
-                           check_partition_prediction, check_records_sent, check_topic_created)
+from .kafka_basics import (
+    check_consumed_everything,
+    check_delivery_reports,
+    check_group_caught_up,
+    check_partition_prediction,
+    check_records_sent,
+    check_topic_created,
+)
 from .realtime import check_own_labels, check_replayed_window
 from .reliability import check_at_least_once, check_dead_letter_reason
 from .zero_shot import check_unknown_threshold, check_zero_shot_probabilities
 
 __all__ = [
-    "ExerciseFailed", "fresh_topic", "send_records",
-    "check_topic_created", "check_partition_prediction",                                  # 01
-    "check_delivery_reports", "check_records_sent",                                       # 02
-    "check_consumed_everything", "check_group_caught_up",                                 # 03
-    "check_partitions_shared",                                                            # 04
-    "check_zero_shot_probabilities", "check_unknown_threshold",                           # 05
-    "check_own_labels", "check_replayed_window",                                          # 06
-    "check_at_least_once", "check_dead_letter_reason",                                    # 07
+    "ExerciseFailed",
+    "fresh_topic",
+    "send_records",
+    "check_topic_created",
+    "check_partition_prediction",  # 01
+    "check_delivery_reports",
+    "check_records_sent",  # 02
+    "check_consumed_everything",
+    "check_group_caught_up",  # 03
+    "check_partitions_shared",  # 04
+    "check_zero_shot_probabilities",
+    "check_unknown_threshold",  # 05
+    "check_own_labels",
+    "check_replayed_window",  # 06
+    "check_at_least_once",
+    "check_dead_letter_reason",  # 07
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-
 class ExerciseFailed(AssertionError):
     """Not solved yet; the message says what is wrong and how to fix it."""
 

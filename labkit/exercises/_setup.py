@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 from ..admin import create_topics
-from ..clients import make_producer
 from ..config import Settings
+from ..kafka_config import make_producer
 
 
 def fresh_topic(settings: Settings, name: str, partitions: int = 3, records: int = 0, key: str = "record") -> str:

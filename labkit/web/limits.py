@@ -1,19 +1,27 @@
-"""Upload size limits enforced while the body streams in, so an oversize upload is refused before it is read.
+"""Upload size limits, enforced before and while the body streams in so an oversize upload is refused unread, and the form read into a typed :class:`Upload`.
 
 A framework that parses a multipart form before calling your endpoint has already read (and
 spooled to disk) the whole body by the time the endpoint could look at its size: a 5 GB upload
-costs 5 GB of disk and bandwidth before its 413. This ASGI middleware sits in front instead:
+costs 5 GB of disk and bandwidth before its 413. Here the endpoint reads the body itself, after
+every check that needs no body (origin, token, backlog), and each size check raises
+:class:`~labkit.web.errors.TooLarge` (→ 413):
 
-* a ``Content-Length`` over the limit → ``413`` at once, nothing read;
-* no ``Content-Length`` (chunked upload) → bytes are counted as they arrive and the request is
-  cut off with ``413`` at the first chunk past the limit.
+* a ``Content-Length`` over the limit → 413 before a byte is read (:func:`read_upload`; the
+  connection is closed, so the rest is never read either);
+* no ``Content-Length`` (chunked upload) → the :class:`UploadSizeLimit` middleware counts bytes
+  as they arrive and cuts the request off with 413 at the first chunk past the limit.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
+from pathlib import Path
 
-from fastapi import HTTPException
+from fastapi import Request
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+
+from .errors import BadLabels, NoImage, NotAForm, TooLarge
 
 #: Room for the multipart envelope (boundaries, part headers, the labels field) around the file.
 ENVELOPE_BYTES = 64 * 1024
@@ -24,20 +32,14 @@ def too_large_message(limit: int) -> str:
 
 
 class UploadSizeLimit:
-    """Refuse POST bodies to ``path`` larger than ``max_bytes`` (plus the multipart envelope) with 413."""
+    """Cut a POST body to ``path`` off with 413 as soon as more than ``max_bytes`` (plus the multipart envelope) has arrived."""
 
-    def __init__(self, app, path: str, max_bytes: int, on_refused=None):
+    def __init__(self, app, path: str, max_bytes: int):
         self.app, self.path, self.limit = app, path, max_bytes
-        self.on_refused = on_refused or (lambda: None)  # e.g. count it in the metrics
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
             return await self.app(scope, receive, send)
-        allowed = self.limit + ENVELOPE_BYTES
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > allowed:
-            self.on_refused()
-            return await self._refuse(send)
         seen = 0
 
         async def counting_receive():
@@ -45,17 +47,44 @@ class UploadSizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > allowed:
-                    self.on_refused()
-                    # Raised inside the endpoint's form parsing: FastAPI turns it into the 413 response.
-                    raise HTTPException(413, too_large_message(self.limit))
+                if seen > self.limit + ENVELOPE_BYTES:  # raised inside the endpoint's form parsing: 413
+                    raise TooLarge(too_large_message(self.limit))
             return message
 
         return await self.app(scope, counting_receive, send)
 
-    async def _refuse(self, send) -> None:
-        body = json.dumps({"detail": too_large_message(self.limit)}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+
+@dataclass(frozen=True)
+class Upload:
+    """One upload as the form sent it: the file's bytes, its name (a label only) and the user's own labels, if any."""
+
+    data: bytes
+    filename: str | None
+    labels: list[str] | None
+
+
+async def read_upload(request: Request, max_bytes: int) -> Upload:
+    """Read the multipart ``file`` (+ optional ``labels``, comma- or newline-separated) with tight limits."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes + ENVELOPE_BYTES:
+        raise TooLarge(too_large_message(max_bytes), close=True)
+    try:
+        form = await request.form(max_files=1, max_fields=1, max_part_size=64 * 1024)
+    except MultiPartException as exc:
+        raise NotAForm(f"Send the image as multipart/form-data in a field named 'file' ({exc.message}).") from None
+    try:
+        file, labels = form.get("file"), form.get("labels")
+        if not isinstance(file, UploadFile):
+            raise NoImage("No image: send it as multipart/form-data in a field named 'file'.")
+        if labels is not None and not isinstance(labels, str):
+            raise BadLabels("Labels: send them as text, comma- or newline-separated.")
+        data = await file.read(max_bytes + 1)
+    finally:
+        await form.close()
+    if len(data) > max_bytes:  # the envelope allowance let a slightly-too-big file through the middleware
+        raise TooLarge(too_large_message(max_bytes))
+    return Upload(
+        data=data,
+        filename=Path(file.filename or "").name[:200] or None,  # a label only, never used as a path
+        labels=labels.replace("\n", ",").split(",") if labels and labels.strip() else None,
+    )

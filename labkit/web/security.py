@@ -19,14 +19,24 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 
 from ..config import Settings
+from .errors import Forbidden, Unauthorized
 
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' blob: data:",
-    "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "form-action 'self'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' blob: data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ]
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -52,8 +62,10 @@ def origin_allowed(origin: str | None, host: str | None, settings: Settings) -> 
 def require_same_origin(request: Request, settings: Settings) -> None:
     """403 for a browser request sent by another web site."""
     if not origin_allowed(request.headers.get("origin"), request.headers.get("host"), settings):
-        raise HTTPException(403, "Uploads from other web sites are refused. Open the labkit page itself, or add "
-                                 "that site to LABKIT_ALLOWED_ORIGINS.")
+        raise Forbidden(
+            "Uploads from other web sites are refused. Open the labkit page itself, or add "
+            "that site to LABKIT_ALLOWED_ORIGINS."
+        )
 
 
 def require_token(request: Request, settings: Settings) -> None:
@@ -63,6 +75,7 @@ def require_token(request: Request, settings: Settings) -> None:
     expected = settings.api_token.get_secret_value()
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), expected.encode()):
-        raise HTTPException(401, "This labkit needs an API token: send `Authorization: Bearer <token>` "
-                                 "(the token is LABKIT_API_TOKEN on the server).",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized(
+            "This labkit needs an API token: send `Authorization: Bearer <token>` "
+            "(the token is LABKIT_API_TOKEN on the server)."
+        )

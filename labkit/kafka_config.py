@@ -50,8 +50,9 @@ def producer_config(settings: Settings, client_id: str = "labkit-producer", **ex
     }
 
 
-def consumer_config(settings: Settings, group_id: str, client_id: str = "labkit-consumer",
-                    **extra: Any) -> dict[str, Any]:
+def consumer_config(
+    settings: Settings, group_id: str, client_id: str = "labkit-consumer", **extra: Any
+) -> dict[str, Any]:
     """Settings for an at-least-once group member that commits only what it has finished.
 
     * ``enable.auto.commit=False``: librdkafka's auto-commit would commit offsets of records
@@ -87,8 +88,9 @@ def make_producer(settings: Settings, client_id: str = "labkit-producer", **extr
     return Producer(producer_config(settings, client_id, **extra))
 
 
-def make_consumer(settings: Settings, group_id: str | None = None, client_id: str = "labkit-consumer",
-                  **extra: Any) -> Consumer:
+def make_consumer(
+    settings: Settings, group_id: str | None = None, client_id: str = "labkit-consumer", **extra: Any
+) -> Consumer:
     """A consumer in ``group_id``; without one, a private throw-away group (reads, never shares)."""
     group = group_id or f"labkit-private-{uuid.uuid4().hex[:12]}"
     return Consumer(consumer_config(settings, group, client_id, **extra))

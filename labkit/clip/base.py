@@ -1,8 +1,8 @@
 """What every CLIP scorer does, whatever runs the model: cache label embeddings, batch images, turn similarities into top-k labels.
 
-Two adapters fill in the model-specific parts (embed images, embed prompts, preprocess):
-:class:`~labkit.clip.scorer.ClipScorer` runs open_clip in PyTorch, and
-:class:`~labkit.clip.runtime.OnnxScorer` runs exported ONNX files with no PyTorch at all.
+Two runtime adapters fill in the model-specific parts (embed images, embed prompts, preprocess):
+:class:`~labkit.clip.torch_scorer.ClipScorer` runs open_clip in PyTorch, and
+:class:`~labkit.clip.onnx_scorer.OnnxScorer` runs exported ONNX files with no PyTorch at all.
 The processor, the notebooks and the tests only ever talk to this interface.
 
 CLIP maps images and texts into one space where a matching (image, caption) pair points in
@@ -33,6 +33,8 @@ from .labels import DEFAULT_LABELS, DEFAULT_TEMPLATES
 
 log = logging.getLogger(__name__)
 
+#: The image backends a scorer can run, the reference first (``LABKIT_BACKEND``; ``auto`` picks one of them).
+BACKENDS = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
 #: How many label sets keep their text embeddings (least recently used ones are dropped).
 LABEL_CACHE_SIZE = 128
 #: Prompts per text-tower call: bounds the working memory (ONNX Runtime keeps its peak) when someone sends 1,000 labels.
@@ -46,8 +48,9 @@ class Scorer(ABC):
     random_weights: bool  # True for test/benchmark models: their labels are meaningless
     input_size: int  # side of the square CLIP sees (224 for ViT-B/32)
 
-    def __init__(self, labels: Sequence[str] = DEFAULT_LABELS, templates: Sequence[str] = DEFAULT_TEMPLATES,
-                 top_k: int = 5):
+    def __init__(
+        self, labels: Sequence[str] = DEFAULT_LABELS, templates: Sequence[str] = DEFAULT_TEMPLATES, top_k: int = 5
+    ):
         if not labels:
             raise ValueError("a scorer needs at least one candidate label")
         self.labels = tuple(labels)
@@ -97,8 +100,11 @@ class Scorer(ABC):
                 self._text_cache.move_to_end(key)
                 return cached
         prompts = [template.format(label) for label in key[0] for template in key[1]]
-        embeddings = zero_shot.unit(np.concatenate([
-            self.embed_prompts(prompts[i:i + PROMPT_CHUNK]) for i in range(0, len(prompts), PROMPT_CHUNK)]))
+        embeddings = zero_shot.unit(
+            np.concatenate(
+                [self.embed_prompts(prompts[i : i + PROMPT_CHUNK]) for i in range(0, len(prompts), PROMPT_CHUNK)]
+            )
+        )
         per_label = zero_shot.unit(embeddings.reshape(len(key[0]), len(key[1]), -1).mean(axis=1))
         with self._lock:
             self._text_cache[key] = per_label
@@ -115,15 +121,17 @@ class Scorer(ABC):
         """N×L softmax probabilities of each label for each image."""
         return zero_shot.probabilities(self.embed_images(pixels), self.label_embeddings(labels), self.logit_scale)
 
-    def score(self, images: Sequence[Image.Image], labels: Sequence[str] | None = None,
-              top_k: int | None = None) -> list[list[LabelScore]]:
+    def score(
+        self, images: Sequence[Image.Image], labels: Sequence[str] | None = None, top_k: int | None = None
+    ) -> list[list[LabelScore]]:
         """The ``top_k`` most probable labels for each image, best first."""
         if not images:
             return []
         return self.score_pixels([self.preprocess(image) for image in images], labels, top_k)
 
-    def score_pixels(self, pixels: Sequence[Any], labels: Sequence[str] | None = None,
-                     top_k: int | None = None) -> list[list[LabelScore]]:
+    def score_pixels(
+        self, pixels: Sequence[Any], labels: Sequence[str] | None = None, top_k: int | None = None
+    ) -> list[list[LabelScore]]:
         """Like :meth:`score`, for images already preprocessed (a list, or an N×3×H×W batch)."""
         names = tuple(labels or self.labels)
         return zero_shot.top_labels(self.probabilities(pixels, names), names, top_k or self.top_k)

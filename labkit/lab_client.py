@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from .config import Settings, load_settings
-from .gateway import RequestSender, ResultsListener, ResultStore
+from .request_sender import RequestSender
+from .results_listener import ResultsListener, ResultStore
 from .wire import ScoreResult
 
 
@@ -38,8 +39,13 @@ class LabClient:
             with self._arrived:
                 self._arrived.notify_all()
 
-    def submit(self, image: bytes | str | Path, filename: str | None = None, labels: list[str] | None = None,
-               timeout: float = 15) -> str:
+    def submit(
+        self,
+        image: bytes | str | Path,
+        filename: str | None = None,
+        labels: list[str] | None = None,
+        timeout: float = 15,
+    ) -> str:
         """Send one image (bytes or a file path), optionally with your own candidate labels;
         returns its request id once Kafka has it."""
         return self.submit_many([(image, filename)], labels, timeout)[0]
@@ -66,12 +72,21 @@ class LabClient:
 
     def wait(self, request_id: str, timeout: float = 60) -> ScoreResult:
         """Block until ``request_id``'s result arrives; TimeoutError says what to check."""
+        seen: list[ScoreResult] = []  # the result as the waiting condition saw it (the cache may evict it later)
+
+        def arrived() -> bool:
+            result = self.results.get(request_id)
+            if result is not None:
+                seen.append(result)
+            return result is not None
+
         with self._arrived:
-            if not self._arrived.wait_for(lambda: self.results.get(request_id) is not None, timeout):
+            if not self._arrived.wait_for(arrived, timeout):
                 raise TimeoutError(
                     f"No result for {request_id} within {timeout:.0f} s. Is a processor running "
-                    "(`labkit processor`, or `labkit topics describe` to see its lag)?")
-        return self.results.get(request_id)
+                    "(`labkit processor`, or `labkit topics describe` to see its lag)?"
+                )
+        return seen[-1]
 
     def classify(self, image: bytes | str | Path, labels: list[str] | None = None, timeout: float = 60) -> ScoreResult:
         """Send one image and wait for its result."""
@@ -84,14 +99,23 @@ class LabClient:
         rows = []
         for result in self.results.all():
             top = result.top()
-            rows.append({
-                "id": result.id, "file": self.sent.get(result.id), "status": result.status,
-                "top label": top.label if top else None, "probability": top.score if top else None,
-                "labels": ", ".join(f"{s.label} {s.score:.0%}" for s in result.labels[:3]),
-                "total ms": result.timings_ms.total, "inference ms": result.timings_ms.inference,
-                "processor": result.processor, "batch": result.batch_size, "model": result.model,
-                "arrived s": round(self.arrived_s.get(result.id, float("nan")), 3), "error": result.error,
-            })
+            rows.append(
+                {
+                    "id": result.id,
+                    "file": self.sent.get(result.id),
+                    "status": result.status,
+                    "top label": top.label if top else None,
+                    "probability": top.score if top else None,
+                    "labels": ", ".join(f"{s.label} {s.score:.0%}" for s in result.labels[:3]),
+                    "total ms": result.timings_ms.total,
+                    "inference ms": result.timings_ms.inference,
+                    "processor": result.processor,
+                    "batch": result.batch_size,
+                    "model": result.model,
+                    "arrived s": round(self.arrived_s.get(result.id, float("nan")), 3),
+                    "error": result.error,
+                }
+            )
         return pd.DataFrame(rows)
 
     def close(self) -> None:

@@ -1,0 +1,103 @@
+"""RequestSender: check an image, shrink it to fit one Kafka record, produce it keyed by a new request id, report the acknowledgement.
+
+The web app and the notebooks both send through it, so a learner's notebook talks to Kafka
+exactly as the web app does.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from functools import partial
+
+from confluent_kafka import Producer
+
+from ._loop import ThreadLoop
+from .checkpoint import RenewableProducer
+from .config import Settings
+from .images import PreparedImage, prepare_upload
+from .kafka_config import make_producer
+from .wire import ImageRequest, new_request_id, validate_labels
+
+log = logging.getLogger(__name__)
+
+
+class RequestSender:
+    """Produces image requests; a background thread serves delivery reports (``producer.poll``).
+
+    After a fatal producer error (e.g. a fenced producer id after an outage) the next
+    :meth:`send` goes through a new producer: :class:`labkit.checkpoint.RenewableProducer`, the
+    same renewal the processor uses.
+    """
+
+    def __init__(self, settings: Settings, client_id: str = "labkit-sender"):
+        self.settings = settings
+        # Give up on a record after this long, and tell its sender so. Nobody is still waiting for
+        # an upload after this: the HTTP request answered 503, so the image must not be scored
+        # later behind the user's back (the producer would otherwise keep retrying for 30 s).
+        self.delivery_timeout_s = settings.connect_timeout_s + 5
+        self.client_id = client_id
+        self.producers = RenewableProducer(
+            partial(
+                make_producer,
+                settings,
+                client_id=client_id,
+                **{"message.timeout.ms": int(self.delivery_timeout_s * 1000)},
+            ),
+            name=client_id,
+        )
+        # Delivery reports only arrive while someone calls poll(); forgetting it is a classic bug.
+        self._poller = ThreadLoop(
+            f"{client_id}-poll", lambda: self.producers.poll(0.1), what_failed="delivery report handler failed"
+        ).start()
+
+    @property
+    def producer(self) -> Producer:
+        """The producer in use now (a new one after a fatal error)."""
+        return self.producers.current
+
+    def send(
+        self,
+        data: bytes,
+        filename: str | None = None,
+        labels: list[str] | tuple[str, ...] | None = None,
+    ) -> tuple[ImageRequest, PreparedImage, Future]:
+        """Produce one image (scored against ``labels`` if given); the future completes when the broker acknowledges it.
+
+        Raises :class:`labkit.errors.BadImage` for bytes that are not an acceptable image and
+        :class:`labkit.errors.WireFormatError` for unacceptable labels, before anything is sent.
+        """
+        labels = validate_labels(labels) if labels else None
+        prepared = prepare_upload(data, self.settings)
+        request = ImageRequest(
+            id=new_request_id(),
+            image=prepared.data,
+            content_type=prepared.content_type,
+            filename=filename,
+            labels=labels,
+        )
+        acked: Future = Future()
+        producer = self.producers.get()  # a new one if the last hit a fatal error
+
+        def on_delivery(error, message) -> None:
+            if error is not None:
+                self.producers.failed(producer, error)  # the next send() renews it if it can send no more
+            if not acked.set_running_or_notify_cancel():
+                return  # the caller stopped waiting (e.g. the upload timed out): nobody to tell
+            if error is None:
+                acked.set_result((message.partition(), message.offset()))
+            else:
+                acked.set_exception(RuntimeError(f"Kafka did not accept request {request.id}: {error}"))
+
+        producer.produce(
+            self.settings.requests_topic,
+            key=request.key(),
+            value=request.image,
+            headers=request.headers(),
+            on_delivery=on_delivery,
+        )
+        return request, prepared, acked
+
+    def close(self, timeout: float = 10) -> None:
+        self.producers.flush(timeout)
+        self._poller.stop(timeout)

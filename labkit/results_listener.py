@@ -1,0 +1,134 @@
+"""ResultsListener: read every partition of the results topic from "now" on, outside any consumer group; ResultStore keeps them by request id.
+
+Every web replica and notebook therefore sees every result and keeps the ones its own clients
+asked for. That is how a result finds the right browser when several web replicas run: no
+replica needs to know which one received the upload.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+from confluent_kafka import Consumer, TopicPartition
+
+from ._loop import ThreadLoop
+from .admin import wait_for_topics
+from .config import Settings
+from .kafka_config import make_consumer
+from .wire import ScoreResult, now_ms
+
+log = logging.getLogger(__name__)
+
+
+class ResultStore:
+    """The most recent results by request id (bounded), dropping at-least-once duplicates."""
+
+    def __init__(self, capacity: int = 10_000):
+        self.capacity = capacity
+        self._results: OrderedDict[str, ScoreResult] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, result: ScoreResult) -> bool:
+        """Keep ``result``; False if this request id already had one (a duplicate from a retry)."""
+        with self._lock:
+            if result.id in self._results:
+                return False
+            self._results[result.id] = result
+            while len(self._results) > self.capacity:
+                self._results.popitem(last=False)
+            return True
+
+    def get(self, request_id: str) -> ScoreResult | None:
+        with self._lock:
+            return self._results.get(request_id)
+
+    def all(self) -> list[ScoreResult]:
+        with self._lock:
+            return list(self._results.values())
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+
+class ResultsListener:
+    """Calls ``on_result`` (from a background thread) for each result produced after ``start()``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        on_result: Callable[[ScoreResult], None],
+        client_id: str = "labkit-results-listener",
+        replay_s: float = 0,
+    ):
+        self.settings = settings
+        self.on_result = on_result
+        self.client_id = client_id
+        self.replay_s = replay_s
+        self._loop: ThreadLoop | None = None
+        self.consumer: Consumer | None = None  # set by start()
+
+    def start(self) -> "ResultsListener":
+        """Assign every results partition at its current end (or ``replay_s`` seconds back); returns once positioned.
+
+        ``assign`` (not ``subscribe``): no consumer group, so no rebalance wait and no
+        committed offsets; each listener independently reads everything new. A web replica
+        replays the last minutes on start: results that arrived while it was restarting are
+        read again, so a browser asking for them afterwards still gets them.
+        """
+        topic = self.settings.results_topic
+        metadata = wait_for_topics(self.settings, [topic], who=self.client_id)
+        partitions = sorted(metadata.topics[topic].partitions)
+        consumer = self.consumer = make_consumer(self.settings, client_id=self.client_id)
+        timeout = self.settings.connect_timeout_s
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1] for p in partitions}
+        start = {p: TopicPartition(topic, p, end) for p, end in ends.items()}
+        if self.replay_s > 0:
+            since = now_ms() - int(self.replay_s * 1000)  # offsets_for_times: the first record at or after `since`
+            for found in consumer.offsets_for_times([TopicPartition(topic, p, since) for p in partitions], timeout):
+                if found.offset >= 0:  # -1: nothing that recent in this partition
+                    start[found.partition] = TopicPartition(topic, found.partition, found.offset)
+        consumer.assign(list(start.values()))
+        # The consumer is closed on the loop's own thread once it stops (never while it polls).
+        self._loop = ThreadLoop(
+            self.client_id,
+            self._poll_once,
+            on_exit=consumer.close,
+            what_failed="results listener failed one poll; it carries on",
+        ).start()
+        return self
+
+    def _poll_once(self) -> None:
+        assert self.consumer is not None  # set by start(), which starts the loop that calls this
+        message = self.consumer.poll(0.2)
+        if message is None:
+            return
+        if message.error():
+            log.warning("results listener: %s", message.error())
+            return
+        try:
+            result = ScoreResult.from_json(message.value())
+        except Exception as exc:
+            log.warning(
+                "ignoring unreadable result at %s[%d]@%d: %s",
+                message.topic(),
+                message.partition(),
+                message.offset(),
+                exc,
+            )
+            return
+        try:
+            self.on_result(result)
+        except Exception:
+            log.exception("result callback failed for %s", result.id)
+
+    @property
+    def alive(self) -> bool:
+        """True while the listening thread runs."""
+        return self._loop is not None and self._loop.alive
+
+    def stop(self, timeout: float = 5) -> None:
+        if self._loop:
+            self._loop.stop(timeout)

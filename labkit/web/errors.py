@@ -1,0 +1,112 @@
+"""Why the web app refuses an upload, as exceptions, and the one handler that turns each into its HTTP status and counts it by reason.
+
+A route, the hub or a check just raises: :class:`Refused` subclasses for the web's own reasons
+(403, 401, 429, 413, 503, …) and labkit's :class:`~labkit.errors.BadImage` (415) for bytes that
+are not an image. :func:`install_handlers` answers every one of them with
+``{"detail": "<what to do>"}``, its headers (``Retry-After``, ``WWW-Authenticate``) and a
+count in ``labkit_uploads_total{outcome=<reason>}``, so no route counts a rejection by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from ..errors import BadImage, LabkitError
+
+
+class Refused(LabkitError):
+    """An upload refused with ``status``; ``reason`` labels it in the metrics and ``str()`` says what to do."""
+
+    status = 400
+    reason = "bad_request"
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.headers = headers or {}
+
+
+class Forbidden(Refused):
+    """Another web site's page sent it (403)."""
+
+    status, reason = 403, "forbidden"
+
+
+class Unauthorized(Refused):
+    """The API token is missing or wrong (401)."""
+
+    status, reason = 401, "unauthorized"
+
+    def __init__(self, message: str):
+        super().__init__(message, {"WWW-Authenticate": "Bearer"})
+
+
+class NotAForm(Refused):
+    """The body is not a multipart form this app can read (400)."""
+
+    status, reason = 400, "bad_request"
+
+
+class NoImage(Refused):
+    """The form has no ``file`` field (422)."""
+
+    status, reason = 422, "bad_request"
+
+
+class BadLabels(Refused):
+    """The ``labels`` field is not acceptable text (422)."""
+
+    status, reason = 422, "bad_labels"
+
+
+class TooLarge(Refused):
+    """The upload is over the size limit (413); ``close`` ends the connection when the body was never read."""
+
+    status, reason = 413, "too_large"
+
+    def __init__(self, message: str, close: bool = False):
+        super().__init__(message, {"Connection": "close"} if close else None)
+
+
+class Backlogged(Refused):
+    """Too many uploads are already waiting for results here (429, with ``Retry-After``)."""
+
+    status, reason = 429, "backpressure"
+
+    def __init__(self, waiting: int, retry_after_s: int):
+        super().__init__(
+            f"{waiting} images are already waiting for results here; try again in {retry_after_s} s.",
+            {"Retry-After": str(retry_after_s)},
+        )
+
+
+class KafkaUnavailable(Refused):
+    """Kafka did not take the image (503, with ``Retry-After``)."""
+
+    status, reason = 503, "kafka_unavailable"
+
+    def __init__(self, message: str):
+        super().__init__(message, {"Retry-After": "5"})
+
+
+#: labkit's own errors as an upload meets them: (status, reason); the message is the error's own.
+LABKIT_ERRORS: dict[type[LabkitError], tuple[int, str]] = {BadImage: (415, "bad_image")}
+
+
+def install_handlers(app: FastAPI, count: Callable[[str], None]) -> None:
+    """Answer every :class:`Refused` and every error in :data:`LABKIT_ERRORS` raised by a route, counting each with ``count(reason)``."""
+
+    async def refuse(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, Refused):
+            status, reason, headers = exc.status, exc.reason, exc.headers
+        else:
+            status, reason = next(known for kind, known in LABKIT_ERRORS.items() if isinstance(exc, kind))
+            headers = {}
+        count(reason)
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+    handled: tuple[type[LabkitError], ...] = (Refused, *LABKIT_ERRORS)
+    for error in handled:
+        app.add_exception_handler(error, refuse)

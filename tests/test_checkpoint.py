@@ -1,0 +1,69 @@
+"""The checkpoint on its own, on a real broker behind a cuttable network: no commit before the acknowledgement, and a rewind re-reads the batch with a fresh producer."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+from confluent_kafka import TopicPartition
+
+from labkit.admin import create_topics, read_topic
+from labkit.broker import EmbeddedBroker, free_port
+from labkit.chaos import ChaosProxy
+from labkit.checkpoint import Checkpoint, RenewableProducer, ResultsNotAcknowledged, rewind
+from labkit.kafka_config import make_consumer, make_producer
+
+
+def _take(consumer, count: int, timeout: float = 30) -> list:
+    records = []
+    while len(records) < count:
+        got = consumer.consume(count - len(records), timeout)
+        assert got, f"only {len(records)} of {count} records arrived"
+        records += [m for m in got if not m.error()]
+    return records
+
+
+def test_nothing_is_committed_until_the_output_is_acknowledged_and_a_rewind_reads_the_batch_again(settings):
+    broker_port, proxy_port = free_port(), free_port()
+    network = ChaosProxy(proxy_port, broker_port).start()
+    broker = EmbeddedBroker(broker_port, advertised_port=proxy_port).start()
+    own = settings.model_copy(update={"bootstrap": broker.bootstrap_servers, "partitions": 1})
+    create_topics(own)
+    requests = TopicPartition(own.requests_topic, 0)
+    producer = make_producer(own)
+    for n in range(3):
+        producer.produce(own.requests_topic, key=f"in-{n}".encode(), value=b"x")
+    assert producer.flush(10) == 0
+    consumer = make_consumer(own, own.group_id)
+    consumer.assign([TopicPartition(own.requests_topic, 0, 0)])
+    producers = RenewableProducer(partial(make_producer, own, **{"message.timeout.ms": 1500}), name="checkpoint-test")
+    try:
+        batch = _take(consumer, 3)
+        network.cut()  # Kafka away while the batch's output is produced
+        checkpoint = Checkpoint(batch, producers, timeout_s=5)
+        for message in batch:
+            checkpoint.produce(own.results_topic, key=message.key(), value=b"result")
+        with pytest.raises(ResultsNotAcknowledged) as failed:
+            checkpoint.wait_until_acknowledged()
+        assert failed.value.batch is batch and "timed out" in str(failed.value)
+
+        old = producers.current
+        rewind(consumer, batch, producers)  # back to the batch's first record, with a new producer
+        assert producers.current is not old
+        network.restore()
+        assert consumer.committed([requests], timeout=10)[0].offset < 0  # nothing was committed
+
+        again = _take(consumer, 3)  # the same records once more
+        assert [(m.key(), m.offset()) for m in again] == [(m.key(), m.offset()) for m in batch]
+        checkpoint = Checkpoint(again, producers, timeout_s=10)
+        for message in again:
+            checkpoint.produce(own.results_topic, key=message.key(), value=b"result")
+        checkpoint.wait_until_acknowledged()
+        assert checkpoint.commit(consumer)
+        assert consumer.committed([requests], timeout=10)[0].offset == batch[-1].offset() + 1
+        # The failed attempt's records were purged with the old producer: each result is there once.
+        assert sorted(m.key() for m in read_topic(own, own.results_topic, idle_s=0.5)) == [b"in-0", b"in-1", b"in-2"]
+    finally:
+        consumer.close()
+        network.cut()
+        broker.stop()
