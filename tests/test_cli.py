@@ -135,17 +135,16 @@ def test_invalid_setting_is_one_line():
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "web_port" in result.stderr
 
 
-def test_topics_create_list_describe(settings):
-    flags = [
-        "--bootstrap",
-        settings.bootstrap_servers,
-        "--requests-topic",
-        settings.requests_topic,
-        "--results-topic",
-        settings.results_topic,
-        "--dead-letter-topic",
-        settings.dead_letter_topic,
+def _kafka_flags(settings) -> list[str]:
+    """The flags that point a command at this test's broker and topics."""
+    return [
+        *("--bootstrap", settings.bootstrap_servers, "--requests-topic", settings.requests_topic),
+        *("--results-topic", settings.results_topic, "--dead-letter-topic", settings.dead_letter_topic),
     ]
+
+
+def test_topics_create_list_describe(settings):
+    flags = _kafka_flags(settings)
     created = labkit("topics", "create", *flags)
     assert created.returncode == 0 and f"{settings.requests_topic}: created" in created.stdout
     again = labkit("topics", "create", *flags)
@@ -212,17 +211,7 @@ def test_up_restarts_a_processor_killed_with_sigkill_and_the_rest_keeps_serving(
 
 def test_send_prints_labels_of_each_image(settings, start_processor, photos):
     start_processor()
-    result = labkit(
-        "send",
-        str(photos[0]),
-        str(photos[1]),
-        "--bootstrap",
-        settings.bootstrap_servers,
-        "--requests-topic",
-        settings.requests_topic,
-        "--results-topic",
-        settings.results_topic,
-    )
+    result = labkit("send", str(photos[0]), str(photos[1]), *_kafka_flags(settings))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith(str(photos[0])) and "%" in lines[0]

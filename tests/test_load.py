@@ -51,3 +51,12 @@ def test_a_thousand_uploads_from_fifty_clients_all_come_back(settings, photos):
 
     # Bounded memory: the web app holds results and pending uploads in bounded structures.
     assert after - before < 60
+
+
+def test_an_upload_without_a_result_counts_as_lost_not_as_fast(web, photos):
+    """The load generator can fail: with no processor running, every accepted upload is counted lost."""
+    from labkit.bench.load import run_load
+
+    web.processor.stop()
+    result = run_load(web.url, [photos[0].read_bytes()], uploads=3, concurrency=3, timeout=3)
+    assert result.statuses[202] == 3 and len(result.lost) == 3 and not result.failed and not result.latencies_ms

@@ -19,6 +19,12 @@ def upload(web, data, name="photo.jpg", content_type="image/jpeg"):
     return httpx.post(f"{web.url}/api/images", files={"file": (name, data, content_type)}, timeout=30)
 
 
+def _upload_from_another_site(web, data: bytes) -> httpx.Response:
+    """What a page on another origin posting to the upload endpoint sends (its Origin header)."""
+    files = {"file": ("a.jpg", data, "image/jpeg")}
+    return httpx.post(f"{web.url}/api/images", files=files, headers={"Origin": "https://evil.example"}, timeout=30)
+
+
 def test_upload_then_result_arrives_on_the_websocket(web, photos):
     assert httpx.get(f"{web.url}/healthz").json()["status"] == "ok"
     assert "Choose images" in httpx.get(web.url).text
@@ -107,12 +113,7 @@ def test_security_headers_and_other_sites_are_refused(web, photos):
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "access-control-allow-origin" not in page.headers  # CORS closed by default
     data = photos[0].read_bytes()
-    foreign = httpx.post(
-        f"{web.url}/api/images",
-        files={"file": ("a.jpg", data, "image/jpeg")},
-        headers={"Origin": "https://evil.example"},
-        timeout=30,
-    )
+    foreign = _upload_from_another_site(web, data)
     assert foreign.status_code == 403 and "other web sites" in foreign.json()["detail"]
     own = httpx.post(
         f"{web.url}/api/images", files={"file": ("a.jpg", data, "image/jpeg")}, headers={"Origin": web.url}, timeout=30
@@ -171,12 +172,7 @@ def test_each_refusal_is_answered_and_counted_once_by_its_reason(web, settings, 
     from test_resilience import _read_reply
 
     data = photos[2].read_bytes()
-    foreign = httpx.post(
-        f"{web.url}/api/images",
-        files={"file": ("a.jpg", data, "image/jpeg")},
-        headers={"Origin": "https://evil.example"},
-        timeout=30,
-    )
+    foreign = _upload_from_another_site(web, data)
     no_form = httpx.post(f"{web.url}/api/images", content=b"hello", headers={"content-type": "text/plain"})
     labels = httpx.post(f"{web.url}/api/images", files={"file": ("a.jpg", data, "image/jpeg")}, data={"labels": "one"})
     not_image = upload(web, b"GIF89a but not really", "x.gif", "image/gif")
