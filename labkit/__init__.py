@@ -9,6 +9,7 @@ each hold one concept:
     kafka_config    librdkafka settings for producers, consumers and admin clients, each with its reason
     partitioning    which partition a key lands in: librdkafka's CRC32 vs Java's murmur2
     admin           topics: create, list, describe with offsets and lag, read back
+    console         `labkit topics` at a terminal: tail a topic readably, measure a consumer's throughput
     wire            the record formats: request, result, dead letter
     images          upload checks, shrinking to fit a Kafka record, decoding
     clip            CLIP: one scorer base, a PyTorch and an ONNX Runtime adapter, the fidelity gate

@@ -85,8 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--no-web", action="store_true", help="run without the web app")
     lab.add_argument("--processors", type=int, default=1, help="how many processors join the group")
     command("broker", "run the embedded Kafka-protocol broker")
-    topics = command("topics", "create, list or describe labkit's topics")
-    topics.add_argument("action", choices=["create", "list", "describe"])
+    topics = command("topics", "create, list or describe labkit's topics; tail a topic; measure a consumer")
+    topics.add_argument("action", choices=["create", "list", "describe", "tail", "perf"])
+    topics.add_argument("topic", nargs="?", help="for tail and perf: the topic to read")
+    topics.add_argument("--from-beginning", action="store_true", help="tail: start at each partition's first record")
+    topics.add_argument("--group", default=None, help="tail: read in this consumer group, from its committed offsets")
+    topics.add_argument("--max", type=int, default=None, metavar="N", help="tail, perf: stop after N records")
+    topics.add_argument("--follow", action="store_true", help="tail: keep waiting for new records (Ctrl-C ends)")
     processor = command("processor", "run one CLIP processor (a consumer-group member)")
     processor.add_argument(
         "--ready-file",
@@ -133,28 +138,10 @@ def _cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
-    from .admin import create_topics, describe_topics, labkit_topics, wait_for_broker
+    from .console import topics_command
 
-    if args.action == "create":
-        for topic, state in create_topics(settings).items():
-            print(f"{topic}: {state}")
-        return 0
-    if args.action == "list":
-        metadata = wait_for_broker(settings)
-        for name in sorted(t for t in metadata.topics if not t.startswith("__")):
-            mark = "*" if name in labkit_topics(settings) else " "
-            print(f"{mark} {name}  ({len(metadata.topics[name].partitions)} partitions)")
-        return 0
-    rows = describe_topics(settings)
-    print(
-        f"{'topic':<22}{'partition':>10}{'leader':>8}{'low':>8}{'high':>8}{'committed':>11}{'lag':>6}"
-        f"   (committed/lag: group {settings.group_id!r})"
-    )
-    for r in rows:
-        committed = "-" if r.committed is None else r.committed
-        lag = "-" if r.lag is None else r.lag
-        print(f"{r.topic:<22}{r.partition:>10}{r.leader:>8}{r.low:>8}{r.high:>8}{committed:>11}{lag:>6}")
-    return 0
+    options = {"from_beginning": args.from_beginning, "group": args.group, "max_records": args.max}
+    return topics_command(settings, args.action, args.topic, follow=args.follow, **options)
 
 
 def _cmd_processor(settings: Settings, args: argparse.Namespace) -> int:

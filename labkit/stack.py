@@ -202,6 +202,8 @@ class Stack:
                     f"--port={self.settings.jupyter_port}",
                     f"--ServerApp.root_dir={self.notebook_dir}",
                     f"--ip={self.settings.web_host}",
+                    "--LabApp.default_url=/lab/tree/00_quickstart.ipynb",  # the lab opens on its first lesson
+                    "--LabApp.news_url=None",  # and without JupyterLab's "get news?" prompt
                 ]
                 if hasattr(os, "geteuid") and os.geteuid() == 0:
                     command.append("--allow-root")  # containers and CI machines often run as root

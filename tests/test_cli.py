@@ -226,8 +226,14 @@ def test_lab_starts_jupyterlab_and_stops_it(tmp_path):
         assert "00_quickstart" in lab.output, lab.output
         children = lab.children(recursive=True)
         assert any("jupyterlab" in " ".join(c.cmdline()) for c in children)
-        status = httpx.get(f"http://127.0.0.1:{env['LABKIT_JUPYTER_PORT']}/lab", follow_redirects=False)
+        base = f"http://127.0.0.1:{env['LABKIT_JUPYTER_PORT']}"
+        status = httpx.get(f"{base}/lab", follow_redirects=False)
         assert status.status_code in (200, 302, 403)  # JupyterLab answers (login page without the token)
+        token = re.search(r"token=([0-9a-f]+)", lab.output).group(1)
+        start = httpx.get(f"{base}/?token={token}", follow_redirects=False)
+        assert start.headers["location"].startswith("/lab/tree/00_quickstart.ipynb")  # opens on the first lesson
+        page = httpx.get(f"{base}/lab/tree/00_quickstart.ipynb?token={token}").text
+        assert '"news": {"disabled": true}' in page  # no "get news?" prompt
     finally:
         code = lab.stop(signal.SIGTERM)
     assert code == 0, lab.output

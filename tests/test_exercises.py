@@ -317,3 +317,13 @@ def test_dead_letter_check(settings, capsys):
         (settings.requests_topic, 2, 7),
         capsys=capsys,
     )
+
+
+def test_reachable_broker_check(settings, capsys):
+    from labkit.broker import EmbeddedBroker, free_port
+
+    fails("the EmbeddedBroker you started", exercises.check_reachable_broker, settings, "127.0.0.1")
+    with EmbeddedBroker(free_port(), advertised_host="kafka-in-docker") as unreachable:
+        fails("told the client to use ['kafka-in-docker:", exercises.check_reachable_broker, settings, unreachable)
+    with EmbeddedBroker(free_port(), advertised_host="127.0.0.1") as reachable:
+        passes(exercises.check_reachable_broker, settings, reachable, capsys=capsys)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -238,3 +239,17 @@ def test_the_hub_owns_pending_uploads_so_gauge_health_and_429_agree_through_expi
             await hub.stop()
 
     asyncio.run(scenario())
+
+
+def test_the_readme_api_example_is_a_working_client(web, photos):
+    """The README's WebSocket client, run as written against a real web app and processor."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = next(block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "async def classify" in block)
+    definitions = example.split("\nprint(")[0]  # everything but the call on a file we don't have
+    namespace: dict = {}
+    exec(compile(definitions, "README.md", "exec"), namespace)
+    result = asyncio.run(namespace["classify"](str(photos[0]), web.url))
+    assert result["type"] == "result" and result["status"] == "done" and len(result["labels"]) == 5

@@ -9,6 +9,7 @@ check again (must pass); ``tests/test_exercises.py`` feeds each check the plausi
 
 from ._feedback import ExerciseFailed
 from ._setup import fresh_topic, send_records
+from .discovery import check_reachable_broker
 from .groups import check_partitions_shared
 from .kafka_basics import (
     check_consumed_everything,
@@ -39,4 +40,5 @@ __all__ = [
     "check_replayed_window",  # 06
     "check_at_least_once",
     "check_dead_letter_reason",  # 07
+    "check_reachable_broker",  # 09
 ]
