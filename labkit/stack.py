@@ -269,13 +269,15 @@ class Stack:
 def ensure_pipeline(
     settings: Settings | None = None, web: bool = False, echo: bool = False, processor: bool = True
 ) -> Stack:
-    """A running broker, topics and (unless ``processor=False``) a processor: reuse what is up, start what is missing.
+    """A running broker, topics, (unless ``processor=False``) a processor and (with ``web``) the web app: reuse what is up, start what is missing.
 
     Notebooks call this first. Call ``.stop()`` on the result when done: it stops only what it
     started, never a broker or processor someone else is running.
     """
     settings = settings or load_settings()
     stack = Stack(settings, web=web, echo=echo, processors=1 if processor else 0)
+    if web and port_is_open("127.0.0.1", settings.web_port):
+        stack.want_web = False  # a web app already serves there (e.g. the one `labkit lab` started): use it
     try:
         wait_for_broker(settings, timeout=1.5)
         if processor and group_members(settings):

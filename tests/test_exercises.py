@@ -327,3 +327,29 @@ def test_reachable_broker_check(settings, capsys):
         fails("told the client to use ['kafka-in-docker:", exercises.check_reachable_broker, settings, unreachable)
     with EmbeddedBroker(free_port(), advertised_host="127.0.0.1") as reachable:
         passes(exercises.check_reachable_broker, settings, reachable, capsys=capsys)
+
+
+def test_results_as_they_arrive_check(settings, web, photos, capsys):
+    import asyncio
+    import json
+
+    import httpx
+    import websockets
+
+    settings = settings.model_copy(update={"web_port": web.port})
+    fails("holds 0", exercises.check_results_as_they_arrive, settings, [])
+    polled = []
+    for photo in photos[:3]:
+        request_id = httpx.post(f"{web.url}/api/images", files={"file": photo.open("rb")}).json()["id"]
+        polled.append(httpx.get(f"{web.url}/api/images/{request_id}").json())
+    fails("not messages pushed on the socket", exercises.check_results_as_they_arrive, settings, polled)
+
+    async def pushed() -> list[dict]:
+        async with websockets.connect(web.url.replace("http", "ws", 1) + "/ws") as socket:
+            for entry in polled:
+                await socket.send(json.dumps({"type": "subscribe", "id": entry["id"]}))
+            return [json.loads(await socket.recv()) for _ in polled]
+
+    arrived = asyncio.run(pushed())
+    fails("more than once", exercises.check_results_as_they_arrive, settings, [arrived[0]] * 3)
+    passes(exercises.check_results_as_they_arrive, settings, arrived, capsys=capsys)

@@ -83,7 +83,7 @@ def lab_stack():
     stack = Running("up", env=env)
     stack.wait_for(r"ready\. Press Ctrl-C", timeout=300)
     # What a notebook kernel sees under `labkit lab`: the stack's LABKIT_* settings, exported.
-    stack.kernel_env = {**env, "LABKIT_BOOTSTRAP": f"localhost:{env['LABKIT_BROKER_PORT']}"}
+    stack.kernel_env = dict(env)  # (no LABKIT_BOOTSTRAP: unset, it is localhost:<broker port> there too)
     yield stack
     assert stack.stop(signal.SIGINT) == 0, stack.output[-3000:]
 

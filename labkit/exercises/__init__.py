@@ -21,6 +21,7 @@ from .kafka_basics import (
 )
 from .realtime import check_own_labels, check_replayed_window
 from .reliability import check_at_least_once, check_dead_letter_reason
+from .web_api import check_results_as_they_arrive
 from .zero_shot import check_unknown_threshold, check_zero_shot_probabilities
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "check_at_least_once",
     "check_dead_letter_reason",  # 07
     "check_reachable_broker",  # 09
+    "check_results_as_they_arrive",  # 10
 ]
