@@ -169,11 +169,12 @@ def topics_command(settings: Settings, action: str, topic: str | None, follow: b
     elif topic is None:
         raise LabkitError(f"`labkit topics {action}` needs a topic, e.g. `labkit topics {action} image-results`.")
     elif action == "tail":
-        import signal
         import threading
 
+        from ._process import on_stop_signal
+
         stopped = threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: stopped.set())  # Ctrl-C ends a --follow cleanly
+        on_stop_signal(stopped.set)  # Ctrl-C or SIGTERM ends a --follow cleanly
         # Starting at the end with no group, there is nothing to show until something new comes: follow.
         follow = follow or not (options.get("from_beginning") or options.get("group"))
         summary = tail(

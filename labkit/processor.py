@@ -49,12 +49,9 @@ from .config import Settings
 from .errors import LabkitError
 from .kafka_config import make_consumer, make_producer
 
-__all__ = ["READY_MESSAGE", "Processor", "ProcessorStats", "ResultsNotAcknowledged"]
+__all__ = ["Processor", "ProcessorStats", "ResultsNotAcknowledged"]
 
 log = logging.getLogger(__name__)
-
-#: The log line `labkit up` waits for before it reports the processor as started.
-READY_MESSAGE = "processor ready"
 
 
 @dataclass
@@ -209,9 +206,7 @@ class Processor:
 
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
         self.assignment = sorted(tp.partition for tp in partitions)
-        log.info(
-            "%s: %s — partitions %s of %s", READY_MESSAGE, self.name, self.assignment, self.settings.requests_topic
-        )
+        log.info("processor ready: %s — partitions %s of %s", self.name, self.assignment, self.settings.requests_topic)
         self.ready.set()
 
     def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:

@@ -3,8 +3,8 @@
 ``labkit up`` and ``labkit lab`` use :class:`Stack`; notebooks use :func:`ensure_pipeline`,
 which reuses whatever is already running (e.g. what ``labkit lab`` started) and starts only
 what is missing. Each part is a separate process, as in production, and each says it is ready
-(a processor writes a ready file, a web server answers HTTP) before the next starts. While it runs, a part that dies is
-restarted and the others keep working (:mod:`labkit.supervisor`). Stopping the stack (Ctrl-C,
+(a processor writes a ready file, a web server answers HTTP) before the next starts. While it
+runs, a part that dies is restarted and the others keep working (:mod:`labkit.supervisor`). Stopping the stack (Ctrl-C,
 SIGTERM, ``stop()``, or the embedded broker dying) stops every process it started, newest first;
 on Linux the children are also told to exit if this process dies without cleaning up.
 """
