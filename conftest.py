@@ -16,3 +16,5 @@ def pytest_configure(config):
     os.environ.setdefault("LABKIT_WEB_PORT", str(free_port()))
     # Exported ONNX towers go to a throw-away folder, not the user's cache.
     os.environ.setdefault("LABKIT_ONNX_CACHE_DIR", tempfile.mkdtemp(prefix="labkit-onnx-"))
+    # The history's embedded PostgreSQL too (labkit.history): never the user's ~/.local/share/labkit.
+    os.environ.setdefault("LABKIT_HISTORY_DIR", tempfile.mkdtemp(prefix="labkit-history-"))

@@ -10,15 +10,21 @@ each hold one concept:
     partitioning    which partition a key lands in: librdkafka's CRC32 vs Java's murmur2
     admin           topics: create, list, describe with offsets and lag, read back
     console         `labkit topics` at a terminal: tail a topic readably, measure a consumer's throughput
-    wire            the record formats: request, result, dead letter
+    wire            the record formats: request, result, dead letter, and their schema versions
+    versions        schema versions: MAJOR.MINOR in the labkit-schema header, and what a reader accepts
+    serde           serializers and deserializers: a result as JSON bytes and back, checked against its schema
+    embeddings      the image-embedding record: one CLIP vector per request, float16, keyed by request id
     images          upload checks, shrinking to fit a Kafka record, decoding
     clip            CLIP: one scorer base, a PyTorch and an ONNX Runtime adapter, the fidelity gate
-    batch           one micro-batch: decode, score, results and dead letters (no consumer in it)
+    tasks           what a processor runs on each image: a registry of tasks (clip, ocr) over one shared loop
+    batch           one micro-batch: decode, run the task, results and dead letters (no consumer in it)
     checkpoint      produce, wait for the broker's acknowledgement, commit, or rewind with a fresh producer
     processor       the consumer-group member that loops: poll, batch, checkpoint
     request_sender  produce an upload as an image request and report its acknowledgement
     results_listener  read every result outside any group, and keep them by request id
     lab_client      LabClient, the blocking helper notebooks use
+    history         the Kafka → PostgreSQL sink (its own consumer group) and search: text, image, OCR words, duplicates
+    monitor         lag in records and in seconds, and a JSON snapshot of the pipeline, read from the broker alone
     web             the FastAPI app and its page
     widgets         ipywidgets for the notebooks
     exercises       the checks behind the notebook exercises

@@ -1,7 +1,8 @@
-"""Process helpers: children that die with their parent, stopping politely then firmly, and Ctrl-C / SIGTERM handling."""
+"""Process helpers: children that die with their parent, stopping politely then firmly, Ctrl-C / SIGTERM, and failpoints."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -46,3 +47,21 @@ def stop_process(process: subprocess.Popen | None, timeout: float = 10) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def parse_failpoint(value: str | None) -> tuple[str, int] | None:
+    """``LABKIT_FAILPOINT``: ``"before-commit:3"`` → ``("before-commit", 3)`` (the format is checked by Settings)."""
+    if not value:
+        return None
+    step, batch = value.split(":")
+    return step, int(batch)
+
+
+def crash_at_failpoint(failpoint: tuple[str, int] | None, step: str, batch: int, who: str) -> None:
+    """SIGKILL this whole process (no clean-up, as a power cut would) if ``failpoint`` is ``(step, batch)``."""
+    if failpoint and failpoint == (step, batch):
+        logging.getLogger(__name__).warning(
+            "%s: failpoint %s:%d — killing this process now (SIGKILL, no clean-up)", who, step, batch
+        )
+        logging.shutdown()
+        os.kill(os.getpid(), signal.SIGKILL)

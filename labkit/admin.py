@@ -1,7 +1,7 @@
 """Topic administration: wait for a broker, create labkit's topics idempotently, describe partitions and offsets, read a topic back.
 
 Apache Kafka does not create a topic when a consumer subscribes to it (and may refuse to when a
-producer writes to it), so labkit creates its three topics explicitly, once, with the
+producer writes to it), so labkit creates its topics explicitly, once, with the
 partition count that decides how many processors can work in parallel.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
+    ConsumerGroupState,
     KafkaError,
     KafkaException,
     Message,
@@ -29,8 +30,8 @@ log = logging.getLogger(__name__)
 
 
 def labkit_topics(settings: Settings) -> list[str]:
-    """The topics the pipeline needs: requests, results and the dead-letter topic."""
-    return [settings.requests_topic, settings.results_topic, settings.dead_letter_topic]
+    """The topics the pipeline needs: requests, results, the dead-letter topic and the image embeddings."""
+    return [settings.requests_topic, settings.results_topic, settings.dead_letter_topic, settings.embeddings_topic]
 
 
 def wait_for_broker(
@@ -190,9 +191,9 @@ def group_assignments(settings: Settings, group_id: str | None = None) -> dict[s
     """Live members of a consumer group (client ids) and the (topic, partition)s each one owns right now.
 
     An empty list for a member = joined but idle: the group has more members than partitions.
-    An empty dict = nobody is in the group. ``None`` = the broker did not say within
-    ``connect_timeout_s`` (the embedded Tansu broker may not answer DescribeGroups; Apache
-    Kafka does).
+    An empty dict = nobody is in the group. ``None`` = the broker did not say: no answer within
+    ``connect_timeout_s``, or a busy group without a member list (the embedded Tansu broker may
+    not answer DescribeGroups, and lists no members when it does; Apache Kafka does both).
     """
     admin = make_admin(settings)
     group = group_id or settings.group_id
@@ -201,6 +202,11 @@ def group_assignments(settings: Settings, group_id: str | None = None) -> dict[s
         description = future.result(timeout=settings.connect_timeout_s + 1)
     except (KafkaException, FutureTimeout) as exc:
         log.debug("group %s not described: %r", group, exc)
+        return None
+    if not description.members and description.state not in (ConsumerGroupState.EMPTY, ConsumerGroupState.DEAD):
+        # Apache Kafka answers a group without members with EMPTY (or DEAD); the embedded broker answers
+        # STABLE with no members even while consumers are in the group: it did not say who they are.
+        log.debug("group %s is %s but no members were listed: unknown", group, description.state)
         return None
     owned: dict[str, list[tuple[str, int]]] = {}
     for member in description.members:

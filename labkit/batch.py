@@ -1,35 +1,59 @@
-"""One micro-batch of image requests: decode each record, score the images together, produce results and dead letters.
+"""One micro-batch of image requests for one task: decode each record, run the task on the images, produce results and dead letters.
 
 No consumer here, and no commit: the processor's loop (``labkit.processor``) polls the records
 and hands the output to a :class:`labkit.checkpoint.Checkpoint` (or any ``sink`` with the same
-``produce``), which decides when the batch counts as done.
+``produce``), which decides when the batch counts as done. No model either: the task
+(``labkit.tasks``) prepares and runs the images; this module is the same for every task.
+
+A task that makes an image embedding (CLIP) has it produced to the embeddings topic just before
+the result, through the same checkpoint: it is acknowledged before the batch commits, like the
+result (``labkit.embeddings`` says why it has a topic of its own).
+
+Every task reads the whole requests topic in its own consumer group, so each decides alone:
+
+* a record whose ``labkit-tasks`` header leaves this task out is **skipped** before its image is
+  decoded — nothing is produced for it, and the batch's commit moves past it;
+* a record this task cannot use (bad headers, not an image, the model failing on it) is
+  **dead-lettered by this task**, with ``labkit-dlq-task`` saying which task failed it, and
+  its sender gets an error result from this task. A record bad for every task is therefore
+  dead-lettered once per task: each task's answer stands alone (a page waiting for the OCR text
+  learns that OCR failed, whatever CLIP did), and a dead letter can be replayed to the one task
+  that failed it (send it again with ``labkit-tasks: ["<task>"]``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from confluent_kafka import Message
 
-from .clip import Scorer
 from .config import Settings
+from .embeddings import encode_embedding
 from .errors import LabkitError
 from .images import load_rgb
+from .serde import RESULTS
+from .tasks import Output, Task
 from .wire import (
+    H_DLQ_TASK,
+    H_TASKS,
     ImageRequest,
-    LabelScore,
     ScoreResult,
     Timings,
     dead_letter_headers,
     now_ms,
     record_headers,
     record_position,
+    validate_tasks,
 )
 
 log = logging.getLogger(__name__)
+
+#: Dead-letter header: the task that could not use the record (every task dead-letters on its own).
 
 
 class Sink(Protocol):
@@ -40,34 +64,51 @@ class Sink(Protocol):
 
 @dataclass
 class Decoded:
-    """A record decoded into the scorer's input."""
+    """A record decoded into the task's input."""
 
     message: Message
     request: ImageRequest
-    pixels: Any  # the scorer's preprocessed 3×H×W input
-    started_ms: int
+    prepared: Any  # what the task's prepare() made of the image
+    fetched_ms: float  # when the processor's poll handed the record over (ms since the epoch)
     decode_ms: float
 
 
 @dataclass
 class Rejected:
-    """A record that cannot be scored, and why: it becomes a dead letter (and an error result)."""
+    """A record the task cannot use, and why: it becomes a dead letter (and an error result)."""
 
     message: Message
     reason: str
 
 
 @dataclass
+class Skipped:
+    """A record meant for other tasks only (its ``labkit-tasks`` header): not decoded, nothing produced."""
+
+    message: Message
+    tasks: tuple[str, ...]
+
+
+class Scored(NamedTuple):
+    """One image after the task ran on it: its output, its share of the run and how long batching kept it waiting."""
+
+    decoded: Decoded
+    output: Output
+    inference_ms: float
+    batch_wait_ms: float  # fetched → its run began, less its own decode
+
+
+@dataclass
 class ScoredBatch:
-    """A batch after its CLIP forward passes, before anything is produced."""
+    """A batch after the task ran, before anything is produced."""
 
     rejected: list[Rejected] = field(default_factory=list)
-    #: (decoded request, its top labels, inference ms per image) in scoring order
-    scored: list[tuple[Decoded, list[LabelScore], float]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    scored: list[Scored] = field(default_factory=list)  # in running order
 
     @property
     def size(self) -> int:
-        """Images scored (the ``batch_size`` each result reports)."""
+        """Images the task ran on (the ``batch_size`` each result reports)."""
         return len(self.scored)
 
 
@@ -81,81 +122,148 @@ def request_id_of(message: Message) -> str | None:
     return text if 0 < len(text) <= 64 and text.isprintable() else None
 
 
-class BatchScorer:
-    """The processor's work on one batch, without its Kafka plumbing: :meth:`decode`, :meth:`score`, :meth:`produce`."""
+def addressed_tasks(message: Message) -> tuple[str, ...] | None:
+    """The tasks a record's ``labkit-tasks`` header names; None when it names none (every task) or cannot be read.
 
-    def __init__(self, scorer: Scorer, settings: Settings, processor: str):
-        self.scorer = scorer
+    Read from the header alone, before anything else: a task skips a record meant for others
+    without judging the rest of it. An unreadable header is the full parse's to report.
+    """
+    value = next((v for k, v in record_headers(message) or () if k == H_TASKS and v is not None), None)
+    if value is None:
+        return None
+    try:
+        return validate_tasks(json.loads(value.decode("utf-8", "replace")))
+    except (ValueError, LabkitError):
+        return None
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, LabkitError) else f"{type(exc).__name__}: {exc}"
+
+
+class BatchScorer:
+    """A processor's work on one batch for its task, without the Kafka plumbing: :meth:`decode`, :meth:`score`, :meth:`produce`."""
+
+    def __init__(self, task: Task, settings: Settings, processor: str):
+        self.task = task
         self.settings = settings
         self.processor = processor  # the name each result carries
 
-    def decode(self, messages: list[Message]) -> list[Decoded | Rejected]:
-        """Each record decoded to model input, or rejected with the reason (one bad record is its own problem only)."""
-        side = self.scorer.input_size
-        out: list[Decoded | Rejected] = []
-        for message in messages:
-            started_ms, t0 = now_ms(), time.perf_counter()
+    def decode(
+        self, messages: list[Message], fetched_ms: Sequence[float] | None = None
+    ) -> list[Decoded | Rejected | Skipped]:
+        """Each record decoded to the task's input, skipped (meant for other tasks) or rejected with the reason.
+
+        ``fetched_ms`` says when the poll handed over each record (the processor stamps them);
+        without it a record counts as fetched when its decode starts. One bad record is its own
+        problem only.
+        """
+        task = self.task
+        out: list[Decoded | Rejected | Skipped] = []
+        for i, message in enumerate(messages):
+            tasks = addressed_tasks(message)
+            if tasks is not None and task.name not in tasks:
+                out.append(Skipped(message, tasks))
+                continue
+            started_ms, t0 = time.time() * 1000, time.perf_counter()
             try:
                 request = ImageRequest.from_record(message.key(), message.value(), record_headers(message))
-                image = load_rgb(request.image, self.settings.max_image_pixels, draft_side=side)
-                pixels = self.scorer.preprocess(image)
+                image = load_rgb(request.image, self.settings.max_image_pixels, draft_side=task.draft_side)
+                prepared = task.prepare(image, request)
             except Exception as exc:  # any failure of *one record* is that record's problem only
-                reason = str(exc) if isinstance(exc, LabkitError) else f"{type(exc).__name__}: {exc}"
-                out.append(Rejected(message, reason))
+                out.append(Rejected(message, _reason(exc)))
                 continue
-            out.append(Decoded(message, request, pixels, started_ms, (time.perf_counter() - t0) * 1000))
+            fetched = fetched_ms[i] if fetched_ms is not None else started_ms
+            out.append(Decoded(message, request, prepared, fetched, (time.perf_counter() - t0) * 1000))
         return out
 
-    def score(self, decoded: list[Decoded | Rejected]) -> ScoredBatch:
-        """Score the decoded images: one forward pass per set of candidate labels (usually one for all)."""
-        batch = ScoredBatch(rejected=[item for item in decoded if isinstance(item, Rejected)])
-        by_labels: dict[tuple[str, ...] | None, list[Decoded]] = {}
+    def score(self, decoded: list[Decoded | Rejected | Skipped]) -> ScoredBatch:
+        """Run the task on the decoded images, one run per group (CLIP: per label set; OCR: per image)."""
+        batch = ScoredBatch(
+            rejected=[item for item in decoded if isinstance(item, Rejected)],
+            skipped=[item for item in decoded if isinstance(item, Skipped)],
+        )
+        groups: dict[Hashable, list[Decoded]] = {}
         for item in decoded:
             if isinstance(item, Decoded):
-                by_labels.setdefault(item.request.labels, []).append(item)
-        for labels, group in by_labels.items():
-            t0 = time.perf_counter()
-            top = self.scorer.score_pixels([d.pixels for d in group], labels)
-            inference_ms = (time.perf_counter() - t0) * 1000 / len(group)
-            batch.scored += [(item, scores, inference_ms) for item, scores in zip(group, top)]
+                groups.setdefault(self.task.group(item.request), []).append(item)
+        for group in groups.values():
+            self._run(group, batch)
         return batch
+
+    def _run(self, group: list[Decoded], batch: ScoredBatch) -> None:
+        """One run of the task; if it fails, each image again alone, so the image that fails it fails alone."""
+        began_ms, t0 = time.time() * 1000, time.perf_counter()
+        try:
+            outputs = self.task.run([d.prepared for d in group], [d.request for d in group])
+        except Exception as exc:  # the model failed on this input: never on the whole batch's account
+            if len(group) > 1:
+                for item in group:
+                    self._run([item], batch)
+                return
+            log.warning("%s failed on %s: %s", self.task.name, group[0].request.id, _reason(exc), exc_info=exc)
+            batch.rejected.append(Rejected(group[0].message, f"the {self.task.name} task failed: {_reason(exc)}"))
+            return
+        inference_ms = (time.perf_counter() - t0) * 1000 / len(group)
+        batch.scored += [
+            Scored(item, output, inference_ms, max(began_ms - item.fetched_ms - item.decode_ms, 0.0))
+            for item, output in zip(group, outputs, strict=True)
+        ]
 
     def produce(self, batch: ScoredBatch, sink: Sink) -> None:
         """Produce the batch's dead letters (with an error result each, when the sender is known) and results."""
+        for skipped in batch.skipped:
+            log.info(
+                "skipped %s (p%d@%d): meant for %s, not %s",
+                request_id_of(skipped.message) or "a request",
+                *record_position(skipped.message)[1:],
+                ", ".join(skipped.tasks),
+                self.task.name,
+            )
         for rejected in batch.rejected:
             self._dead_letter(rejected, sink)
-        for item, labels, inference_ms in batch.scored:
-            self._result(item, labels, inference_ms, batch.size, sink)
+        for scored in batch.scored:
+            self._result(scored, batch.size, sink)
 
-    def _result(
-        self, item: Decoded, labels: list[LabelScore], inference_ms: float, batch_size: int, sink: Sink
-    ) -> None:
+    def _result(self, scored: Scored, batch_size: int, sink: Sink) -> None:
+        item = scored.decoded
+        position = record_position(item.message)
         done_ms = now_ms()
         result = ScoreResult(
             id=item.request.id,
             status="ok",
-            labels=labels,
-            model=self.scorer.model_id,
+            task=self.task.name,
+            model=self.task.model_id,
             batch_size=batch_size,
             processor=self.processor,
+            partition=position.partition,
+            offset=position.offset,
+            produced_at_ms=done_ms,
             timings_ms=Timings(
-                queued=max(item.started_ms - item.request.sent_at_ms, 0),
+                queued=round(max(item.fetched_ms - item.request.sent_at_ms, 0), 2),
+                batch_wait=round(scored.batch_wait_ms, 2),
                 decode=round(item.decode_ms, 2),
-                inference=round(inference_ms, 2),
+                inference=round(scored.inference_ms, 2),
                 total=max(done_ms - item.request.sent_at_ms, 0),
             ),
+            **scored.output.fields,
         )
-        sink.produce(self.settings.results_topic, key=result.id.encode(), value=result.to_json())
+        if scored.output.embedding is not None:  # before the result: whoever sees the result may look for it
+            vector, vector_headers = encode_embedding(scored.output.embedding, self.task.model_id)
+            sink.produce(self.settings.embeddings_topic, key=result.id.encode(), value=vector, headers=vector_headers)
+        value, headers = RESULTS.serialize(result, self.settings.results_topic)
+        sink.produce(self.settings.results_topic, key=result.id.encode(), value=value, headers=headers)
         t = result.timings_ms
         log.info(
-            "scored %s (p%d@%d) → %s %.1f%% | queued %.0f ms, decode %.1f ms, inference %.1f ms, "
-            "total %.0f ms, batch %d",
+            "scored %s (p%d@%d) with %s → %s | queued %.0f ms, batch wait %.1f ms, decode %.1f ms, "
+            "inference %.1f ms, total %.0f ms, batch %d",
             result.id,
-            item.message.partition(),
-            item.message.offset(),
-            labels[0].label,
-            labels[0].score * 100,
+            position.partition,
+            position.offset,
+            self.task.name,
+            scored.output.summary,
             t.queued,
+            t.batch_wait,
             t.decode,
             t.inference,
             t.total,
@@ -163,18 +271,29 @@ class BatchScorer:
         )
 
     def _dead_letter(self, rejected: Rejected, sink: Sink) -> None:
-        """Park a bad record in the dead-letter topic and tell its sender (if we know who) it failed."""
+        """Park a record this task cannot use in the dead-letter topic, and tell its sender (if we know who) it failed."""
         message, reason = rejected.message, rejected.reason
-        log.warning("dead-lettered %s[%d]@%d: %s", message.topic(), message.partition(), message.offset(), reason)
+        position = record_position(message)
+        log.warning("dead-lettered %s[%d]@%d for %s: %s", *position, self.task.name, reason)
+        headers = dead_letter_headers(record_headers(message), reason, *position)
         sink.produce(
             self.settings.dead_letter_topic,
             key=message.key(),
             value=message.value(),
-            headers=dead_letter_headers(record_headers(message), reason, *record_position(message)),
+            headers=[*headers, (H_DLQ_TASK, self.task.name.encode())],
         )
         request_id = request_id_of(message)
         if request_id:
             error = ScoreResult(
-                id=request_id, status="error", error=reason, model=self.scorer.model_id, processor=self.processor
+                id=request_id,
+                status="error",
+                error=reason,
+                task=self.task.name,
+                model=self.task.model_id,
+                processor=self.processor,
+                partition=position.partition,
+                offset=position.offset,
+                produced_at_ms=now_ms(),
             )
-            sink.produce(self.settings.results_topic, key=error.id.encode(), value=error.to_json())
+            value, result_headers = RESULTS.serialize(error, self.settings.results_topic)
+            sink.produce(self.settings.results_topic, key=error.id.encode(), value=value, headers=result_headers)

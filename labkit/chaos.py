@@ -51,6 +51,12 @@ class ChaosProxy:
     def cut(self) -> None:
         """Refuse new connections and reset the open ones, as a dead broker or network would."""
         if self._server:
+            # shutdown() first: on Linux, close() alone leaves a thread blocked in accept() holding the
+            # listening socket open, and the next client to connect would still get through.
+            try:
+                self._server.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._server.close()
             self._server = None
         with self._lock:

@@ -151,17 +151,14 @@ class Checkpoint:
         owner re-reads from the last commit, so the results may come twice (dropped by request
         id), never zero times.
         """
-        next_offsets: dict[tuple[str, int], int] = {}
-        for message in self.batch:
-            topic, partition, offset = record_position(message)
-            next_offsets[topic, partition] = max(next_offsets.get((topic, partition), 0), offset + 1)
+        offsets = next_offsets(self.batch)
         try:
-            consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in next_offsets.items()], asynchronous=False)
+            consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             log.warning(
                 "%s: commit of %s refused (%s); the group will redo those records",
                 self._producers.name,
-                next_offsets,
+                {(tp.topic, tp.partition): tp.offset for tp in offsets},
                 exc.args[0],
             )
             return False
@@ -177,6 +174,24 @@ def rewind(consumer, messages: list[Message], producers: RenewableProducer) -> N
     from the last commit. The old producer drops the batch's unacknowledged records; the batch
     produces them again.
     """
+    seek_back(consumer, messages)
+    producers.renew()
+
+
+def next_offsets(messages: list[Message]) -> list[TopicPartition]:
+    """Per partition, the offset after the last of ``messages``: what a consumer commits once they are all done."""
+    ends: dict[tuple[str, int], int] = {}
+    for message in messages:
+        topic, partition, offset = record_position(message)
+        ends[topic, partition] = max(ends.get((topic, partition), 0), offset + 1)
+    return [TopicPartition(topic, partition, offset) for (topic, partition), offset in ends.items()]
+
+
+def seek_back(consumer, messages: list[Message]) -> None:
+    """Make ``consumer`` read ``messages`` again, from the first one of each partition it still owns.
+
+    A partition that is no longer ours is skipped: its next owner reads it from the last commit.
+    """
     first: dict[tuple[str, int], int] = {}
     for message in messages:
         topic, partition, offset = record_position(message)
@@ -186,4 +201,3 @@ def rewind(consumer, messages: list[Message], producers: RenewableProducer) -> N
             consumer.seek(TopicPartition(topic, partition, offset))
         except KafkaException:  # no longer ours (the group moved it): its next owner reads from the commit
             pass
-    producers.renew()

@@ -1,10 +1,10 @@
 """The ``labkit`` command: one subcommand per part of the pipeline, every setting also a flag.
 
-    labkit up            broker + topics + processor + web app, until Ctrl-C; a part that dies restarts
+    labkit up            broker + topics + a processor per task (CLIP, OCR) + web app, until Ctrl-C; a part that dies restarts
     labkit lab           the same, plus JupyterLab on notebooks/
     labkit broker        the embedded Kafka-protocol broker (Tansu) alone
     labkit topics create|list|describe
-    labkit processor     one CLIP processor (start several: they share the partitions)
+    labkit processor     one processor of one task, --task clip|ocr (several of a task share its partitions)
     labkit web           the web app alone
     labkit send FILE…    send images through the running pipeline and print their labels
     labkit bench         measure the model alone and the whole pipeline, as ratios
@@ -40,6 +40,7 @@ _USES: dict[str, tuple[str, ...]] = {
     "processor": (*_CONNECT, "Kafka topics", "consumer group", "CLIP model", "processor batches", "image limits"),
     "web": (*_CONNECT, "Kafka topics", "consumer group", "image limits", "web app"),
     "send": (*_CONNECT, "Kafka topics", "image limits"),
+    "sink": (*_CONNECT, "Kafka topics", "consumer group", "processor batches", "history"),
     "config": tuple(group for group in SETTING_GROUPS if group != "logging"),
 }
 
@@ -65,6 +66,17 @@ def _add_settings(parser: argparse.ArgumentParser, command: str) -> argparse.Arg
     return parser
 
 
+def _processor_counts(text: str) -> dict[str, int]:
+    """``--processors``: ``N`` (CLIP's processors) or ``TASK=N,…``, as ``{task: N}``."""
+    counts = {}
+    for part in text.split(","):
+        task, _, count = part.strip().rpartition("=")
+        if not count.isdigit() or (task and not task.replace("_", "").isalnum()):
+            raise argparse.ArgumentTypeError(f"{text!r}: give a number (CLIP's processors) or TASK=N,… (clip=2,ocr=1)")
+        counts[task.strip() or "clip"] = int(count)
+    return counts
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labkit",
@@ -77,22 +89,40 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help, description=help)
 
-    up = command("up", "run broker, topics, processor and web app until Ctrl-C (restarting any that dies)")
+    up = command(
+        "up",
+        "run broker, topics, a processor per task, the history's sink and the web app until Ctrl-C "
+        "(restarting any that dies)",
+    )
     up.add_argument("--no-web", action="store_true", help="run without the web app (e.g. on Binder)")
-    up.add_argument("--processors", type=int, default=1, help="how many processors join the group")
     lab = command("lab", "`up` plus JupyterLab on the notebooks")
     lab.add_argument("--notebook-dir", type=Path, default=Path("notebooks"))
     lab.add_argument("--no-web", action="store_true", help="run without the web app")
-    lab.add_argument("--processors", type=int, default=1, help="how many processors join the group")
+    for stack in (up, lab):
+        stack.add_argument("--no-sink", action="store_true", help="run without the history's sink (`labkit sink`)")
+        stack.add_argument(
+            "--processors",
+            type=_processor_counts,
+            default={},
+            metavar="N|TASK=N,…",
+            help="how many processors: N = CLIP's (they share its group), or per task: clip=2,ocr=2; "
+            "a task of --tasks not named runs 1 [default: 1 each]",
+        )
     command("broker", "run the embedded Kafka-protocol broker")
     topics = command("topics", "create, list or describe labkit's topics; tail a topic; measure a consumer")
     topics.add_argument("action", choices=["create", "list", "describe", "tail", "perf"])
     topics.add_argument("topic", nargs="?", help="for tail and perf: the topic to read")
     topics.add_argument("--from-beginning", action="store_true", help="tail: start at each partition's first record")
-    topics.add_argument("--group", default=None, help="tail: read in this consumer group, from its committed offsets")
+    topics.add_argument(
+        "--group",
+        default=None,
+        help="tail: read in this consumer group, from its committed offsets; describe: show its lag too",
+    )
     topics.add_argument("--max", type=int, default=None, metavar="N", help="tail, perf: stop after N records")
     topics.add_argument("--follow", action="store_true", help="tail: keep waiting for new records (Ctrl-C ends)")
-    processor = command("processor", "run one CLIP processor (a consumer-group member)")
+    processor = command(
+        "processor", "run one processor of one task, e.g. --task ocr (a member of the task's consumer group)"
+    )
     processor.add_argument(
         "--ready-file",
         type=Path,
@@ -100,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="write this file once the group has given the processor partitions (how `labkit up` knows it is ready)",
     )
     command("web", "run the web app")
+    sink = command("sink", "keep the history: a consumer group writing requests, results and embeddings to PostgreSQL")
+    sink.add_argument(
+        "--ready-file", type=Path, default=None, help="write this file once the group has given the sink partitions"
+    )
+    sink.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="first replay the topics from the start into a new index version and switch to it (after a model change)",
+    )
     send = command("send", "send images and print their labels")
     send.add_argument("files", nargs="+", type=Path)
     command("config", "print the settings in force, by group")
@@ -109,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--concurrency", type=int, default=32, help="uploads in flight when saturating")
     bench.add_argument("--photos", type=Path, default=None, help="folder of *.jpg photos (default: labkit's samples)")
     bench.add_argument("--out", type=Path, default=Path("bench-results"), help="where bench.json and bench.png go")
+    bench.add_argument(
+        "--search-sizes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[100_000, 1_000_000],
+        metavar="N,N",
+        help="vector counts for the search benchmark (j) [default: 100000,1000000]",
+    )
     load = command("load", "load-test the web app: many clients, every result checked, memory watched")
     load.add_argument("--uploads", type=int, default=1000, help="uploads in all")
     load.add_argument("--clients", type=int, default=50, help="simulated users, each one upload at a time")
@@ -170,12 +216,19 @@ def _cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sink(settings: Settings, args: argparse.Namespace) -> int:
+    from .history.sink import run_sink
+
+    run_sink(settings, rebuild_first=args.rebuild, ready_file=args.ready_file)
+    return 0
+
+
 def _raise_interrupt() -> None:
     raise KeyboardInterrupt
 
 
 def _cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
-    from .stack import Stack
+    from .stack import Stack, processors_per_task
 
     jupyter = args.command == "lab"
     if jupyter and not args.notebook_dir.is_dir():
@@ -187,8 +240,9 @@ def _cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
         settings,
         web=not args.no_web,
         jupyter=jupyter,
-        processors=args.processors,
+        processors=processors_per_task(settings, args.processors),
         notebook_dir=getattr(args, "notebook_dir", None),
+        sink=not args.no_sink,
     )
     # Ctrl-C or SIGTERM during start-up must also stop what was started: both raise KeyboardInterrupt.
     on_stop_signal(_raise_interrupt)
@@ -219,7 +273,12 @@ def _cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     run_bench(
         settings,
         BenchOptions(
-            uploads=args.uploads, concurrency=args.concurrency, photos=args.photos, out=args.out, quick=args.quick
+            uploads=args.uploads,
+            concurrency=args.concurrency,
+            photos=args.photos,
+            out=args.out,
+            quick=args.quick,
+            search_sizes=args.search_sizes,
         ),
     )
     return 0
@@ -253,6 +312,7 @@ COMMANDS = {
     "topics": _cmd_topics,
     "processor": _cmd_processor,
     "web": _cmd_web,
+    "sink": _cmd_sink,
     "up": _cmd_stack,
     "lab": _cmd_stack,
     "send": _cmd_send,

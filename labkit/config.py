@@ -13,6 +13,8 @@ CLI flags win over environment variables, which win over the defaults written he
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +23,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The model name that selects a small, randomly initialised CLIP of the same code path.
 TEST_MODEL = "test-tiny"
+
+
+def bootstrap_address(bootstrap: str | None, broker_port: int | str) -> str:
+    """The address clients connect to: the one given, else the embedded broker's port on this machine."""
+    return bootstrap or f"localhost:{broker_port}"
 
 
 class Settings(BaseSettings):
@@ -40,9 +47,25 @@ class Settings(BaseSettings):
     dead_letter_topic: str = Field(
         "image-requests-dlq", description="Topic for records that could not be parsed or decoded."
     )
+    embeddings_topic: str = Field(
+        "image-embeddings", description="Topic CLIP processors write each image's embedding to (the sink reads it)."
+    )
     partitions: int = Field(3, ge=1, description="Partitions per topic: the most processors that can work in parallel.")
     replication_factor: int = Field(1, ge=1, description="Copies of each partition (1 for one broker).")
-    group_id: str = Field("labkit-processors", description="Consumer group the processors share.")
+    task: str = Field(
+        "clip",
+        pattern=r"^[a-z][a-z0-9_]{0,30}$",
+        description="What a processor runs on each image: 'clip' (labels) or 'ocr' (the text in it).",
+    )
+    tasks: str = Field(
+        "clip,ocr",
+        pattern=r"^[a-z][a-z0-9_]{0,30}(,[a-z][a-z0-9_]{0,30})*$",
+        description="The tasks `labkit up`/`lab` run processors for, comma-separated; each scores every upload.",
+    )
+    group_prefix: str = Field(
+        "labkit",
+        description="Each task's processors share the consumer group <prefix>-<task> (labkit-clip, labkit-ocr).",
+    )
     session_timeout_ms: int = Field(
         6000, description="How long the group waits for a silent processor before reassigning its work."
     )
@@ -83,7 +106,7 @@ class Settings(BaseSettings):
     inference_threads: int = Field(
         0,
         ge=0,
-        description="CPU threads one processor uses for CLIP (0: all cores; `labkit up "
+        description="CPU threads one processor uses for its model, CLIP or OCR (0: all cores; `labkit up "
         "--processors N` gives each cores/N).",
     )
     max_batch_wait_ms: int = Field(
@@ -127,6 +150,20 @@ class Settings(BaseSettings):
     )
     jupyter_port: int = Field(8888, description="Port of JupyterLab for `labkit lab`.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity.")
+    database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL that keeps the history (postgresql://user:pass@host/db); default: an embedded "
+        "PostgreSQL with pgvector in history_dir.",
+    )
+    history_dir: Path = Field(
+        Path("~/.local/share/labkit").expanduser(),
+        description="labkit's data folder: the embedded PostgreSQL of the history lives in <history_dir>/postgres.",
+    )
+    log_dir: Path | None = Field(
+        None,
+        description="Folder where `labkit up` / `labkit lab` also write each service's output, one capped file "
+        "per service (default: labkit-logs-<uid>-<web port> in the temp folder; notebooks find it there).",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -136,12 +173,38 @@ class Settings(BaseSettings):
     @property
     def bootstrap_servers(self) -> str:
         """The Kafka address clients connect to."""
-        return self.bootstrap or f"localhost:{self.broker_port}"
+        return bootstrap_address(self.bootstrap, self.broker_port)
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group of this settings' task on the requests topic: ``<group_prefix>-<task>``."""
+        return f"{self.group_prefix}-{self.task}"
+
+    @property
+    def enabled_tasks(self) -> tuple[str, ...]:
+        """``tasks`` as a tuple, in order, without repeats."""
+        return tuple(dict.fromkeys(self.tasks.split(",")))
+
+    def for_task(self, task: str) -> "Settings":
+        """The same settings for another task (its own consumer group)."""
+        return self.model_copy(update={"task": task})
 
     @property
     def names_its_broker(self) -> bool:
         """True when a Kafka address was given (flag or variable): then labkit never starts a broker in its place."""
         return self.bootstrap is not None
+
+    @property
+    def service_log_dir(self) -> Path:
+        """Where the services' log files are: ``log_dir``, else a folder named after this user and the web port.
+
+        The web port tells one running stack from another on a machine, and a notebook kernel
+        started by ``labkit lab`` has the same ``LABKIT_*`` variables, so it finds the same folder.
+        """
+        if self.log_dir is not None:
+            return self.log_dir
+        uid = os.getuid() if hasattr(os, "getuid") else 0
+        return Path(tempfile.gettempdir()) / f"labkit-logs-{uid}-{self.web_port}"
 
     @property
     def uses_test_model(self) -> bool:
@@ -166,8 +229,22 @@ class Settings(BaseSettings):
 #: groups it uses; ``labkit config --help`` lists them all).
 SETTING_GROUPS: dict[str, tuple[str, ...]] = {
     "Kafka connection": ("bootstrap", "broker_port", "broker_host", "connect_timeout_s", "startup_timeout_s"),
-    "Kafka topics": ("requests_topic", "results_topic", "dead_letter_topic", "partitions", "replication_factor"),
-    "consumer group": ("group_id", "session_timeout_ms", "heartbeat_interval_ms", "max_poll_interval_ms"),
+    "Kafka topics": (
+        "requests_topic",
+        "results_topic",
+        "dead_letter_topic",
+        "embeddings_topic",
+        "partitions",
+        "replication_factor",
+    ),
+    "consumer group": (
+        "task",
+        "tasks",
+        "group_prefix",
+        "session_timeout_ms",
+        "heartbeat_interval_ms",
+        "max_poll_interval_ms",
+    ),
     "CLIP model": (
         "model",
         "pretrained",
@@ -190,8 +267,9 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
         "results_replay_s",
         "max_pending_uploads",
     ),
+    "history": ("database_url", "history_dir"),
     "lab": ("jupyter_port",),
-    "logging": ("log_level",),
+    "logging": ("log_level", "log_dir"),
 }
 
 

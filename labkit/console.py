@@ -144,6 +144,28 @@ def consumer_throughput(settings: Settings, topic: str, max_records: int | None 
     return read_records(settings, topic, lambda message: None, from_beginning=True, max_records=max_records)
 
 
+def describe_groups(settings: Settings, extra: dict[str, str], print_line: Callable[[str], None] = print) -> None:
+    """Print each task's consumer group (and ``extra``'s {group: task}) on the requests topic: committed, end, lag in records and seconds."""
+    from .monitor import partition_lag, task_groups
+
+    topic = settings.requests_topic
+    print_line(f"consumer groups on {topic}: lag = records not committed yet, lag s = how long the oldest has waited")
+    groups = {**task_groups(settings), **extra}
+    width = max(len(group) for group in groups) + 2
+    print_line(f"{'group':<{width}}{'task':<6}{'partition':>10}{'committed':>11}{'end':>8}{'lag':>6}{'lag s':>9}")
+    for group, task in groups.items():
+        rows = partition_lag(settings, topic, group)
+        for r in rows:
+            committed = "-" if r.committed is None else r.committed  # nothing committed: it starts at the beginning
+            age = "?" if r.lag_seconds is None else f"{r.lag_seconds:.1f}"
+            print_line(f"{group:<{width}}{task:<6}{r.partition:>10}{committed:>11}{r.end:>8}{r.lag_records:>6}{age:>9}")
+        ages = [r.lag_seconds for r in rows]
+        oldest = "?" if None in ages else f"{max((a or 0.0 for a in ages), default=0.0):.1f}"
+        print_line(
+            f"{group:<{width}}{task:<6}{'all':>10}{'':>11}{'':>8}{sum(r.lag_records for r in rows):>6}{oldest:>9}"
+        )
+
+
 def topics_command(settings: Settings, action: str, topic: str | None, follow: bool = False, **options) -> int:
     """``labkit topics ACTION [TOPIC]``: create, list, describe, tail or perf; prints, returns the exit code."""
     from .admin import create_topics, describe_topics, labkit_topics, wait_for_broker
@@ -158,14 +180,11 @@ def topics_command(settings: Settings, action: str, topic: str | None, follow: b
             mark = "*" if name in labkit_topics(settings) else " "
             print(f"{mark} {name}  ({len(metadata.topics[name].partitions)} partitions)")
     elif action == "describe":
-        print(
-            f"{'topic':<22}{'partition':>10}{'leader':>8}{'low':>8}{'high':>8}{'committed':>11}{'lag':>6}"
-            f"   (committed/lag: group {settings.group_id!r})"
-        )
+        print(f"{'topic':<22}{'partition':>10}{'leader':>8}{'low':>8}{'high':>8}")
         for r in describe_topics(settings):
-            committed = "-" if r.committed is None else r.committed
-            lag = "-" if r.lag is None else r.lag
-            print(f"{r.topic:<22}{r.partition:>10}{r.leader:>8}{r.low:>8}{r.high:>8}{committed:>11}{lag:>6}")
+            print(f"{r.topic:<22}{r.partition:>10}{r.leader:>8}{r.low:>8}{r.high:>8}")
+        print()
+        describe_groups(settings, {options["group"]: "-"} if options.get("group") else {})
     elif topic is None:
         raise LabkitError(f"`labkit topics {action}` needs a topic, e.g. `labkit topics {action} image-results`.")
     elif action == "tail":

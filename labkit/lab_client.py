@@ -1,10 +1,13 @@
-"""LabClient: send images through the running pipeline from Python and wait for their results.
+"""LabClient: send images through the running pipeline from Python and wait for their results, one per task.
 
 This is what the notebooks use. It speaks to Kafka exactly like the web app (same
 RequestSender and ResultsListener), so what you learn in a notebook is what the service does.
 
     with LabClient() as lab:
-        result = lab.classify("photo.jpg")      # → ScoreResult
+        result = lab.classify("photo.jpg")      # → ScoreResult (CLIP's labels)
+        request_id = lab.submit("sign.png")     # every enabled task scores it (LABKIT_TASKS: clip, ocr)
+        lab.wait(request_id, task="ocr").text   # → the text OCR read
+        lab.wait_all(request_id)                # → {"clip": ScoreResult, "ocr": ScoreResult}
         lab.results_frame()                     # → pandas DataFrame of everything so far
 """
 
@@ -15,7 +18,7 @@ import time
 from pathlib import Path
 
 from .config import Settings, load_settings
-from .request_sender import RequestSender
+from .request_sender import RequestSender, choose_tasks
 from .results_listener import ResultsListener, ResultStore
 from .wire import ScoreResult
 
@@ -27,7 +30,8 @@ class LabClient:
         self.settings = settings or load_settings()
         self.results = ResultStore(self.settings.results_cache_size)
         self.sent: dict[str, str | None] = {}  # request id → filename, in sending order
-        self.arrived_s: dict[str, float] = {}  # request id → seconds after this client started, when its result came
+        self.tasks: dict[str, tuple[str, ...]] = {}  # request id → the tasks it named (absent: every enabled task)
+        self.arrived_s: dict[tuple[str, str], float] = {}  # (request id, task) → seconds after this client started
         self._started = time.monotonic()
         self._arrived = threading.Condition()
         self.listener = ResultsListener(self.settings, self._on_result, client_id="labkit-client-results").start()
@@ -35,9 +39,13 @@ class LabClient:
 
     def _on_result(self, result: ScoreResult) -> None:
         if result.id in self.sent and self.results.add(result):
-            self.arrived_s[result.id] = time.monotonic() - self._started
+            self.arrived_s[(result.id, result.task)] = time.monotonic() - self._started
             with self._arrived:
                 self._arrived.notify_all()
+
+    def expected(self, request_id: str) -> tuple[str, ...]:
+        """The tasks that answer ``request_id``: those its upload named, else every enabled task (``LABKIT_TASKS``)."""
+        return self.tasks.get(request_id, self.settings.enabled_tasks)
 
     def submit(
         self,
@@ -45,77 +53,111 @@ class LabClient:
         filename: str | None = None,
         labels: list[str] | None = None,
         timeout: float = 15,
+        tasks: list[str] | None = None,
     ) -> str:
-        """Send one image (bytes or a file path), optionally with your own candidate labels;
-        returns its request id once Kafka has it."""
-        return self.submit_many([(image, filename)], labels, timeout)[0]
+        """Send one image (bytes or a file path), optionally with your own candidate labels and the tasks
+        that should score it (default: every enabled task); returns its request id once Kafka has it."""
+        return self.submit_many([(image, filename)], labels, timeout, tasks)[0]
 
-    def submit_many(self, images: list, labels: list[str] | None = None, timeout: float = 30) -> list[str]:
+    def submit_many(
+        self, images: list, labels: list[str] | None = None, timeout: float = 30, tasks: list[str] | None = None
+    ) -> list[str]:
         """Send many images at once — each a path, bytes, or a (bytes or path, filename) pair — and
         return their request ids once Kafka has acknowledged all of them.
 
         Faster than one ``submit`` after another: the producer batches records that are sent
-        together, and we wait for all acknowledgements once, not once per image.
+        together, and we wait for all acknowledgements once, not once per image. ``tasks`` names
+        the tasks that score them (``["clip"]``, ``["ocr"]``…; default: every enabled task).
         """
+        named = choose_tasks(self.settings, tasks)  # a task nobody runs is refused before anything is sent
         pending = []
         for item in images:
             image, filename = item if isinstance(item, tuple) else (item, None)
             if not isinstance(image, bytes):
                 filename = filename or Path(image).name
                 image = Path(image).read_bytes()
-            request, _, acked = self.sender.send(image, filename, labels)
+            request, _, acked = self.sender.send(image, filename, labels, named)
             self.sent[request.id] = filename
+            if named is not None:
+                self.tasks[request.id] = named
             pending.append((request.id, acked))
         for _, acked in pending:
             acked.result(timeout)
         return [request_id for request_id, _ in pending]
 
-    def wait(self, request_id: str, timeout: float = 60) -> ScoreResult:
-        """Block until ``request_id``'s result arrives; TimeoutError says what to check."""
-        seen: list[ScoreResult] = []  # the result as the waiting condition saw it (the cache may evict it later)
+    def wait(self, request_id: str, task: str = "clip", timeout: float = 60) -> ScoreResult:
+        """Block until ``request_id``'s result from ``task`` arrives; TimeoutError says what to check."""
+        if task not in self.expected(request_id):
+            raise ValueError(
+                f"{request_id} was sent for {', '.join(self.expected(request_id))}, so no {task!r} result will come: "
+                f"wait for one of those, or submit it again with tasks=[{task!r}]"
+            )
+        return self._wait_for(request_id, (task,), timeout)[task]
+
+    def wait_all(self, request_id: str, timeout: float = 60) -> dict[str, ScoreResult]:
+        """Block until every task expected to score ``request_id`` has answered; returns {task: result}.
+
+        An error result is an answer: one task failing never hides the others' results.
+        """
+        return self._wait_for(request_id, self.expected(request_id), timeout)
+
+    def _wait_for(self, request_id: str, tasks: tuple[str, ...], timeout: float) -> dict[str, ScoreResult]:
+        seen: dict[str, ScoreResult] = {}  # the results as the waiting condition saw them (the cache may evict them)
 
         def arrived() -> bool:
-            result = self.results.get(request_id)
-            if result is not None:
-                seen.append(result)
-            return result is not None
+            seen.update(self.results.of(request_id))
+            return all(task in seen for task in tasks)
 
         with self._arrived:
             if not self._arrived.wait_for(arrived, timeout):
+                missing = [task for task in tasks if task not in seen]
                 raise TimeoutError(
-                    f"No result for {request_id} within {timeout:.0f} s. Is a processor running "
-                    "(`labkit processor`, or `labkit topics describe` to see its lag)?"
+                    f"No {'/'.join(missing)} result for {request_id} within {timeout:.0f} s. Is a processor running "
+                    f"for {'each of ' if len(missing) > 1 else ''}{', '.join(missing)} (`labkit processor --task "
+                    f"{missing[0]}`, or `labkit topics describe` to see its group's lag)?"
                 )
-        return seen[-1]
+        return {task: seen[task] for task in tasks}
 
     def classify(self, image: bytes | str | Path, labels: list[str] | None = None, timeout: float = 60) -> ScoreResult:
-        """Send one image and wait for its result."""
-        return self.wait(self.submit(image, labels=labels), timeout)
+        """Send one image to CLIP alone (other tasks skip it) and wait for its labels."""
+        return self.wait(self.submit(image, labels=labels, tasks=["clip"]), "clip", timeout)
 
     def results_frame(self):
-        """All results of this client so far as a pandas DataFrame, one row per image."""
+        """This client's results so far as a pandas DataFrame, one row per image.
+
+        CLIP's columns as ever (``top label``, ``probability``, ``total ms``…; empty until its
+        result comes), then two per other task that answered: its outcome (OCR: the text it read)
+        and its ``<task> ms``.
+        """
         import pandas as pd
 
         rows = []
-        for result in self.results.all():
-            top = result.top()
-            rows.append(
-                {
-                    "id": result.id,
-                    "file": self.sent.get(result.id),
-                    "status": result.status,
-                    "top label": top.label if top else None,
-                    "probability": top.score if top else None,
-                    "labels": ", ".join(f"{s.label} {s.score:.0%}" for s in result.labels[:3]),
-                    "total ms": result.timings_ms.total,
-                    "inference ms": result.timings_ms.inference,
-                    "processor": result.processor,
-                    "batch": result.batch_size,
-                    "model": result.model,
-                    "arrived s": round(self.arrived_s.get(result.id, float("nan")), 3),
-                    "error": result.error,
-                }
-            )
+        for request_id in self.sent:
+            results = self.results.of(request_id)
+            if not results:
+                continue
+            clip = results.get("clip")
+            top = clip.top() if clip else None
+            row = {
+                "id": request_id,
+                "file": self.sent.get(request_id),
+                "status": clip.status if clip else None,
+                "top label": top.label if top else None,
+                "probability": top.score if top else None,
+                "labels": ", ".join(f"{s.label} {s.score:.0%}" for s in clip.labels[:3]) if clip else None,
+                "total ms": clip.timings_ms.total if clip else None,
+                "inference ms": clip.timings_ms.inference if clip else None,
+                "processor": clip.processor if clip else None,
+                "batch": clip.batch_size if clip else None,
+                "model": clip.model if clip else None,
+                "arrived s": round(self.arrived_s.get((request_id, "clip"), float("nan")), 3),
+                "error": clip.error if clip else None,
+            }
+            for task, result in results.items():
+                if task != "clip":
+                    row[task] = _outcome(result)
+                    row[f"{task} ms"] = result.timings_ms.total
+            rows.append(row)
         return pd.DataFrame(rows)
 
     def close(self) -> None:
@@ -127,3 +169,12 @@ class LabClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _outcome(result: ScoreResult) -> str:
+    """A task's result in a table cell: the text it read, its top labels, or its error."""
+    if result.status != "ok":
+        return f"error: {result.error}"
+    if result.text is not None:
+        return result.text
+    return ", ".join(f"{s.label} {s.score:.0%}" for s in result.labels[:3])

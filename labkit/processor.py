@@ -1,13 +1,17 @@
-"""The processor: a consumer-group member that turns image requests into CLIP results, at least once.
+"""The processor: a consumer-group member that runs one task (CLIP labels, OCR text) on image requests, at least once.
 
-The loop, and why each step is where it is:
+Each task has its own consumer group on the requests topic (``<group_prefix>-<task>``:
+``labkit-clip``, ``labkit-ocr``), so every task sees every upload and keeps its own committed
+offsets; the processors of one task share its partitions. The task (``labkit.tasks``) is the
+only part that knows the model. The loop, and why each step is where it is:
 
 1. **poll** a micro-batch: whatever is waiting, up to ``max_batch_size`` records, waiting at
    most ``max_batch_wait_ms`` for more (big batches use the CPU better; waiting adds latency);
 2. **decode** each one, on a second thread while the previous batch is being scored; a
-   record that cannot be parsed or decoded goes to the dead-letter topic (with the error and
-   its origin) and an error result is sent, so one bad image never stops the pipeline;
-3. **score** the decoded images together in one CLIP forward pass (per label set);
+   record meant for other tasks only (its ``labkit-tasks`` header) is skipped undecoded; a
+   record that cannot be parsed or decoded goes to the dead-letter topic (with the error, its
+   origin and this task) and an error result is sent, so one bad image never stops the pipeline;
+3. **run the task** on the decoded images (CLIP: one forward pass per label set; OCR: image by image);
 4. **produce** one result per request and **wait until the broker has acknowledged** every
    result and dead letter (``flush``);
 5. only then **commit** the batch's offsets.
@@ -22,8 +26,8 @@ after the results are acknowledged but before the commit (so the next owner prod
 duplicates). Notebook 07 and ``tests/test_resilience.py`` use both.
 
 The steps live in modules of their own, so each can be read (and tested) alone:
-``labkit.batch`` does one batch's work (decode → score → results and dead letters, no consumer
-in sight); ``labkit.checkpoint`` produces it, waits for the acknowledgement and commits — or
+``labkit.batch`` does one batch's work for any task (decode → run → results and dead letters,
+no consumer in sight); ``labkit.checkpoint`` produces it, waits for the acknowledgement and commits — or
 rewinds the batch with a fresh producer when Kafka is away. This module is the loop that
 composes them: polling, the consumer group's callbacks, and the failpoints.
 """
@@ -32,22 +36,24 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
+from ._process import crash_at_failpoint, parse_failpoint
 from .admin import wait_for_topics
-from .batch import BatchScorer, Decoded, Rejected
+from .batch import BatchScorer, Decoded, Rejected, Skipped
 from .checkpoint import Checkpoint, RenewableProducer, ResultsNotAcknowledged, rewind
-from .clip import Scorer, build_scorer
 from .config import Settings
 from .errors import LabkitError
 from .kafka_config import make_consumer, make_producer
+from .tasks import Task, build_task
 
 __all__ = ["Processor", "ProcessorStats", "ResultsNotAcknowledged"]
 
@@ -59,28 +65,25 @@ class ProcessorStats:
     """Counters a test or notebook can read while the processor runs."""
 
     batches: int = 0
-    scored: int = 0
+    scored: int = 0  # images the task ran on, results committed
     dead_lettered: int = 0
-
-
-def _parse_failpoint(value: str | None) -> tuple[str, int] | None:
-    """``"before-commit:3"`` → ``("before-commit", 3)`` (the format is checked by Settings)."""
-    if not value:
-        return None
-    step, batch = value.split(":")
-    return step, int(batch)
+    skipped: int = 0  # records meant for other tasks only, committed past without decoding them
 
 
 class Processor:
-    """Consume ``requests_topic`` in ``group_id``, score with CLIP, produce to ``results_topic``.
+    """Consume ``requests_topic`` in the task's group, run the task, produce to ``results_topic``.
 
-    ``run()`` blocks until ``stop()`` is called (from another thread or a signal handler).
+    ``task``: the :class:`~labkit.tasks.Task` to run (default: the one ``settings.task`` names);
+    the processor joins that task's group whatever ``settings.task`` says. ``model``: that task's
+    model, already loaded, to share between processors in one process (a CLIP ``Scorer``, an OCR
+    ``TextReader``). ``run()`` blocks until ``stop()`` is called (from another thread or a
+    signal handler).
     """
 
-    def __init__(self, settings: Settings, scorer: Scorer | None = None, name: str | None = None):
-        self.settings = settings
+    def __init__(self, settings: Settings, model: Any = None, name: str | None = None, task: Task | None = None):
+        self.task = task or build_task(settings, model)
+        self.settings = settings if settings.task == self.task.name else settings.for_task(self.task.name)
         self.name = name or f"processor-{socket.gethostname()}-{os.getpid()}"
-        self._scorer = scorer
         self.stats = ProcessorStats()
         self.ready = threading.Event()  # set once the group has given us our partitions
         self.assignment: list[int] = []
@@ -92,13 +95,7 @@ class Processor:
         self._revoke_failed: ResultsNotAcknowledged | None = None  # from _on_revoke, for the loop to rewind
         self._thread: threading.Thread | None = None  # set by start_in_thread()
         self.error: BaseException | None = None  # what ended a background loop, if anything
-        self._failpoint = _parse_failpoint(settings.failpoint)
-
-    @property
-    def scorer(self) -> Scorer:
-        if self._scorer is None:
-            self._scorer = build_scorer(self.settings)
-        return self._scorer
+        self._failpoint = parse_failpoint(settings.failpoint)
 
     def stop(self, timeout: float = 15) -> None:
         """Ask the loop to finish its current batch, leave the group and return (waits for a background loop)."""
@@ -119,8 +116,8 @@ class Processor:
     def start_in_thread(self, timeout: float = 60, wait: bool = True) -> "Processor":
         """Run the loop on a background thread (notebooks, tests); return once the group has given it partitions.
 
-        Several processors in one process share one scorer: the model is loaded once and ONNX
-        Runtime releases the GIL while it computes. An error in the loop is kept in ``error``.
+        Several processors in one process can share one model (``model``): it is loaded once and
+        ONNX Runtime releases the GIL while it computes. An error in the loop is kept in ``error``.
         ``wait=False`` returns at once (``ready`` is set later).
         """
 
@@ -147,8 +144,9 @@ class Processor:
         wait_for_topics(
             settings, [settings.requests_topic, settings.results_topic, settings.dead_letter_topic], who=self.name
         )
-        scorer = self.scorer  # loads the model, picks the backend and runs the warm-up batch
-        self._work = BatchScorer(scorer, settings, self.name)
+        task = self.task
+        task.load()  # CLIP: loads the model, picks the backend and runs the warm-up batch
+        self._work = BatchScorer(task, settings, self.name)
         consumer = self._consumer = make_consumer(settings, settings.group_id, client_id=self.name)
         self._producers = RenewableProducer(
             partial(
@@ -161,19 +159,20 @@ class Processor:
         )
         consumer.subscribe([settings.requests_topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info(
-            "%s joining group %r on %s (model %s, backend %s)",
+            "%s joining group %r on %s (task %s, model %s, backend %s)",
             self.name,
             settings.group_id,
             settings.requests_topic,
-            scorer.model_id,
-            scorer.backend,
+            task.name,
+            task.model_id,
+            task.backend,
         )
         decoder = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-decode")
         try:
             while not self._stop.is_set():
                 # Block for new records only when nothing is waiting to be scored.
-                batch = self._next_batch(consumer, block=self._pending is None)
-                decoding = (batch, decoder.submit(self._work.decode, batch)) if batch else None
+                batch, fetched_ms = self._next_batch(consumer, block=self._pending is None)
+                decoding = (batch, decoder.submit(self._work.decode, batch, fetched_ms)) if batch else None
                 failed, self._revoke_failed = self._revoke_failed, None  # a rebalance inside that poll, Kafka away
                 if failed is None:
                     try:
@@ -189,7 +188,7 @@ class Processor:
             decoder.shutdown()
             self._producers.flush(10)
             consumer.close()  # leave the group now, so the others take over our partitions at once
-            log.info("%s stopped after %d images", self.name, self.stats.scored)
+            log.info("%s stopped after %d images (%s)", self.name, self.stats.scored, self.task.name)
 
     @property
     def _delivery_timeout_s(self) -> float:
@@ -206,7 +205,13 @@ class Processor:
 
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
         self.assignment = sorted(tp.partition for tp in partitions)
-        log.info("processor ready: %s — partitions %s of %s", self.name, self.assignment, self.settings.requests_topic)
+        log.info(
+            "processor ready: %s — partitions %s of %s (task %s)",
+            self.name,
+            self.assignment,
+            self.settings.requests_topic,
+            self.task.name,
+        )
         self.ready.set()
 
     def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
@@ -227,23 +232,28 @@ class Processor:
             self._revoke_failed = exc
         log.info("%s: partitions %s revoked (rebalance)", self.name, revoked)
 
-    def _next_batch(self, consumer, block: bool = True) -> list[Message]:
+    def _next_batch(self, consumer, block: bool = True) -> tuple[list[Message], list[float]]:
         """Up to ``max_batch_size`` records: the first within 0.5 s (or none if not ``block``),
-        then whatever else arrives within ``max_batch_wait_ms``."""
-        first = consumer.poll(0.5 if block else 0)
-        if first is None:
-            return []
-        batch = [first]
-        if self.settings.max_batch_size > 1:
-            batch += consumer.consume(self.settings.max_batch_size - 1, self.settings.max_batch_wait_ms / 1000)
-        good = []
-        for message in batch:
+        then whatever else arrives within ``max_batch_wait_ms``; with when each was handed over
+        (ms since the epoch: a result's ``queued`` ends there and its ``batch_wait`` begins)."""
+        good: list[Message] = []
+        fetched_ms: list[float] = []
+        timeout = 0.5 if block else 0
+        deadline = None
+        while len(good) < self.settings.max_batch_size:
+            message = consumer.poll(timeout)  # one at a time, so each record gets its own fetch time
+            if message is None:
+                break
             if message.error():
                 if message.error().code() != KafkaError._PARTITION_EOF:
                     log.warning("%s: consumer error: %s", self.name, message.error())
             else:
                 good.append(message)
-        return good
+                fetched_ms.append(time.time() * 1000)
+            if deadline is None:
+                deadline = time.monotonic() + self.settings.max_batch_wait_ms / 1000
+            timeout = max(deadline - time.monotonic(), 0)
+        return good, fetched_ms
 
     def _finish_pending(self) -> None:
         pending, self._pending = self._pending, None
@@ -253,8 +263,8 @@ class Processor:
 
     # --- one batch ---------------------------------------------------------------------------------
 
-    def process_batch(self, batch: list[Message], decoded: list[Decoded | Rejected] | None = None) -> None:
-        """Decode (unless done already), score, produce, await the acknowledgement, commit (module docstring)."""
+    def process_batch(self, batch: list[Message], decoded: list[Decoded | Rejected | Skipped] | None = None) -> None:
+        """Decode (unless done already), run the task, produce, await the acknowledgement, commit (module docstring)."""
         work, producers = self._work, self._producers
         assert work is not None and producers is not None  # set by run(), which calls this
         scored = work.score(decoded if decoded is not None else work.decode(batch))
@@ -267,15 +277,8 @@ class Processor:
         if checkpoint.commit(self._consumer):
             self.stats.batches += 1
             self.stats.scored += scored.size
+            self.stats.skipped += len(scored.skipped)
 
     def _maybe_crash(self, step: str) -> None:
         """SIGKILL this whole process if ``LABKIT_FAILPOINT`` names ``step`` of the batch now in hand."""
-        if self._failpoint and self._failpoint == (step, self.stats.batches + 1):
-            log.warning(
-                "%s: failpoint %s:%d — killing this process now (SIGKILL, no clean-up)",
-                self.name,
-                step,
-                self.stats.batches + 1,
-            )
-            logging.shutdown()
-            os.kill(os.getpid(), signal.SIGKILL)
+        crash_at_failpoint(self._failpoint, step, self.stats.batches + 1, self.name)

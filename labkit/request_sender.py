@@ -15,11 +15,34 @@ from confluent_kafka import Producer
 from ._loop import ThreadLoop
 from .checkpoint import RenewableProducer
 from .config import Settings
+from .errors import WireFormatError
 from .images import PreparedImage, prepare_upload
 from .kafka_config import make_producer
-from .wire import ImageRequest, new_request_id, validate_labels
+from .wire import ImageRequest, new_request_id, validate_labels, validate_tasks
 
 log = logging.getLogger(__name__)
+
+
+def choose_tasks(settings: Settings, tasks: list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """The tasks an upload names, checked against ``settings.enabled_tasks``; None when it names none (every task).
+
+    Raises :class:`WireFormatError` saying which names are not tasks this pipeline runs.
+    """
+    if tasks is None:
+        return None
+    named = validate_tasks(tasks)
+    unknown = [task for task in named if task not in settings.enabled_tasks]
+    if unknown:
+        raise WireFormatError(
+            f"no processors run {', '.join(map(repr, unknown))} here; choose from "
+            f"{', '.join(settings.enabled_tasks)} (LABKIT_TASKS lists the tasks this pipeline runs)"
+        )
+    return named
+
+
+def expected_tasks(settings: Settings, request: ImageRequest) -> tuple[str, ...]:
+    """The tasks that will answer ``request``: the ones it names, else every enabled task."""
+    return request.tasks if request.tasks is not None else settings.enabled_tasks
 
 
 class RequestSender:
@@ -61,13 +84,16 @@ class RequestSender:
         data: bytes,
         filename: str | None = None,
         labels: list[str] | tuple[str, ...] | None = None,
+        tasks: list[str] | tuple[str, ...] | None = None,
     ) -> tuple[ImageRequest, PreparedImage, Future]:
-        """Produce one image (scored against ``labels`` if given); the future completes when the broker acknowledges it.
+        """Produce one image (scored against ``labels`` if given, by the ``tasks`` named, else by every task);
+        the future completes when the broker acknowledges it.
 
         Raises :class:`labkit.errors.BadImage` for bytes that are not an acceptable image and
-        :class:`labkit.errors.WireFormatError` for unacceptable labels, before anything is sent.
+        :class:`labkit.errors.WireFormatError` for unacceptable labels or task names, before anything is sent.
         """
         labels = validate_labels(labels) if labels else None
+        named = choose_tasks(self.settings, tasks)
         prepared = prepare_upload(data, self.settings)
         request = ImageRequest(
             id=new_request_id(),
@@ -75,6 +101,7 @@ class RequestSender:
             content_type=prepared.content_type,
             filename=filename,
             labels=labels,
+            tasks=named,
         )
         acked: Future = Future()
         producer = self.producers.get()  # a new one if the last hit a fatal error

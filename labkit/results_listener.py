@@ -1,4 +1,4 @@
-"""ResultsListener: read every partition of the results topic from "now" on, outside any consumer group; ResultStore keeps them by request id.
+"""ResultsListener: read every partition of the results topic from "now" on, outside any consumer group; ResultStore keeps them by request id and task.
 
 Every web replica and notebook therefore sees every result and keeps the ones its own clients
 asked for. That is how a result finds the right browser when several web replicas run: no
@@ -18,39 +18,56 @@ from ._loop import ThreadLoop
 from .admin import wait_for_topics
 from .config import Settings
 from .kafka_config import make_consumer
-from .wire import ScoreResult, now_ms
+from .serde import RESULTS
+from .wire import ScoreResult, now_ms, record_headers
 
 log = logging.getLogger(__name__)
 
 
 class ResultStore:
-    """The most recent results by request id (bounded), dropping at-least-once duplicates."""
+    """The most recent results by request id and task (bounded by request ids), dropping at-least-once duplicates.
+
+    One upload gets one result per task (``clip``, ``ocr``…); a redelivered result for the same
+    request id and task is a duplicate.
+    """
 
     def __init__(self, capacity: int = 10_000):
         self.capacity = capacity
-        self._results: OrderedDict[str, ScoreResult] = OrderedDict()
+        self._results: OrderedDict[str, dict[str, ScoreResult]] = OrderedDict()  # request id → task → result
+        self._count = 0
         self._lock = threading.Lock()
 
     def add(self, result: ScoreResult) -> bool:
-        """Keep ``result``; False if this request id already had one (a duplicate from a retry)."""
+        """Keep ``result``; False if this request id already had one from this task (a duplicate from a retry)."""
         with self._lock:
-            if result.id in self._results:
+            tasks = self._results.setdefault(result.id, {})
+            if result.task in tasks:
                 return False
-            self._results[result.id] = result
+            tasks[result.task] = result
+            self._count += 1
             while len(self._results) > self.capacity:
-                self._results.popitem(last=False)
+                _, evicted = self._results.popitem(last=False)
+                self._count -= len(evicted)
             return True
 
-    def get(self, request_id: str) -> ScoreResult | None:
+    def get(self, request_id: str, task: str = "clip") -> ScoreResult | None:
+        """``request_id``'s result from ``task``, or None (not arrived, or evicted)."""
         with self._lock:
-            return self._results.get(request_id)
+            return self._results.get(request_id, {}).get(task)
+
+    def of(self, request_id: str) -> dict[str, ScoreResult]:
+        """Every result ``request_id`` has so far, by task, in arrival order."""
+        with self._lock:
+            return dict(self._results.get(request_id, {}))
 
     def all(self) -> list[ScoreResult]:
+        """Every result kept, request by request (oldest first), each request's in arrival order."""
         with self._lock:
-            return list(self._results.values())
+            return [result for tasks in self._results.values() for result in tasks.values()]
 
     def __len__(self) -> int:
-        return len(self._results)
+        """How many results are kept (an upload scored by two tasks counts twice)."""
+        return self._count
 
 
 class ResultsListener:
@@ -109,8 +126,8 @@ class ResultsListener:
             log.warning("results listener: %s", message.error())
             return
         try:
-            result = ScoreResult.from_json(message.value())
-        except Exception as exc:
+            result = RESULTS.deserialize(message.value(), record_headers(message), message.topic() or "")
+        except Exception as exc:  # a record this reader cannot read (bad JSON, another major schema) is skipped
             log.warning(
                 "ignoring unreadable result at %s[%d]@%d: %s",
                 message.topic(),

@@ -1,145 +1,111 @@
-"""Run the whole pipeline on one machine: broker, topics, processor, web app and (optionally) JupyterLab, as child processes.
+"""Run the whole pipeline on one machine: broker, topics, processors, web app and (optionally) JupyterLab, as child processes.
 
-``labkit up`` and ``labkit lab`` use :class:`Stack`; notebooks use :func:`ensure_pipeline`,
-which reuses whatever is already running (e.g. what ``labkit lab`` started) and starts only
-what is missing. Each part is a separate process, as in production, and each says it is ready
-(a processor writes a ready file, a web server answers HTTP) before the next starts. While it
-runs, a part that dies is restarted and the others keep working (:mod:`labkit.supervisor`). Stopping the stack (Ctrl-C,
+``labkit up`` and ``labkit lab`` use :class:`Stack`, with processors for every enabled task
+(``LABKIT_TASKS``: CLIP and OCR, each task its own consumer group); notebooks use
+:func:`ensure_pipeline`, which reuses whatever is already running (e.g. what ``labkit lab``
+started) and starts only what is missing. Each part is a separate process, as in production, and
+each says it is ready (a processor writes a ready file, a web server answers HTTP) before the
+next starts. Its output is shown after its name (``clip``, ``clip2``, ``ocr``, ``web``…) and
+kept, time-stamped, in a capped file of that name (``Settings.service_log_dir``, where notebooks
+read it). While it runs, a part that dies is restarted and the others keep
+working (:mod:`labkit.supervisor`). Stopping the stack (Ctrl-C,
 SIGTERM, ``stop()``, or the embedded broker dying) stops every process it started, newest first;
 on Linux the children are also told to exit if this process dies without cleaning up.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 import threading
-import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ._process import die_with_parent, on_stop_signal, stop_process
-from .admin import create_topics, group_members, wait_for_broker
+from ._logging import ServiceLogFile
+from ._process import on_stop_signal
+from .admin import create_topics, group_assignments, wait_for_broker
 from .broker import EmbeddedBroker, port_is_open
 from .config import Settings, load_settings
 from .errors import BrokerUnavailable, LabkitError
-from .supervisor import Supervisor, describe_exit
+from .supervisor import Child, Supervisor, describe_exit, local_processors
+
+__all__ = ["Child", "Stack", "ensure_pipeline", "processor_name", "processors_per_task"]
 
 log = logging.getLogger(__name__)
-
-
-class Child:
-    """One child process: its output prefixed and forwarded, its readiness probed; it can start again.
-
-    Ready means ``ready_file`` exists (the child writes it: a processor once the group gave it
-    partitions) or ``ready_url`` answers 200 (a web server), never a line in its output: a log
-    level or a reworded message must not break start-up.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        command: list[str],
-        env: dict[str, str],
-        ready_file: Path | None = None,
-        ready_url: str | None = None,
-        echo: bool = True,
-    ):
-        self.name = name
-        self.command, self.env = command, {**os.environ, **env}
-        self.ready_file, self.ready_url = ready_file, ready_url
-        self.echo = echo
-        self.tail: collections.deque[str] = collections.deque(maxlen=50)
-        self.start()
-
-    def start(self) -> None:
-        """Start the command (again, after it died), forwarding its output from a thread."""
-        if self.ready_file is not None:
-            self.ready_file.unlink(missing_ok=True)
-        self.started_at = time.monotonic()
-        self.process = subprocess.Popen(
-            self.command,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            preexec_fn=die_with_parent if sys.platform == "linux" else None,
-        )
-        threading.Thread(
-            target=self._pump, args=(self.process.stdout,), name=f"{self.name}-output", daemon=True
-        ).start()
-
-    def _pump(self, output) -> None:
-        for line in output:
-            line = line.rstrip()
-            self.tail.append(line)
-            if self.echo:
-                print(f"{self.name:>9} | {line}", flush=True)
-
-    def is_ready(self) -> bool:
-        """Whether the child says it is ready (its ready file exists, or its URL answers 200)."""
-        if self.ready_file is not None and self.ready_file.exists():
-            return True
-        if self.ready_url is not None:
-            import httpx
-
-            try:
-                return httpx.get(self.ready_url, timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-        return False
-
-    def wait_ready(self, timeout: float) -> None:
-        """Block until :meth:`is_ready`; a clear error if the child exits first or ``timeout`` s pass."""
-        deadline = time.monotonic() + timeout
-        while not self.is_ready():
-            if self.process.poll() is not None:
-                raise LabkitError(
-                    f"{self.name} exited with code {self.process.returncode} before it was ready. "
-                    f"Its last output: {' / '.join(list(self.tail)[-3:]) or 'none'}"
-                )
-            if time.monotonic() > deadline:
-                raise LabkitError(f"{self.name} was not ready within {timeout:.0f} s; see its output above.")
-            time.sleep(0.1)
-
-    def stop(self, timeout: float = 10) -> None:
-        stop_process(self.process, timeout)
 
 
 def _labkit(*args: str) -> list[str]:
     return [sys.executable, "-m", "labkit", *args]
 
 
+def processor_name(task: str, index: int) -> str:
+    """What a stack calls its ``index``-th (from 0) processor of ``task``: ``clip``, ``clip2``…, ``ocr`` (also its log file)."""
+    return task if index == 0 else f"{task}{index + 1}"
+
+
+def processors_per_task(settings: Settings, asked: Mapping[str, int]) -> dict[str, int]:
+    """``labkit up --processors``: each enabled task's count, ``asked`` where it names one, else 1."""
+    enabled = settings.enabled_tasks
+    if extra := [task for task in asked if task not in enabled]:
+        raise LabkitError(
+            f"--processors names {', '.join(extra)}, which --tasks/LABKIT_TASKS ({settings.tasks}) does not run: "
+            f"add it there (--tasks {','.join((*enabled, *extra))}) or write --processors "
+            f"{','.join(f'{task}=1' for task in enabled)}."
+        )
+    return {task: asked.get(task, 1) for task in enabled}
+
+
 class Stack:
-    """The parts of the pipeline this process started (and will stop)."""
+    """The parts of the pipeline this process started (and will stop).
+
+    ``processors``: how many processors of each task, ``{"clip": 2, "ocr": 1}``; a number ``n``
+    means ``n`` of ``settings.task`` (CLIP unless the settings name another task). Each task's
+    processors share its consumer group (``<group_prefix>-<task>``), and every task reads every
+    upload.
+    """
 
     def __init__(
         self,
         settings: Settings,
         web: bool = True,
         jupyter: bool = False,
-        processors: int = 1,
+        processors: int | Mapping[str, int] = 1,
         echo: bool = True,
         notebook_dir: Path | None = None,
+        sink: bool = False,
     ):
+        """``sink``: also run the history's sink (``labkit sink``; ``labkit up``/``lab`` do unless ``--no-sink``)."""
         self.settings = settings
-        self.want_web, self.want_jupyter, self.processors = web, jupyter, processors
+        self.want_sink = sink
+        self.want_web, self.want_jupyter = web, jupyter
+        self.processors = dict(processors) if isinstance(processors, Mapping) else {settings.task: processors}
         self.echo = echo
         self.notebook_dir = notebook_dir or Path.cwd() / "notebooks"
         self.broker: EmbeddedBroker | None = None
         self.children: list[Child] = []
         self._ready_tmp: tempfile.TemporaryDirectory | None = None
+        self.log_dir: Path | None = settings.service_log_dir
+        self._logs: dict[str, ServiceLogFile] = {}
 
     def _say(self, message: str) -> None:
         if self.echo:
             print(f"{'labkit':>9} | {message}", flush=True)
         else:
             log.info(message)
+        if (own := self._log("labkit")) is not None:
+            own.write(message)
+
+    def _log(self, name: str) -> ServiceLogFile | None:
+        """The log file of the part called ``name`` (None once the folder proved unwritable: said once)."""
+        if self.log_dir is not None and name not in self._logs:
+            try:
+                self._logs[name] = ServiceLogFile(self.log_dir, name)
+            except OSError as exc:
+                folder, self.log_dir = self.log_dir, None
+                self._say(f"no log files in {folder} ({exc}); set --log-dir or LABKIT_LOG_DIR to a writable folder")
+        return self._logs.get(name)
 
     def _start_broker_if_needed(self) -> None:
         try:
@@ -159,10 +125,35 @@ class Stack:
         env: dict[str, str] | None = None,
         ready_file: Path | None = None,
         ready_url: str | None = None,
+        task: str | None = None,
     ) -> Child:
-        child = Child(name, command, {**self.settings.to_env(), **(env or {})}, ready_file, ready_url, self.echo)
+        output = self._log(name)
+        logs = {"LABKIT_LOG_DIR": str(self.log_dir)} if self.log_dir is not None else {}  # for JupyterLab's kernels
+        env = {**self.settings.to_env(), **logs, **(env or {}), **({"LABKIT_TASK": task} if task else {})}
+        child = Child(name, command, env, ready_file, ready_url, self.echo, output, task)
         self.children.append(child)
         return child
+
+    def _start_processors(self, timeout: float) -> None:
+        """Start every wanted processor at once (model loading overlaps), then wait for each to join its group."""
+        wanted = {task: count for task, count in self.processors.items() if count > 0}
+        total = sum(wanted.values())
+        # Several processors on one machine share its cores instead of fighting over them: every task's count,
+        # since each upload goes to every task at once (ONNX Runtime's spinning threads suffer most when oversubscribed).
+        threads = self.settings.inference_threads or (max(1, (os.cpu_count() or 1) // total) if total > 1 else 0)
+        starting = []
+        for task, count in wanted.items():
+            group = self.settings.for_task(task).group_id
+            self._say(f"{task}: {count} processor(s) in consumer group {group}")
+            for i in range(count):
+                name = processor_name(task, i)
+                ready = self._ready_dir() / f"{name}.ready"
+                command = _labkit("processor", "--ready-file", str(ready))
+                starting.append(
+                    self._spawn(name, command, {"LABKIT_INFERENCE_THREADS": str(threads)}, ready, task=task)
+                )
+        for child in starting:
+            child.wait_ready(timeout)
 
     def start(self, model_timeout: float = 600) -> "Stack":
         """Start what is wanted and not already running; returns when all of it is ready."""
@@ -170,20 +161,14 @@ class Stack:
             self._start_broker_if_needed()
             created = create_topics(self.settings)
             self._say("topics: " + ", ".join(f"{t} ({state})" for t, state in created.items()))
-            if self.processors:
-                # Several processors on one machine share its cores instead of fighting over them.
-                threads = self.settings.inference_threads or (
-                    max(1, (os.cpu_count() or 1) // self.processors) if self.processors > 1 else 0
-                )
-                env = {"LABKIT_INFERENCE_THREADS": str(threads)}
-                # Start them together (model loading overlaps), then wait for each to join the group.
-                starting = []
-                for i in range(self.processors):
-                    name = "processor" if self.processors == 1 else f"processor{i + 1}"
-                    ready = self._ready_dir() / f"{name}.ready"
-                    starting.append(self._spawn(name, _labkit("processor", "--ready-file", str(ready)), env, ready))
-                for child in starting:
-                    child.wait_ready(model_timeout)
+            sink = None
+            if self.want_sink:  # starts beside the processors; its group joins while their models load
+                ready = self._ready_dir() / "sink.ready"
+                sink = self._spawn("sink", _labkit("sink", "--ready-file", str(ready)), ready_file=ready)
+            self._start_processors(model_timeout)
+            if sink is not None:
+                sink.wait_ready(120)
+                self._say(f"sink: group {self.settings.group_prefix}-sink keeps the history in {self._history_place()}")
             if self.want_web:
                 if port_is_open("127.0.0.1", self.settings.web_port):
                     raise LabkitError(
@@ -217,6 +202,13 @@ class Stack:
             raise
         return self
 
+    def _history_place(self) -> str:
+        if self.settings.database_url is None:
+            return f"an embedded PostgreSQL in {self.settings.history_dir / 'postgres'}"
+        from .history.database import _redacted
+
+        return _redacted(self.settings.database_url.get_secret_value())
+
     def _ready_dir(self) -> Path:
         """A private folder for the children's ready files, removed with the stack."""
         if self._ready_tmp is None:
@@ -234,6 +226,9 @@ class Stack:
         if self._ready_tmp is not None:
             self._ready_tmp.cleanup()
             self._ready_tmp = None
+        for own in self._logs.values():
+            own.close()
+        self._logs.clear()
 
     def run_until_signal(self) -> int:
         """Run until Ctrl-C / SIGTERM (or our broker dies), restarting children that die; returns an exit code."""
@@ -267,21 +262,36 @@ class Stack:
 
 
 def ensure_pipeline(
-    settings: Settings | None = None, web: bool = False, echo: bool = False, processor: bool = True
+    settings: Settings | None = None,
+    web: bool = False,
+    echo: bool = False,
+    processor: bool = True,
+    tasks: Sequence[str] | None = None,
 ) -> Stack:
-    """A running broker, topics, (unless ``processor=False``) a processor and (with ``web``) the web app: reuse what is up, start what is missing.
+    """A running broker, topics, (unless ``processor=False``) a processor per task and (with ``web``) the web app: reuse what is up, start what is missing.
 
+    ``tasks``: the tasks that need a processor. By default ``settings.task`` (CLIP), and with
+    ``web`` every enabled task (``LABKIT_TASKS``), since the web app waits for each one's
+    result. A task gets none when a ``labkit processor`` of its group runs on this machine, or
+    its consumer group already has a member (where the broker lists them).
     Notebooks call this first. Call ``.stop()`` on the result when done: it stops only what it
     started, never a broker or processor someone else is running.
     """
     settings = settings or load_settings()
-    stack = Stack(settings, web=web, echo=echo, processors=1 if processor else 0)
+    if tasks is None:
+        tasks = settings.enabled_tasks if web else (settings.task,)
+    wanted = {task: int(processor) for task in tasks}
+    stack = Stack(settings, web=web, echo=echo, processors=wanted)
     if web and port_is_open("127.0.0.1", settings.web_port):
         stack.want_web = False  # a web app already serves there (e.g. the one `labkit lab` started): use it
     try:
         wait_for_broker(settings, timeout=1.5)
-        if processor and group_members(settings):
-            stack.processors = 0
+        for task in [task for task, count in wanted.items() if count]:
+            group = settings.for_task(task)
+            # A processor of this group on this machine (say, one `labkit lab` supervises) counts even
+            # while the broker lists no members: a second one here would only force a rebalance.
+            if local_processors(group) or group_assignments(group):
+                stack.processors[task] = 0
     except BrokerUnavailable:
         pass
     return stack.start()

@@ -1,15 +1,107 @@
-"""Restart a stack's children that die, with backoff, as Compose's ``restart: unless-stopped`` does."""
+"""A stack's child processes: each one's output forwarded and its readiness probed, and restarted with backoff when it dies, as Compose's ``restart: unless-stopped`` does."""
 
 from __future__ import annotations
 
+import collections
+import os
+import re
 import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-if TYPE_CHECKING:
-    from .stack import Child
+from ._logging import ServiceLogFile
+from ._process import die_with_parent, stop_process
+from .config import Settings, bootstrap_address
+from .errors import LabkitError
+
+
+class Child:
+    """One child process: its output prefixed and forwarded (and written to ``log``), its readiness probed; it can start again.
+
+    Ready means ``ready_file`` exists (the child writes it: a processor once the group gave it
+    partitions) or ``ready_url`` answers 200 (a web server), never a line in its output: a log
+    level or a reworded message must not break start-up.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str],
+        ready_file: Path | None = None,
+        ready_url: str | None = None,
+        echo: bool = True,
+        log: ServiceLogFile | None = None,
+        task: str | None = None,
+    ):
+        self.name, self.task = name, task  # task: the one a processor runs (None: not a processor)
+        self.command, self.env = command, {**os.environ, **env}
+        self.ready_file, self.ready_url = ready_file, ready_url
+        self.echo, self.log = echo, log
+        self.tail: collections.deque[str] = collections.deque(maxlen=50)
+        self.start()
+
+    def start(self) -> None:
+        """Start the command (again, after it died), forwarding its output from a thread."""
+        if self.ready_file is not None:
+            self.ready_file.unlink(missing_ok=True)
+        self.started_at = time.monotonic()
+        self.process = subprocess.Popen(
+            self.command,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
+        )
+        threading.Thread(
+            target=self._pump, args=(self.process.stdout,), name=f"{self.name}-output", daemon=True
+        ).start()
+
+    def _pump(self, output) -> None:
+        for line in output:
+            line = line.rstrip()
+            self.tail.append(line)
+            if self.log is not None:
+                self.log.write(line)
+            if self.echo:
+                print(f"{self.name:>9} | {line}", flush=True)
+
+    def is_ready(self) -> bool:
+        """Whether the child says it is ready (its ready file exists, or its URL answers 200)."""
+        if self.ready_file is not None and self.ready_file.exists():
+            return True
+        if self.ready_url is not None:
+            import httpx
+
+            try:
+                return httpx.get(self.ready_url, timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+        return False
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until :meth:`is_ready`; a clear error if the child exits first or ``timeout`` s pass."""
+        deadline = time.monotonic() + timeout
+        while not self.is_ready():
+            if self.process.poll() is not None:
+                raise LabkitError(
+                    f"{self.name} exited with code {self.process.returncode} before it was ready. "
+                    f"Its last output: {' / '.join(list(self.tail)[-3:]) or 'none'}"
+                )
+            if time.monotonic() > deadline:
+                raise LabkitError(f"{self.name} was not ready within {timeout:.0f} s; see its output above.")
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 10) -> None:
+        stop_process(self.process, timeout)
 
 
 def describe_exit(code: int) -> str:
@@ -84,15 +176,15 @@ class Supervisor:
 
 
 def supervised_pid(processor_name: str) -> int | None:
-    """The pid behind a processor named ``processor-<this host>-<pid>``, if a ``labkit up``/``lab`` here supervises it; else None."""
+    """The pid behind a processor named ``<anything>-<this host>-<pid>`` (``processor-host-123``), if a ``labkit up``/``lab`` here supervises it; else None."""
     import socket
 
     import psutil
 
-    prefix = f"processor-{socket.gethostname()}-"
-    if not processor_name.startswith(prefix) or not processor_name[len(prefix) :].isdigit():
+    found = re.search(rf"(?:^|-){re.escape(socket.gethostname())}-(\d+)$", processor_name)
+    if found is None:
         return None
-    pid = int(processor_name[len(prefix) :])
+    pid = int(found.group(1))
     try:
         parent = psutil.Process(pid).parent()
         command = parent.cmdline() if parent else []
@@ -100,3 +192,42 @@ def supervised_pid(processor_name: str) -> int | None:
         return None
     supervised = any(part.endswith("labkit") for part in command) and bool({"up", "lab"} & set(command))
     return pid if supervised else None
+
+
+def _flag(command: list[str], name: str) -> str | None:
+    """The value of ``--name VALUE`` or ``--name=VALUE`` in a command line (the last one given), else None."""
+    value = None
+    for i, word in enumerate(command):
+        if word == name and i + 1 < len(command):
+            value = command[i + 1]
+        elif word.startswith(name + "="):
+            value = word.split("=", 1)[1]
+    return value
+
+
+def local_processors(settings: Settings) -> list[int]:
+    """Pids of ``labkit processor`` processes on this machine that consume ``settings``' group on its cluster.
+
+    For when the broker does not list a group's members (the embedded broker answers
+    DescribeGroups with none): a running processor is then found where it runs, by its
+    ``LABKIT_*`` variables (what a stack gives it) and its ``--task``/``--group-prefix``/
+    ``--bootstrap`` flags, which win over them as they do in the processor.
+    """
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        command = process.info["cmdline"] or []
+        if "labkit" not in command or "processor" not in command[command.index("labkit") :]:
+            continue
+        try:
+            env = process.environ()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        port = _flag(command, "--broker-port") or env.get("LABKIT_BROKER_PORT", "9092")
+        bootstrap = bootstrap_address(_flag(command, "--bootstrap") or env.get("LABKIT_BOOTSTRAP"), port)
+        prefix = _flag(command, "--group-prefix") or env.get("LABKIT_GROUP_PREFIX", "labkit")
+        task = _flag(command, "--task") or env.get("LABKIT_TASK", "clip")
+        if f"{prefix}-{task}" == settings.group_id and bootstrap == settings.bootstrap_servers:
+            found.append(process.info["pid"])
+    return found

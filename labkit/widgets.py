@@ -1,4 +1,4 @@
-"""Notebook widgets: upload photos into the pipeline, watch results fill a live table, and watch Kafka itself (offsets, lag, group members) change.
+"""Notebook widgets: upload photos into the pipeline, watch results fill a live table, watch Kafka itself (offsets, lag, group members) change, and read the services' logs live.
 
 Thread rule for ipywidgets: the widget is *displayed* from the kernel's main thread (the cell
 that creates it); the background thread only changes widget *values* (``html.value = ...``),
@@ -15,6 +15,7 @@ from html import escape
 
 import ipywidgets as widgets
 
+from ._logging import read_service_logs
 from ._loop import ThreadLoop
 from .admin import describe_topics, group_assignments
 from .config import Settings
@@ -39,7 +40,7 @@ class _Refreshing(widgets.VBox):
 
 
 class LiveResults(_Refreshing):
-    """An upload button, a table of this client's results and a plot of their latency, refreshed as results arrive.
+    """An upload button, a table of this client's results (a row per photo, a column per task) and a plot of CLIP's latency, refreshed as results arrive.
 
     ``LiveResults(lab)`` in a cell shows it; ``send(...)`` does what the button does, from code;
     ``.close()`` stops its refresh thread.
@@ -81,9 +82,12 @@ class LiveResults(_Refreshing):
         self._shown = count
         frame = self.lab.results_frame()
         self.table.value = frame.drop(columns=["id", "model"]).to_html(index=False) if count else ""
-        if self.plot is not None and count:
+        timed = frame.dropna(subset=["total ms"]) if count else frame  # CLIP's latency; rows without it yet wait
+        if self.plot is not None and len(timed):
             self.plot.value = _line_png(
-                list(zip(frame["arrived s"], frame["total ms"])), "seconds (result arrived)", "upload → result (ms)"
+                list(zip(timed["arrived s"], timed["total ms"])),
+                "seconds (CLIP result arrived)",
+                "upload → result (ms)",
             )
 
 
@@ -147,6 +151,55 @@ class KafkaInspector(_Refreshing):
         self.history.append((time.monotonic() - self._started, waiting))
         if self.plot is not None:
             self.plot.value = _line_png(self.history, "seconds", "records not yet processed (lag)")
+
+
+def log_lines(
+    settings: Settings, contains: str | None = None, services: list[str] | None = None, last: int | None = 200
+) -> list[str]:
+    """The running services' log lines, oldest first: ``"<time> <service> | <line>"``.
+
+    ``labkit up`` / ``labkit lab`` write them to ``settings.service_log_dir``, one file per
+    service (``web``, ``processor``, ``jupyter``, and ``labkit`` for the stack's own lines).
+    ``contains`` keeps lines with that text (a request id, say); ``services`` only those services
+    (``["processor"]`` also matches ``processor2``); ``last`` the newest that many (``None``: all).
+    """
+    return read_service_logs(settings.service_log_dir, contains, services, last)
+
+
+class LogView(_Refreshing):
+    """The services' newest log lines, live, with a filter box (type a request id to follow one upload).
+
+    ``LogView(settings)`` in a cell shows it; ``lines()`` returns what it shows; ``.close()``
+    stops its refresh thread.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        contains: str = "",
+        services: list[str] | None = None,
+        last: int = 25,
+        refresh_s: float = 1.0,
+    ):
+        self.settings, self.services, self.last = settings, services, last
+        self.filter = widgets.Text(value=contains, placeholder="request id, or any text", description="filter")
+        self.view = widgets.HTML()
+        self.refresh()
+        self.filter.observe(lambda change: self.refresh(), names="value")
+        super().__init__([self.filter, self.view], refresh_s, "labkit-log-view")
+
+    def lines(self) -> list[str]:
+        """The lines the view shows now (those containing the filter's text, newest ``last``)."""
+        return log_lines(self.settings, self.filter.value or None, self.services, self.last)
+
+    def refresh(self) -> None:
+        lines = self.lines()
+        folder = self.settings.service_log_dir
+        shown = escape("\n".join(lines)) or (
+            f"no matching lines in {escape(str(folder))} yet: is `labkit up` or `labkit lab` running with "
+            f"web port {self.settings.web_port} (or LABKIT_LOG_DIR set to its folder)?"
+        )
+        self.view.value = f"<pre style='font-size: 11px; white-space: pre-wrap; margin: 0'>{shown}</pre>"
 
 
 def _line_png(points, xlabel: str, ylabel: str) -> bytes:

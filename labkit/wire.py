@@ -4,13 +4,20 @@ Request (topic ``image-requests``)
     key      the request id (32 hex chars). Kafka hashes the key to pick the partition, so
              one request always lands in one partition.
     value    the image file itself (JPEG/PNG/WebP/GIF bytes), not base64: no 33 % overhead.
-    headers  ``content-type`` (e.g. ``image/jpeg``), ``labkit-schema`` (wire format version),
-             ``labkit-sent-at`` (ms since the epoch), optional ``labkit-filename``.
+    headers  ``content-type`` (e.g. ``image/jpeg``), ``labkit-schema`` (:mod:`labkit.versions`),
+             ``labkit-sent-at`` (ms since the epoch), optional ``labkit-filename``,
+             ``labkit-labels`` and ``labkit-tasks``.
 
 Result (topic ``image-results``)
     key      the same request id, so a result can be matched to its request.
-    value    UTF-8 JSON, a :class:`ScoreResult`: id, status (``ok``/``error``), top labels with
-             probabilities, the model id, and timings in ms (queued, decode, inference, total).
+    value    UTF-8 JSON, a :class:`ScoreResult`, one per task: id, status (``ok``/``error``),
+             the task, its answer (CLIP's top labels, OCR's text and lines), the model id, the
+             request's partition and offset, and timings in ms (queued, batch wait, decode,
+             inference, total). :mod:`labkit.serde` writes and reads it against its JSON Schema.
+    headers  ``labkit-schema`` (:mod:`labkit.versions`: what a version promises).
+
+Embedding (topic ``image-embeddings``)
+    One per CLIP result, keyed by the request id: :mod:`labkit.embeddings`.
 
 Dead letter (topic ``image-requests-dlq``)
     The original key, value and headers, plus ``labkit-dlq-error`` and the origin
@@ -30,17 +37,17 @@ from typing import TYPE_CHECKING, Literal, NamedTuple, cast
 from pydantic import BaseModel, Field, ValidationError
 
 from .errors import WireFormatError
+from .versions import H_SCHEMA, REQUEST_SCHEMA, SCHEMA_VERSION, SchemaVersion
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
 
-SCHEMA_VERSION = 1
 
 H_CONTENT_TYPE = "content-type"
-H_SCHEMA = "labkit-schema"
 H_SENT_AT = "labkit-sent-at"
 H_FILENAME = "labkit-filename"
 H_LABELS = "labkit-labels"
+H_TASKS = "labkit-tasks"
 
 #: Limits on custom candidate labels per request (each costs a text-tower pass once per label set).
 MAX_LABELS = 100
@@ -51,6 +58,7 @@ H_DLQ_TOPIC = "labkit-dlq-topic"
 H_DLQ_PARTITION = "labkit-dlq-partition"
 H_DLQ_OFFSET = "labkit-dlq-offset"
 H_DLQ_FAILED_AT = "labkit-dlq-failed-at"
+H_DLQ_TASK = "labkit-dlq-task"  # the task that could not use the record (each task dead-letters on its own)
 
 #: Headers as labkit reads them: (name, value) pairs, the value bytes or None (a header without one).
 Headers = Sequence[tuple[str, bytes | None]]
@@ -96,6 +104,27 @@ def _header(headers: Headers | None, name: str) -> str | None:
     return None
 
 
+def validate_tasks(tasks: object) -> tuple[str, ...]:
+    """Task names as a clean tuple (lowercase words, 1 to 10), or :class:`WireFormatError` saying what is wrong."""
+    if not isinstance(tasks, (list, tuple)) or not all(isinstance(task, str) for task in tasks):
+        raise WireFormatError('tasks must be a list of task names, e.g. ["clip", "ocr"]')
+    cleaned = tuple(dict.fromkeys(task.strip().lower() for task in tasks if task.strip()))
+    if not 1 <= len(cleaned) <= 10 or not all(task.replace("_", "").isalnum() and task.isascii() for task in cleaned):
+        raise WireFormatError(f"give 1 to 10 task names made of letters, digits and _ (got {list(cleaned)[:10]})")
+    return cleaned
+
+
+def _tasks_header(request_id: str, text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    try:
+        return validate_tasks(json.loads(text))
+    except ValueError:
+        raise WireFormatError(f"request {request_id} has a {H_TASKS} header that is not a JSON list") from None
+    except WireFormatError as exc:
+        raise WireFormatError(f"request {request_id}: {exc}") from None
+
+
 def validate_labels(labels: object) -> tuple[str, ...]:
     """Custom labels as a clean tuple, or :class:`WireFormatError` saying which limit was broken."""
     if not isinstance(labels, (list, tuple)) or not all(isinstance(label, str) for label in labels):
@@ -119,6 +148,11 @@ class ImageRequest:
     sent_at_ms: int = field(default_factory=now_ms)
     filename: str | None = None
     labels: tuple[str, ...] | None = None  # custom candidate labels; None = the processor's label set
+    tasks: tuple[str, ...] | None = None  # the tasks meant to see it (``clip``, ``ocr``…); None = every task
+
+    def wants(self, task: str) -> bool:
+        """Whether the task ``task`` should process this request."""
+        return self.tasks is None or task in self.tasks
 
     def key(self) -> bytes:
         return self.id.encode()
@@ -126,13 +160,15 @@ class ImageRequest:
     def headers(self) -> ProduceHeaders:
         headers: ProduceHeaders = [
             (H_CONTENT_TYPE, self.content_type.encode()),
-            (H_SCHEMA, str(SCHEMA_VERSION).encode()),
+            (H_SCHEMA, str(REQUEST_SCHEMA).encode()),
             (H_SENT_AT, str(self.sent_at_ms).encode()),
         ]
         if self.filename:
             headers.append((H_FILENAME, self.filename.encode("utf-8", "replace")))
         if self.labels:
             headers.append((H_LABELS, json.dumps(list(self.labels)).encode()))
+        if self.tasks is not None:
+            headers.append((H_TASKS, json.dumps(list(self.tasks)).encode()))
         return headers
 
     @classmethod
@@ -145,8 +181,17 @@ class ImageRequest:
         except UnicodeDecodeError:
             raise WireFormatError("request key is not an ASCII request id") from None
         schema = _header(headers, H_SCHEMA)
-        if schema != str(SCHEMA_VERSION):
-            raise WireFormatError(f"request {request_id} has schema {schema!r}, expected '{SCHEMA_VERSION}'")
+        if schema is None:
+            raise WireFormatError(f"request {request_id} has no {H_SCHEMA} header; send '{REQUEST_SCHEMA}'")
+        try:
+            version = SchemaVersion.parse(schema)
+        except WireFormatError as exc:
+            raise WireFormatError(f"request {request_id}: {exc}") from None
+        if not REQUEST_SCHEMA.reads(version):
+            raise WireFormatError(
+                f"request {request_id} has schema {version}, but this processor reads {REQUEST_SCHEMA.major}.x: "
+                f"upgrade the processor, then replay the record from the dead-letter topic"
+            )
         content_type = _header(headers, H_CONTENT_TYPE)
         if not content_type or not content_type.startswith("image/"):
             raise WireFormatError(f"request {request_id} has content-type {content_type!r}, expected image/*")
@@ -171,6 +216,7 @@ class ImageRequest:
             sent_at_ms=sent_at_ms,
             filename=_header(headers, H_FILENAME),
             labels=labels,
+            tasks=_tasks_header(request_id, _header(headers, H_TASKS)),
         )
 
 
@@ -181,12 +227,23 @@ class LabelScore(BaseModel):
     score: float
 
 
+class TextLine(BaseModel):
+    """One line of text an OCR task read: the text, its confidence (0..1) and its box (4 corner points, pixels)."""
+
+    text: str
+    score: float
+    box: list[tuple[float, float]] = []
+
+
 class Timings(BaseModel):
     """Where the time went, in milliseconds."""
 
-    queued: float = Field(0, description="sent → a processor started on it (waiting in Kafka)")
+    queued: float = Field(0, description="sent → a processor fetched it (waiting in Kafka)")
+    batch_wait: float = Field(
+        0, description="fetched → its batch's forward pass began, less its own decode (the cost of batching)"
+    )
     decode: float = Field(0, description="image bytes → pixels → model input")
-    inference: float = Field(0, description="this image's share of its batch's CLIP forward pass")
+    inference: float = Field(0, description="this image's share of its batch's model run (CLIP forward pass, OCR)")
     total: float = Field(0, description="sent → result produced")
 
 
@@ -202,6 +259,12 @@ class ScoreResult(BaseModel):
     timings_ms: Timings = Timings()
     batch_size: int = 0
     processor: str = ""
+    partition: int | None = Field(None, description="the request's partition in the requests topic")
+    offset: int | None = Field(None, description="the request's offset in that partition")
+    produced_at_ms: int | None = Field(None, description="when the processor produced this result (ms since epoch)")
+    task: str = Field("clip", description="the task that made this result (results before 1.2 were all CLIP's)")
+    text: str | None = Field(None, description="OCR: the text read in the image, lines joined by newlines")
+    lines: list[TextLine] = Field([], description="OCR: each line of text with its confidence and box")
 
     model_config = {"populate_by_name": True}
 
@@ -247,6 +310,8 @@ def header_dict(headers: Headers | None) -> dict[str, str]:
 def describe_result(result: ScoreResult) -> str:
     """A result in one human line, like ``photo of a cat: 89.5%``."""
     if result.status != "ok":
-        return f"{result.id}: error: {result.error}"
+        return f"{result.id}: {result.task} error: {result.error}"
+    if result.text is not None:
+        return f"{result.id}: text: {' / '.join(result.text.splitlines()) or '(none)'}"
     top = ", ".join(f"{s.label}: {s.score:.1%}" for s in result.labels[:3])
     return f"{result.id}: {top}"

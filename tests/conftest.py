@@ -34,7 +34,7 @@ def broker():
 
 @pytest.fixture
 def settings(broker) -> Settings:
-    """Settings pointing at the session broker, with topics and a group unique to this test."""
+    """Settings pointing at the session broker, with topics and groups unique to this test, for the CLIP task."""
     tag = uuid.uuid4().hex[:8]
     return Settings(
         bootstrap=broker.bootstrap_servers,
@@ -42,7 +42,9 @@ def settings(broker) -> Settings:
         requests_topic=f"requests-{tag}",
         results_topic=f"results-{tag}",
         dead_letter_topic=f"dlq-{tag}",
-        group_id=f"processors-{tag}",
+        embeddings_topic=f"embeddings-{tag}",
+        group_prefix=f"processors-{tag}",
+        tasks="clip",  # what the web app waits for; a test of several tasks says so (model_copy, tasks="clip,ocr")
         partitions=3,
         connect_timeout_s=5,
         max_batch_wait_ms=10,
@@ -79,18 +81,35 @@ def photo_labels() -> dict[str, str]:
     return dict(line.split(",", 1) for line in lines if line and not line.startswith("file,"))
 
 
+@pytest.fixture(scope="session")
+def text_reader():
+    """The real PP-OCRv4 reader (rapidocr-onnxruntime), loaded once per session (the OCR processors in threads share it)."""
+    from labkit.tasks import TextReader
+
+    return TextReader()
+
+
 @pytest.fixture
-def start_processor(settings, scorer):
-    """Start processors in the test's group: ``start_processor()`` → a Processor on a thread, with partitions."""
+def start_processor(settings, scorer, request):
+    """Start processors in the test's groups: ``start_processor()`` → a Processor on a thread, with partitions.
+
+    ``task="ocr"`` starts one of the OCR task (its own group, ``<group_prefix>-ocr``) with the
+    session's text reader; the default is the CLIP task with the session's test-tiny scorer.
+    ``model`` replaces the session's model (e.g. one that fails on cue).
+    """
     from labkit.admin import create_topics
 
     create_topics(settings)
     started = []
 
-    def start(name=None, wait=True):
+    def start(name=None, wait=True, task="clip", model=None):
         from labkit.processor import Processor
+        from labkit.tasks import build_task
 
-        processor = Processor(settings, scorer=scorer, name=name or f"test-processor-{len(started)}")
+        own = settings.for_task(task)
+        if model is None:
+            model = scorer if task == "clip" else request.getfixturevalue("text_reader") if task == "ocr" else None
+        processor = Processor(own, task=build_task(own, model), name=name or f"test-processor-{len(started)}")
         started.append(processor)
         return processor.start_in_thread(30, wait=wait)
 
@@ -147,3 +166,60 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture(scope="session")
+def embedded_postgres():
+    """labkit's embedded PostgreSQL (with pgvector), started once per session in the session's history folder."""
+    from labkit.history.database import _embedded_url
+
+    return _embedded_url(Path(os.environ["LABKIT_HISTORY_DIR"]) / "postgres")
+
+
+#: The machine's own PostgreSQL (no pgvector): the history must work there too. LABKIT_TEST_SERVER_DATABASE overrides it.
+SERVER_DATABASE = os.environ.get("LABKIT_TEST_SERVER_DATABASE", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _fresh_database(url: str, ask) -> str:
+    """Create a database of this test's own on the server at ``url``; its URL."""
+    import psycopg
+
+    name = f"labkit_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    ask.addfinalizer(lambda: _drop_database(url, name))
+    head, _, query = url.partition("?")
+    return f"{head.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+def _drop_database(url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["embedded", "server"])
+def history_settings(request, settings):
+    """Settings whose history is a fresh database: on the embedded PostgreSQL (pgvector) or on the machine's own
+    PostgreSQL (none); the latter is skipped, saying why, where no such server answers."""
+    if request.param == "embedded":
+        url = _fresh_database(request.getfixturevalue("embedded_postgres"), request)
+    else:
+        import psycopg
+
+        try:
+            url = _fresh_database(SERVER_DATABASE, request)
+        except psycopg.OperationalError as exc:
+            pytest.skip(f"no PostgreSQL server at {SERVER_DATABASE} ({str(exc).strip()[:80]})")
+    from pydantic import SecretStr
+
+    return settings.model_copy(update={"database_url": SecretStr(url)})
+
+
+@pytest.fixture
+def embedded_history(settings, embedded_postgres, request):
+    """Settings whose history is a fresh database on the embedded PostgreSQL only (where the database does not matter)."""
+    from pydantic import SecretStr
+
+    return settings.model_copy(update={"database_url": SecretStr(_fresh_database(embedded_postgres, request))})

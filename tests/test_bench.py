@@ -1,4 +1,4 @@
-"""`labkit bench --quick` runs every section through real processes and writes its report (a smoke test, not a timing test)."""
+"""`labkit bench --quick` runs every section (CLIP's and OCR's) through real processes and writes its report (a smoke test, not a timing test)."""
 
 from __future__ import annotations
 
@@ -56,3 +56,20 @@ def test_quick_bench_measures_every_section(tmp_path, photos):
     assert served["trim_speedup"] is None and all(row["seconds"] >= 0 for row in report["text"])
     assert "trim_min_cosine" in result.stdout
     assert "a. image tower alone" in result.stdout and "f. consumer-group scaling" in result.stdout
+    # h: OCR beside CLIP, with real models — the rendered cards are read back word for word.
+    text, photos = report["ocr"]
+    assert (text["images"], photos["images"]) == ("text", "224px") and text["count"] == photos["count"] == 4
+    assert text["read_ok"] == 4 and text["lines_found"] == 8, text
+    for row in report["ocr"]:
+        assert row["alone_img_per_s"] > 0 and row["uploads"] == 8 and row["img_per_s"] > 0
+        assert row["ratio_to_alone"] == pytest.approx(row["img_per_s"] / row["alone_img_per_s"], rel=0.01)
+    assert "h. OCR beside CLIP" in result.stdout
+    # i and j: the history's sink beside the pipeline, and vector search exact vs HNSW (recall against NumPy).
+    sink = report["sink"]
+    assert sink["records"] == 3 * sink["requests"] == 180 and sink["requests_per_s"] > 0
+    assert sink["ratio"] == pytest.approx(sink["requests_per_s"] / sink["pipeline_img_per_s"], rel=0.02)
+    (search,) = report["search"]
+    assert search["size"] == 2000 and search["exact_recall"] >= 0.99  # float16 vectors: ties aside, exact
+    assert search["hnsw100_recall"] >= search["hnsw40_recall"] - 0.05 and search["hnsw100_recall"] > 0.8
+    assert search["hnsw_build_s"] > 0 and search["hnsw_index_mb"] > 0
+    assert "j. vector search" in result.stdout

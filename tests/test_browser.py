@@ -1,4 +1,4 @@
-"""The upload page in a real browser (Debian's Chromium driven by Playwright): preview at once, then labels; several files; a clear error.
+"""The upload page in a real browser (Debian's Chromium driven by Playwright): preview at once, then each model's result; several files; a clear error.
 
 A failing test leaves a screenshot in test-artifacts/ (git-ignored) to show what the page showed.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,16 @@ def browser():
 
 @pytest.fixture
 def page(browser, web, request):
+    with _open_page(browser, web.url, request) as page:
+        yield page
+
+
+@contextmanager
+def _open_page(browser, url: str, request):
+    """A page on ``url`` once its WebSocket is up; a screenshot in ARTIFACTS if the test failed."""
     page = browser.new_page(viewport={"width": 1000, "height": 800})
-    page.goto(web.url)
-    page.wait_for_selector("text=connected")  # the WebSocket is up
+    page.goto(url)
+    page.wait_for_selector("text=connected")
     yield page
     if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
         ARTIFACTS.mkdir(exist_ok=True)
@@ -51,7 +59,11 @@ def test_photo_is_shown_at_once_then_its_labels_arrive(page, photos):
     card.locator(".labels li").first.wait_for(timeout=30_000)
     assert card.locator(".labels li").count() == 5
     assert "%" in card.locator(".labels li").first.inner_text()
-    assert card.locator(".status").inner_text().startswith("Done in")
+    clip = card.locator('.task[data-task="clip"]')
+    assert clip.get_attribute("data-state") == "done" and clip.locator(".task-status").inner_text().startswith(
+        "Done in"
+    )
+    assert card.locator(".status").inner_text() == "Done"
 
 
 def test_several_photos_at_once_each_get_their_own_labels(page, photos):
@@ -101,7 +113,7 @@ def watched_page(browser, web, request):
         new MutationObserver((changes) => {
           for (const change of changes) {
             const card = change.target;
-            if (change.attributeName !== "data-state") continue;
+            if (change.attributeName !== "data-state" || !card.classList.contains("card")) continue;
             const key = card.querySelector(".name").textContent;
             (window.__states[key] = window.__states[key] || []).push(card.dataset.state);
           }
@@ -261,3 +273,189 @@ def test_a_result_that_arrives_while_the_socket_is_down_still_shows(watched_page
     # Back online: the socket reconnects and re-subscribes (or the REST fallback asks): the labels show.
     expect(watched_page.locator('.card[data-state="done"] .labels li')).to_have_count(5, timeout=30_000)
     expect(watched_page.locator("#connection")).to_have_text(re.compile("^connected"), timeout=15_000)
+
+
+def test_behind_the_scenes_shows_where_the_request_sat_and_the_strip_shows_the_pipeline(page, web, settings, photos):
+    from playwright.sync_api import expect
+
+    with page.expect_response("**/api/images") as answer:
+        page.set_input_files("#file", str(photos[17]))
+    accepted = answer.value.json()
+    card = page.locator(".card").first
+    expect(card.locator(".labels li")).to_have_count(5, timeout=30_000)
+    behind = card.locator(".behind")
+    assert behind.get_attribute("open") is None  # closed until asked for
+    card.locator(".behind summary").focus()
+    page.keyboard.press("Enter")  # a <details>: the keyboard opens it
+    expect(behind).to_have_attribute("open", "")
+    assert behind.locator(".partition").inner_text() == str(accepted["partition"])  # where the 202 said it went
+    assert behind.locator(".offset").inner_text() == str(accepted["offset"])
+    assert behind.locator(".processor").inner_text() == web.processor.name
+    assert behind.locator(".batch-size").inner_text().startswith("1 ")
+    rows = behind.locator(".waterfall li")
+    expect(rows).to_have_count(6)
+    segments = [rows.nth(i).get_attribute("data-segment") for i in range(6)]
+    assert segments == ["upload", "queued", "batch_wait", "decode", "inference", "delivery"]
+    ms = {s: float(rows.nth(i).get_attribute("data-ms")) for i, s in enumerate(segments)}
+    assert all(v >= 0 for v in ms.values()) and ms["upload"] > 0 and ms["inference"] > 0, ms
+    left = 0.0
+    for i in range(6):  # a waterfall: each bar starts where the one before it ended, inside its track
+        track, bar = rows.nth(i).locator(".track").bounding_box(), rows.nth(i).locator(".track span").bounding_box()
+        assert bar["width"] >= 0 and bar["x"] >= track["x"] + left - 1.5, (segments[i], bar, track, left)
+        assert bar["x"] + bar["width"] <= track["x"] + track["width"] + 1.5
+        left = bar["x"] - track["x"] + (bar["width"] if ms[segments[i]] else 0)
+    assert "approximate" in behind.locator(".note").inner_text()
+
+    strip = page.locator("#pipeline")
+    ends = " / ".join("1" if p == accepted["partition"] else "0" for p in range(settings.partitions))
+    requests = strip.locator(f'[data-topic="{settings.requests_topic}"]')
+    expect(requests.locator(".ends")).to_have_text(f" · end offsets {ends}", timeout=15_000)
+    assert requests.locator(".partitions").inner_text() == f"{settings.partitions} partitions"
+    expect(strip.locator(".lag")).to_have_attribute("data-records", "0", timeout=15_000)  # once processed
+    assert settings.group_id in strip.locator(".group").inner_text()
+
+    # Kafka not answering: the strip keeps its numbers, greyed, says so, and recovers by itself.
+    page.route("**/api/pipeline", lambda route: route.fulfill(status=503, json={"detail": "Kafka did not say"}))
+    expect(strip).to_have_class(re.compile(r"\bstale\b"), timeout=10_000)
+    expect(strip.locator(".age")).to_contain_text("not answering")
+    page.unroute("**/api/pipeline")
+    expect(strip).not_to_have_class(re.compile(r"\bstale\b"), timeout=10_000)
+
+
+# --- several models: checkboxes, each task's own state and result -------------------------------------------------
+
+
+@pytest.fixture
+def both_tasks(browser, settings, start_processor, request):
+    """A page on a web app whose pipeline runs CLIP and OCR: CLIP scores for real, OCR's results are made by hand."""
+    from conftest import WebServer
+
+    both = settings.model_copy(update={"tasks": "clip,ocr"})
+    start_processor()
+    with WebServer(both) as web, _open_page(browser, web.url, request) as page:
+        page.on("filechooser", lambda chooser: None)  # see test_usable_by_keyboard_alone
+        page.settings = both
+        yield page
+
+
+def test_each_model_shows_its_own_state_and_result_and_a_failed_one_holds_back_no_other(both_tasks, photos):
+    from playwright.sync_api import expect
+    from test_web import _ocr_result, _produce_result
+
+    from labkit.wire import ScoreResult
+
+    page = both_tasks
+    expect(page.locator('#tasks input[name="task"]:checked')).to_have_count(2)  # every model, at first
+    page.set_input_files("#file", [str(photos[20]), str(photos[21])])
+    for card in (page.locator(".card").nth(0), page.locator(".card").nth(1)):  # CLIP's labels come, OCR still waits
+        expect(card.locator('.task[data-task="clip"] .labels li')).to_have_count(5, timeout=30_000)
+        expect(card.locator('.task[data-task="ocr"]')).to_have_attribute("data-state", "processing")
+        expect(card).to_have_attribute("data-state", "processing")
+    reads, fails = page.locator(".card").nth(1), page.locator(".card").nth(0)  # the newest card comes first
+    _produce_result(page.settings, _ocr_result(reads.get_attribute("data-id")))
+    error = ScoreResult(id=fails.get_attribute("data-id"), status="error", task="ocr", error="could not read it")
+    _produce_result(page.settings, error)
+
+    ocr = reads.locator('.task[data-task="ocr"]')
+    expect(ocr).to_have_attribute("data-state", "done", timeout=15_000)
+    assert ocr.locator(".lines .words").all_inner_texts() == ["KAFKA STREAMS 2026", "Photo of a cat: 89.5%"]
+    assert (
+        ocr.locator(".task-status").inner_text().startswith("Done in") and reads.get_attribute("data-state") == "done"
+    )
+    expect(fails.locator('.task[data-task="ocr"]')).to_have_attribute("data-state", "failed", timeout=15_000)
+    assert "could not read it" in fails.locator('.task[data-task="ocr"] .task-status').inner_text()
+    assert fails.locator('.task[data-task="clip"]').get_attribute("data-state") == "done"
+    assert (
+        fails.get_attribute("data-state") == "done"
+        and fails.locator(".status").inner_text() == "Done, except Text (OCR)"
+    )
+    # Behind the scenes: one block per task, each with its own processor.
+    behind = reads.locator(".behind-task")
+    expect(behind).to_have_count(2)
+    assert reads.locator('.behind-task[data-task="ocr"] .processor').text_content() == "ocr-by-hand"  # (closed)
+    assert reads.locator('.behind-task[data-task="clip"] .waterfall li').count() == 6
+    reads_id = reads.get_attribute("data-id")  # before the reload: `reads` is "the second card", whichever it is then
+    page.reload()  # the session's history keeps each task's result
+    again = page.locator(f'.card[data-id="{reads_id}"]')
+    expect(again.locator('.task[data-task="ocr"] .lines .words')).to_have_count(2, timeout=10_000)
+    assert again.get_attribute("data-state") == "done"
+
+
+def test_models_are_chosen_by_keyboard_and_an_upload_waits_for_those_alone(both_tasks, photos):
+    from playwright.sync_api import expect
+
+    page = both_tasks
+    ocr = page.locator('#tasks input[value="ocr"]')
+    expect(ocr).to_be_checked()
+    for _ in range(6):  # Tab to the OCR checkbox
+        page.keyboard.press("Tab")
+        if page.locator('#tasks input[value="ocr"]:focus').count():
+            break
+    page.keyboard.press("Space")
+    expect(ocr).not_to_be_checked()
+    with page.expect_response("**/api/images") as answer:
+        page.set_input_files("#file", str(photos[22]))
+    assert answer.value.json()["tasks"] == ["clip"]
+    card = page.locator(".card").first
+    expect(card).to_have_attribute("data-state", "done", timeout=30_000)  # OCR was not asked: nothing to wait for
+    assert [s.get_attribute("data-task") for s in card.locator(".task").all()] == ["clip"]
+    page.locator('#tasks input[value="clip"]').uncheck()
+    page.set_input_files("#file", str(photos[23]))
+    refused = page.locator(".card").first
+    expect(refused).to_have_attribute("data-state", "failed")
+    assert "choose at least one model" in refused.locator(".status").inner_text()
+
+
+# --- the history the sink keeps: search and "find similar" ---------------------------------------------------
+
+
+@pytest.fixture
+def history_page(browser, embedded_history, start_processor, request):
+    """A page whose web app reads a fresh history, kept by a sink running on a thread."""
+    import threading
+
+    from conftest import WebServer
+    from labkit.history import Sink, open_database
+
+    start_processor()
+    sink = Sink(embedded_history, open_database(embedded_history))
+    running = threading.Thread(target=sink.run, daemon=True)
+    running.start()
+    try:
+        with WebServer(embedded_history) as web, _open_page(browser, web.url, request) as page:
+            yield page
+    finally:
+        sink.stop()
+        running.join(10)
+
+
+def test_the_history_lists_uploads_with_thumbnails_and_search_and_find_similar_work_by_keyboard(history_page, photos):
+    from playwright.sync_api import expect
+
+    page = history_page
+    page.set_input_files("#file", [str(photos[60]), str(photos[61])])
+    expect(page.locator('.card[data-state="done"]')).to_have_count(2, timeout=30_000)
+    hits = page.locator("#history-list .hit")
+    expect(hits).to_have_count(2, timeout=20_000)  # refreshed every 5 s: the sink wrote both
+    expect(hits.locator("img")).to_have_count(2)
+    hits.last.scroll_into_view_if_needed()  # thumbnails load lazily, as they come into view
+    for n in range(2):
+        expect(hits.nth(n).locator("img")).to_have_js_property("complete", True, timeout=10_000)
+    widths = hits.locator("img").evaluate_all("images => images.map(i => i.naturalWidth)")
+    assert all(0 < width <= 160 for width in widths), widths  # real thumbnails, from the history
+    assert all(text.strip() for text in hits.locator(".hit-label").all_inner_texts())  # each with its top label
+
+    page.locator("#query").focus()  # keyboard only from here: type, Enter, Tab to "Find similar", Enter
+    page.keyboard.type("a photo of a mushroom")
+    page.keyboard.press("Enter")
+    status = page.locator("#found-status")
+    expect(status).to_contain_text("look like", timeout=120_000)  # the first search loads the text tower
+    expect(status).to_contain_text("random")  # the test model says its scores mean nothing
+    page.locator("#history-list .similar").first.focus()
+    page.keyboard.press("Enter")
+    expect(status).to_have_text(re.compile(r"^1 photo like "), timeout=20_000)  # the one other photo, itself left out
+    expect(page.locator("#found .hit")).to_have_count(1)
+    assert "score" in page.locator("#found .hit-score").first.inner_text()
+
+    page.set_viewport_size({"width": 375, "height": 740})  # a phone: the history and search fit its width
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375

@@ -16,8 +16,13 @@ import pytest
 from test_resilience import _upload, _wait_done
 
 from labkit._process import die_with_parent
+from labkit.admin import read_topic
 from labkit.broker import free_port
+from labkit.config import Settings
 from labkit.samples import sample_photos
+from labkit.stack import ensure_pipeline
+from labkit.supervisor import local_processors
+from labkit.wire import ScoreResult
 
 
 def labkit(*args, env=None, timeout=60):
@@ -151,21 +156,63 @@ def test_topics_create_list_describe(settings):
     assert f"{settings.requests_topic}: exists" in again.stdout
     listed = labkit("topics", "list", *flags)
     assert f"* {settings.results_topic}  (3 partitions)" in listed.stdout
-    described = labkit("topics", "describe", *flags)
+    described = labkit("topics", "describe", *flags, "--group-prefix", "lab", "--group", "mine")
     rows = [line.split() for line in described.stdout.splitlines() if line.startswith(settings.requests_topic)]
     assert [row[1] for row in rows] == ["0", "1", "2"]
+    # Each task's consumer group on the requests topic (and --group's), per partition and in all.
+    groups = [line.split()[:3] for line in described.stdout.splitlines() if line.startswith(("lab-", "mine "))]
+    assert groups == [
+        [group, task, p]
+        for group, task in [("lab-clip", "clip"), ("lab-ocr", "ocr"), ("mine", "-")]
+        for p in ["0", "1", "2", "all"]
+    ], described.stdout
 
 
-def test_up_serves_the_pipeline_and_ctrl_c_stops_everything(photos):
+def _results_by_task(settings: Settings, request_id: str) -> set[str]:
+    """The tasks whose result for ``request_id`` is in the results topic (read outside any group)."""
+    records = read_topic(settings, settings.results_topic, idle_s=0.5)
+    return {ScoreResult.from_json(r.value()).task for r in records if r.key() == request_id.encode()}
+
+
+def test_up_runs_a_processor_per_task_and_ctrl_c_stops_everything(photos):
     env = _stack_env(LABKIT_LOG_LEVEL="WARNING")  # readiness must not depend on INFO log lines
     web = f"http://127.0.0.1:{env['LABKIT_WEB_PORT']}"
     up = Running("up", env=env)
     try:
         up.wait_for("Press Ctrl-C")
+        # One processor per enabled task (default clip and ocr), each named after its task everywhere.
+        assert re.search(r"labkit \| clip: 1 processor\(s\) in consumer group labkit-clip", up.output), up.output
+        assert re.search(r"labkit \| ocr: 1 processor\(s\) in consumer group labkit-ocr", up.output), up.output
         children = up.children(recursive=True)
-        assert len(children) >= 3, children  # broker, processor, web
+        assert len(children) >= 4, children  # broker, clip, ocr, web
+        settings = Settings(model="test-tiny", broker_port=env["LABKIT_BROKER_PORT"], web_port=env["LABKIT_WEB_PORT"])
+        tasks = {c.environ().get("LABKIT_TASK"): c.pid for c in children if "processor" in c.cmdline()}
+        assert set(tasks) == {"clip", "ocr"}, tasks
+        logs = settings.service_log_dir
+        assert {"clip.log", "ocr.log", "web.log"} <= {path.name for path in logs.iterdir()}, list(logs.iterdir())
         request_id = _upload(web, photos[0].read_bytes(), "cat.jpg").json()["id"]
-        assert _wait_done(web, request_id, timeout=30)["status"] == "done"
+        deadline = time.monotonic() + 60
+        while (done := _results_by_task(settings, request_id)) != {"clip", "ocr"}:  # each task answers it
+            assert time.monotonic() < deadline, (done, up.output[-3000:])
+        # A notebook's ensure_pipeline finds each task's processor where it runs (the embedded broker
+        # lists no group members) and starts none of its own.
+        assert local_processors(settings) == [tasks["clip"]]
+        assert local_processors(settings.for_task("ocr")) == [tasks["ocr"]]
+        assert local_processors(settings.model_copy(update={"group_prefix": "someone-else"})) == []
+        notebook = ensure_pipeline(settings, web=True)  # with the web app: every task it waits for
+        try:
+            assert notebook.processors == {"clip": 0, "ocr": 0} and not notebook.want_web and not notebook.children
+        finally:
+            notebook.stop()
+        # A task whose group has nobody gets a processor of its own, in that group, named after it.
+        elsewhere = settings.model_copy(update={"group_prefix": "notebook"})
+        notebook = ensure_pipeline(elsewhere, tasks=["ocr"])
+        try:
+            assert notebook.processors == {"ocr": 1}
+            assert [(c.name, c.task) for c in notebook.children] == [("ocr", "ocr")]
+            assert local_processors(elsewhere.for_task("ocr")) == [notebook.children[0].process.pid]
+        finally:
+            notebook.stop()
     finally:
         code = up.stop()
     assert code == 0, up.output
@@ -174,10 +221,18 @@ def test_up_serves_the_pipeline_and_ctrl_c_stops_everything(photos):
     assert not alive, f"left running: {alive}"
 
 
+def test_processors_flag_names_tasks_that_run():
+    result = labkit("up", "--processors", "ocr=2", env={"LABKIT_TASKS": "clip"})
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "--tasks clip,ocr" in result.stderr and "--processors clip=1" in result.stderr
+    result = labkit("lab", "--processors", "two")
+    assert result.returncode == 2 and "clip=2,ocr=1" in result.stderr
+
+
 def test_up_restarts_a_processor_killed_with_sigkill_and_the_rest_keeps_serving():
     env = _stack_env()
     web = f"http://127.0.0.1:{env['LABKIT_WEB_PORT']}"
-    up = Running("up", "--processors", "2", env=env)
+    up = Running("up", "--processors", "2", env={**env, "LABKIT_TASKS": "clip"})
     try:
         up.wait_for("Press Ctrl-C")
         web_process = next(c for c in up.children() if "web" in c.cmdline())
@@ -191,7 +246,7 @@ def test_up_restarts_a_processor_killed_with_sigkill_and_the_rest_keeps_serving(
             if i == 10:
                 victim.kill()
             time.sleep(0.1)
-        name = up.wait_for(r"\| (processor\d) exited with code -9 \(SIGKILL\)", timeout=10)[1]
+        name = up.wait_for(r"\| (clip2?) exited with code -9 \(SIGKILL\)", timeout=10)[1]
         up.wait_for(rf"\| restarting {name} in 1 s")
         pid = int(up.wait_for(rf"\| restarted {name} \(pid (\d+)\)")[1])
         for request_id in ids:

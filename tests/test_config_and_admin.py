@@ -32,7 +32,7 @@ def test_each_command_shows_its_own_arguments_first_and_only_the_settings_it_rea
     help_text = capsys.readouterr().out
     usage = help_text.split("\n\n")[0]
     assert "{create,list,describe,tail,perf}" in usage and "--bootstrap" not in usage  # settings don't bury it
-    assert "--partitions" in help_text and "--group-id" in help_text  # what `topics describe` reads...
+    assert "--partitions" in help_text and "--group-prefix" in help_text  # what `topics describe` reads...
     assert "--model" not in help_text and "--web-port" not in help_text  # ...and nothing it doesn't
     with pytest.raises(SystemExit):
         parser.parse_args(["config", "--help"])

@@ -39,9 +39,35 @@ def test_compose_runs_apache_kafka_in_kraft_mode_with_two_listeners():
     assert any(v.startswith("kafka-data:") for v in kafka["volumes"])
 
 
-def test_processor_can_be_scaled():
-    processor = _compose()["services"]["processor"]
-    assert "container_name" not in processor and "ports" not in processor
+def test_each_task_has_a_scalable_processor_service():
+    services = _compose()["services"]
+    parser = build_parser()
+    tasks = {}
+    for name in ("processor", "ocr"):
+        service = services[name]
+        assert "container_name" not in service and "ports" not in service  # `--scale NAME=3` works
+        args = parser.parse_args(service["command"][1:])
+        assert args.command == "processor" and service["restart"] == "unless-stopped"
+        assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+        tasks[name] = args.task
+    assert tasks == {"processor": "clip", "ocr": "ocr"}
+    assert services["ocr"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    # Every service knows which tasks score an upload (the web app waits for each one's result).
+    assert all(
+        "${LABKIT_TASKS:-clip,ocr}" == s["environment"]["LABKIT_TASKS"] for s in services.values() if "build" in s
+    )
+
+
+def test_the_image_has_ocr_and_runs_opencv_headless():
+    """rapidocr pulls opencv-python (Qt: needs libGL and X11, absent from python:3.11-slim); the image swaps it."""
+    import tomllib
+
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert any(d.startswith("rapidocr-onnxruntime") for d in dependencies)  # `pip install .` brings the OCR models
+    dockerfile = (REPO / "services" / "Dockerfile").read_text()
+    install, swap = dockerfile.index("RUN pip install ."), dockerfile.index("pip uninstall -y opencv-python")
+    assert install < swap < dockerfile.index('pip install "opencv-python-headless==$version"')
+    assert 'python -c "import cv2"' in dockerfile  # the build fails if the swap left no working cv2
 
 
 def test_every_labkit_command_in_compose_and_binder_exists():

@@ -352,4 +352,31 @@ def test_results_as_they_arrive_check(settings, web, photos, capsys):
 
     arrived = asyncio.run(pushed())
     fails("more than once", exercises.check_results_as_they_arrive, settings, [arrived[0]] * 3)
+    # Re-sorted after the fact (here into upload order, for results produced 2 s apart): not the arrival order.
+    spaced = [dict(m, produced_at_ms=arrived[0]["produced_at_ms"] + 2000 * i) for i, m in enumerate(arrived)]
+    fails("not in the order they arrived", exercises.check_results_as_they_arrive, settings, spaced[::-1])
     passes(exercises.check_results_as_they_arrive, settings, arrived, capsys=capsys)
+
+
+def test_idempotent_upsert_check(embedded_history, capsys):
+    def plain_insert(connection, table, request_id, label):
+        connection.execute(f"INSERT INTO {table} (request_id, label) VALUES (%s, %s)", (request_id, label))
+
+    def last_wins(connection, table, request_id, label):
+        connection.execute(
+            f"INSERT INTO {table} (request_id, label) VALUES (%s, %s) "
+            "ON CONFLICT (request_id) DO UPDATE SET label = EXCLUDED.label",
+            (request_id, label),
+        )
+
+    def first_stays(connection, table, request_id, label):
+        connection.execute(
+            f"INSERT INTO {table} (request_id, label) VALUES (%s, %s) ON CONFLICT (request_id) DO NOTHING",
+            (request_id, label),
+        )
+
+    fails("should be a function", exercises.check_idempotent_upsert, embedded_history, None)
+    fails("must not fail: INSERT … ON CONFLICT", exercises.check_idempotent_upsert, embedded_history, plain_insert)
+    fails("the last delivery won", exercises.check_idempotent_upsert, embedded_history, last_wins)
+    fails("The table is empty", exercises.check_idempotent_upsert, embedded_history, lambda *args: None)
+    passes(exercises.check_idempotent_upsert, embedded_history, first_stays, capsys=capsys)

@@ -2,25 +2,30 @@
 
 The properties: whatever bytes arrive, the record decoder either returns a request or raises
 WireFormatError; image decoding either returns an RGB image or raises BadImage; the upload
-endpoint answers 202 or a 4xx with a message, never a 5xx, and stays healthy.
+endpoint answers 202 or a 4xx with a message, never a 5xx, and stays healthy. Records that reach
+the processors fail alone: for each task on its own, and without the records around them.
 """
 
 from __future__ import annotations
 
 import io
+import time
 
 import httpx
 import pytest
+from confluent_kafka import Producer
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from conftest import WebServer
-from labkit.admin import create_topics
+from labkit.admin import create_topics, read_topic
 from labkit.errors import BadImage, WireFormatError
 from labkit.images import load_rgb, prepare_upload
-from labkit.wire import H_CONTENT_TYPE, H_LABELS, H_SCHEMA, H_SENT_AT, ImageRequest
+from labkit.results_listener import ResultsListener
+from labkit.versions import H_SCHEMA
+from labkit.wire import H_CONTENT_TYPE, H_LABELS, H_SENT_AT, ImageRequest, ScoreResult, header_dict
 
 header_names = st.sampled_from([H_CONTENT_TYPE, H_SCHEMA, H_SENT_AT, H_LABELS, "labkit-filename", "x-other"])
 header_values = st.one_of(
@@ -82,7 +87,7 @@ def fuzz_web(broker):
         requests_topic="fuzz-requests",
         results_topic="fuzz-results",
         dead_letter_topic="fuzz-dlq",
-        group_id="fuzz",
+        group_prefix="fuzz",
         max_upload_bytes=200_000,
         max_pending_uploads=100_000,
     )
@@ -161,3 +166,84 @@ def test_a_decompression_bomb_is_refused_by_its_pixel_count(settings):
     assert len(bomb) < 100_000
     with pytest.raises(BadImage, match="pixels.*Resize"):
         prepare_upload(bomb, settings)
+
+
+class _FailsOnWidth:
+    """The session's text reader, except that the model fails on images exactly ``width`` pixels wide."""
+
+    def __init__(self, reader, width: int):
+        self.reader, self.width = reader, width
+
+    def read(self, bgr):
+        if bgr.shape[1] == self.width:
+            raise RuntimeError("the detector choked on this image")
+        return self.reader.read(bgr)
+
+    def __getattr__(self, name):
+        return getattr(self.reader, name)
+
+
+def _text_png(text: str, width: int = 360) -> bytes:
+    image = Image.new("RGB", (width, 100), "white")
+    ImageDraw.Draw(image).text((12, 24), text, fill="black", font=ImageFont.load_default(size=40))
+    return _encoded(image, "PNG")
+
+
+def test_hostile_records_reach_the_ocr_task_and_each_fails_alone(settings, start_processor, text_reader):
+    """Odd images are read (no text in them), bad ones are dead-lettered by each task for itself, and an image
+    the OCR model fails on fails for OCR only — while the records around them are answered by both tasks."""
+    frames = [Image.new("RGB", (64, 64), color) for color in ((220, 20, 20), (20, 20, 220))]
+    gif = io.BytesIO()
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    records = {
+        "not-an-image": (b"definitely not a png", "image/png"),
+        "truncated": (_text_png("CUT SHORT")[:300], "image/png"),
+        "bomb": (_encoded(Image.new("1", (12_000, 9_000), 0), "PNG"), "image/png"),
+        "cmyk": (_encoded(Image.new("CMYK", (80, 60), (0, 255, 255, 0)), "JPEG"), "image/jpeg"),
+        "grey16": (_encoded(Image.new("I;16", (80, 60), 40000), "PNG"), "image/png"),
+        "one-bit": (_encoded(Image.new("1", (80, 60), 1), "PNG"), "image/png"),
+        "animated": (gif.getvalue(), "image/gif"),
+        "ocr-fails": (_text_png("NOT READ", width=333), "image/png"),
+        "text": (_text_png("STILL READ"), "image/png"),
+    }
+    create_topics(settings)
+    results: dict[tuple[str, str], ScoreResult] = {}
+    listener = ResultsListener(settings, lambda r: results.setdefault((r.id, r.task), r)).start()
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    for request_id, (data, content_type) in records.items():  # all waiting before the processors start
+        request = ImageRequest(id=request_id, image=data, content_type=content_type)
+        producer.produce(settings.requests_topic, key=request.key(), value=data, headers=request.headers())
+    assert producer.flush(10) == 0
+    clip = start_processor(task="clip")
+    ocr = start_processor(task="ocr", model=_FailsOnWidth(text_reader, 333))
+    try:
+        deadline = time.monotonic() + 60
+        while len(results) < 2 * len(records):
+            assert time.monotonic() < deadline, sorted(results)
+            time.sleep(0.05)
+    finally:
+        listener.stop()
+
+    bad = {"not-an-image": "not an image", "truncated": "truncated", "bomb": "decompression bomb"}
+    for request_id in records:
+        for task in ("clip", "ocr"):
+            result = results[request_id, task]
+            assert result.task == task and result.model, result
+            if request_id in bad or (request_id, task) == ("ocr-fails", "ocr"):
+                assert result.status == "error", result
+            else:
+                assert result.status == "ok", result
+    for request_id, cause in bad.items():
+        assert cause in results[request_id, "clip"].error and cause in results[request_id, "ocr"].error
+    assert "the ocr task failed: RuntimeError: the detector choked" in results["ocr-fails", "ocr"].error
+    assert "stillread" in "".join((results["text", "ocr"].text or "").split()).lower()
+    assert all(results[i, "ocr"].text == "" for i in ("cmyk", "grey16", "one-bit", "animated"))
+
+    # Each task dead-letters what it failed on, saying so: one copy per task for a record bad for both.
+    deadline = time.monotonic() + 30
+    while len(dead := read_topic(settings, settings.dead_letter_topic, idle_s=0.3)) < 7:
+        assert time.monotonic() < deadline, [m.key() for m in dead]
+    failed = sorted((m.key().decode(), header_dict(m.headers())["labkit-dlq-task"]) for m in dead)
+    assert failed == sorted([(i, t) for i in bad for t in ("clip", "ocr")] + [("ocr-fails", "ocr")])
+    assert clip.running and ocr.running and clip.error is None and ocr.error is None
+    assert (clip.stats.dead_lettered, ocr.stats.dead_lettered) == (3, 4)

@@ -100,10 +100,11 @@ def _tags(cell: dict) -> list[str]:
     return cell.get("metadata", {}).get("tags", [])
 
 
-def _fail(notebook: str, step: str, code: str, outcome: Outcome) -> None:
+def _fail(notebook: str, step: str, code: str, outcome: Outcome, stack: Running) -> None:
     pytest.fail(
         f"{notebook}, {step}: {outcome.error[0]}: {outcome.error[1]}\n--- cell ---\n{code}\n"
-        f"--- output ---\n{''.join(outcome.text)[-4000:]}",
+        f"--- output ---\n{''.join(outcome.text)[-4000:]}\n"
+        f"--- the stack's last lines (labkit up) ---\n{''.join(stack.lines[-40:])}",
         pytrace=False,
     )
 
@@ -125,7 +126,7 @@ def test_a_learner_walks_the_notebook_twice(notebook, lab_stack):
             if "exercise" not in _tags(template):
                 outcome = kernel.run(_source(solution))
                 if outcome.error:
-                    _fail(notebook, f"first run, cell {solution['id']}", _source(solution), outcome)
+                    _fail(notebook, f"first run, cell {solution['id']}", _source(solution), outcome, lab_stack)
                 continue
             exercises += 1
             check = _source(solutions[index + 1])
@@ -133,7 +134,13 @@ def test_a_learner_walks_the_notebook_twice(notebook, lab_stack):
             # The learner runs the template as it is, then the check: it must say what is missing.
             outcome = kernel.run(_source(template))
             if outcome.error:
-                _fail(notebook, f"template {template['id']} (it must run, unsolved)", _source(template), outcome)
+                _fail(
+                    notebook,
+                    f"template {template['id']} (it must run, unsolved)",
+                    _source(template),
+                    outcome,
+                    lab_stack,
+                )
             feedback = kernel.run(check)
             assert feedback.error and feedback.error[0] == "ExerciseFailed", (
                 f"{notebook}: the check after template {template['id']} did not fail with feedback: "
@@ -143,23 +150,23 @@ def test_a_learner_walks_the_notebook_twice(notebook, lab_stack):
             # Then they fix it (the reference solution), in the same kernel, and check again.
             outcome = kernel.run(_source(solution))
             if outcome.error:
-                _fail(notebook, f"solution {solution['id']} after its template", _source(solution), outcome)
+                _fail(notebook, f"solution {solution['id']} after its template", _source(solution), outcome, lab_stack)
             passed = kernel.run(check)
             if passed.error:
-                _fail(notebook, f"check after solution {solution['id']}", check, passed)
+                _fail(notebook, f"check after solution {solution['id']}", check, passed, lab_stack)
             assert "✅" in "".join(passed.text), f"{notebook}: check {solution['id']} passed without saying so"
         # A learner runs the whole notebook again, top to bottom, in the same kernel.
         for cell in solutions:
             outcome = kernel.run(_source(cell))
             if outcome.error:
-                _fail(notebook, f"second run, cell {cell['id']}", _source(cell), outcome)
+                _fail(notebook, f"second run, cell {cell['id']}", _source(cell), outcome, lab_stack)
         assert exercises == sum("exercise" in _tags(c) for c in solutions)
     finally:
         kernel.close()
     if notebook.startswith("04_"):  # what the notebook says the `labkit lab` terminal shows, it shows
         for line in (
-            r"processor exited with code -9 \(SIGKILL\)",
-            r"restarting processor in \d+ s",
-            r"restarted processor \(pid \d+\)",
+            r"clip exited with code -9 \(SIGKILL\)",
+            r"restarting clip in \d+ s",
+            r"restarted clip \(pid \d+\)",
         ):
             lab_stack.wait_for(line, count=2, timeout=5)

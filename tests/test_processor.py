@@ -44,6 +44,7 @@ def test_images_in_results_out_offsets_committed(settings, start_processor, phot
     for request_id in ids:
         result = results[request_id]
         assert result.status == "ok" and len(result.labels) == settings.top_k
+        assert result.task == "clip" and result.text is None and result.lines == []
         assert result.model == "test-tiny (random weights)" and result.processor == runner.name
         assert result.timings_ms.total >= result.timings_ms.inference > 0
     # Committed offsets cover all 12 requests (committed after the results were acknowledged).
@@ -58,30 +59,34 @@ def test_malformed_records_go_to_the_dead_letter_topic_and_the_processor_keeps_g
     good_headers = [("labkit-schema", b"1"), ("content-type", b"image/jpeg")]
     producer.produce(settings.requests_topic, key=b"bad-image-1", value=b"definitely not a jpeg", headers=good_headers)
     producer.produce(settings.requests_topic, key=b"no-headers-2", value=b"???")
+    future = [("labkit-schema", b"2.0"), ("content-type", b"image/jpeg")]  # a major version this processor can't read
+    producer.produce(settings.requests_topic, key=b"schema-two-3", value=photos[3].read_bytes(), headers=future)
     producer.flush(5)
     sender = RequestSender(settings)
     good, _, acked = sender.send(photos[7].read_bytes(), "007.jpg")
     acked.result(10)
     try:
-        assert _wait_for(lambda: {"bad-image-1", "no-headers-2", good.id} <= set(results))
+        assert _wait_for(lambda: {"bad-image-1", "no-headers-2", "schema-two-3", good.id} <= set(results))
     finally:
         sender.close()
         listener.stop()
     assert results[good.id].status == "ok"
     assert results["bad-image-1"].status == "error" and "not an image" in results["bad-image-1"].error
     assert results["no-headers-2"].status == "error" and "schema" in results["no-headers-2"].error
+    assert results["schema-two-3"].status == "error" and "has schema 2.0" in results["schema-two-3"].error
 
     deadline = time.monotonic() + 30  # read outside any group: no join to wait for
-    while len(dead := {m.key(): m for m in read_topic(settings, settings.dead_letter_topic, idle_s=0.3)}) < 2:
+    while len(dead := {m.key(): m for m in read_topic(settings, settings.dead_letter_topic, idle_s=0.3)}) < 3:
         assert time.monotonic() < deadline, dead
-    assert set(dead) == {b"bad-image-1", b"no-headers-2"}
+    assert set(dead) == {b"bad-image-1", b"no-headers-2", b"schema-two-3"}
     bad = dead[b"bad-image-1"]
     headers = header_dict(bad.headers())
     assert bad.value() == b"definitely not a jpeg"  # the original bytes, kept for replay
     assert headers["labkit-dlq-topic"] == settings.requests_topic
     assert int(headers["labkit-dlq-offset"]) >= 0 and headers["labkit-dlq-partition"] in {"0", "1", "2"}
     assert "not an image" in headers["labkit-dlq-error"] and headers["content-type"] == "image/jpeg"
-    assert runner.running and runner.stats.dead_lettered == 2 and runner.error is None
+    assert headers["labkit-dlq-task"] == "clip" and results["bad-image-1"].task == "clip"  # which task failed it
+    assert runner.running and runner.stats.dead_lettered == 3 and runner.error is None
 
 
 def test_processors_in_one_group_share_the_partitions(settings, start_processor):

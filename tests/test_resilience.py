@@ -245,10 +245,10 @@ class _HeldScorer:
     def __init__(self, scorer):
         self._scorer, self.entered, self.go = scorer, threading.Event(), threading.Event()
 
-    def score_pixels(self, *args, **kwargs):
+    def embed_and_score(self, *args, **kwargs):
         self.entered.set()
         self.go.wait(30)
-        return self._scorer.score_pixels(*args, **kwargs)
+        return self._scorer.embed_and_score(*args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._scorer, name)
@@ -291,14 +291,14 @@ class _StallThenCut:
         self.stalled, self.release = threading.Event(), threading.Event()
         self.calls = 0
 
-    def score_pixels(self, *args, **kwargs):
+    def embed_and_score(self, *args, **kwargs):
         self.calls += 1
         if self.calls == 1:
             self.stalled.set()
             self.release.wait(60)
         elif self.calls == 2:
             self._network.cut()
-        return self._scorer.score_pixels(*args, **kwargs)
+        return self._scorer.embed_and_score(*args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._scorer, name)

@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 from pydantic import SecretStr
+from test_resilience import _wait_until as _wait_for
 from test_wire_and_images import phone_photo
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -145,7 +146,7 @@ def test_api_token_guards_uploads_and_is_never_logged(settings, start_processor,
     )
 
 
-def test_metrics_count_uploads_results_and_latency(web, photos):
+def test_metrics_count_uploads_results_and_latency(web, settings, photos):
     for path in photos[40:43]:
         request_id = upload(web, path.read_bytes(), path.name).json()["id"]
         deadline = time.monotonic() + 30
@@ -160,11 +161,11 @@ def test_metrics_count_uploads_results_and_latency(web, photos):
 
     assert value('labkit_uploads_total{outcome="accepted"}') == 3
     assert value('labkit_uploads_total{outcome="bad_image"}') == 1
-    assert value('labkit_results_total{status="ok"}') == 3
-    assert value("labkit_upload_to_result_seconds_count") == 3
+    assert value('labkit_results_total{status="ok",task="clip"}') == 3
+    assert value('labkit_upload_to_result_seconds_count{task="clip"}') == 3
     assert value("labkit_batch_size_count") == 3
     assert value("labkit_pending_uploads") == 0
-    assert "labkit_request_lag" in text
+    assert f'labkit_request_lag{{group="{settings.group_id}",partition="0"}}' in text
 
 
 def test_each_refusal_is_answered_and_counted_once_by_its_reason(web, settings, photos):
@@ -224,6 +225,7 @@ def test_the_hub_owns_pending_uploads_so_gauge_health_and_429_agree_through_expi
                 "status": "processing",
                 "labels": [],
                 "filename": "seven.jpg",
+                "tasks": {task: {"status": "processing"} for task in one.enabled_tasks},
             }
             assert hub.health().pending == gauge() == 1
             with pytest.raises(Backlogged) as refused:
@@ -253,3 +255,286 @@ def test_the_readme_api_example_is_a_working_client(web, photos):
     exec(compile(definitions, "README.md", "exec"), namespace)
     result = asyncio.run(namespace["classify"](str(photos[0]), web.url))
     assert result["type"] == "result" and result["status"] == "done" and len(result["labels"]) == 5
+
+
+def test_a_result_says_where_its_request_sat_and_where_its_time_went_and_the_pipeline_shows_it(web, settings, photos):
+    from labkit.kafka_config import make_producer
+    from labkit.wire import ImageRequest, new_request_id
+
+    before_ms = time.time() * 1000
+    accepted = upload(web, photos[18].read_bytes(), photos[18].name)
+    assert accepted.status_code == 202, accepted.text
+    sent = accepted.json()
+    assert 0 <= sent["partition"] < settings.partitions and sent["offset"] == 0  # a fresh topic's first record
+
+    def result_of(request_id):
+        body = httpx.get(f"{web.url}/api/images/{request_id}", timeout=5).json()
+        return body if body.get("status") not in (None, "processing") else None
+
+    result = _wait_for(lambda: result_of(sent["id"]), "no result")
+    assert result["status"] == "done"
+    # The processor consumed the very record whose position the web app's delivery report gave.
+    assert (result["partition"], result["offset"]) == (sent["partition"], sent["offset"])
+    assert result["processor"] == web.processor.name and result["batch_size"] >= 1
+    assert before_ms - 1 <= result["produced_at_ms"] <= time.time() * 1000 + 1
+    t = result["timings_ms"]
+    assert min(t["queued"], t["batch_wait"], t["decode"]) >= 0 and t["inference"] > 0
+    # Consecutive stretches of one request's life (inference is its share of the pass): they fit in total.
+    assert t["queued"] + t["batch_wait"] + t["decode"] + t["inference"] <= t["total"] + 2, t
+
+    # A record the processor cannot decode: its error result says where it was, too.
+    bad = ImageRequest(new_request_id(), b"\xff\xd8 not really a JPEG", "image/jpeg")
+    delivered = []
+    producer = make_producer(settings)
+    producer.produce(
+        settings.requests_topic,
+        bad.image,
+        bad.key(),
+        headers=bad.headers(),
+        on_delivery=lambda e, m: delivered.append(m),
+    )
+    producer.flush(10)
+    error = _wait_for(lambda: result_of(bad.id), "no error result")
+    assert error["status"] == "error" and error["processor"] == web.processor.name
+    assert (error["partition"], error["offset"]) == (delivered[0].partition(), delivered[0].offset())
+    assert error["produced_at_ms"] >= before_ms
+
+    # The live view: both records in the requests topic, the processor in its group, nothing left to do.
+    def caught_up():
+        answer = httpx.get(f"{web.url}/api/pipeline", timeout=10)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        return (
+            body
+            if body["lag"]["records"] == 0 and sum(body["topics"][settings.requests_topic]["end_offsets"]) == 2
+            else None
+        )
+
+    snapshot = _wait_for(caught_up, "the pipeline never showed both records processed")
+    requests = snapshot["topics"][settings.requests_topic]
+    assert requests["partitions"] == settings.partitions
+    assert requests["end_offsets"][sent["partition"]] > sent["offset"]
+    assert snapshot["lag"]["seconds"] == 0 and len(snapshot["lag"]["partitions"]) == settings.partitions
+    assert snapshot["group"]["id"] == settings.group_id
+    members = snapshot["group"]["members"]
+    # None = unknown: Tansu calls the group stable and lists nobody; Apache Kafka lists them, and then they are right.
+    assert members is None or members == {web.processor.name: [f"{settings.requests_topic}[{p}]" for p in range(3)]}
+    assert 0 <= snapshot["age_s"] <= 1.5
+
+
+def test_the_pipeline_view_reads_kafka_once_for_many_pages_and_says_so_when_kafka_does_not_answer(
+    settings, monkeypatch
+):
+    from fastapi import HTTPException
+
+    import labkit.monitor
+    from labkit.admin import create_topics
+    from labkit.broker import free_port
+    from labkit.web.app import PipelineView
+
+    create_topics(settings)
+    reads = []
+    real = labkit.monitor.pipeline_snapshot
+    monkeypatch.setattr(labkit.monitor, "pipeline_snapshot", lambda s: reads.append(s) or real(s))
+
+    async def many_pages():
+        view = PipelineView(settings, max_age_s=60)
+        try:
+            answers = await asyncio.gather(*(view.snapshot() for _ in range(20)))
+            answers.append(await view.snapshot())  # later, still within max_age_s: from the cache
+        finally:
+            view.close()
+        return answers
+
+    answers = asyncio.run(many_pages())
+    assert len(reads) == 1 and len(answers) == 21
+    assert all(a["topics"] == answers[0]["topics"] for a in answers)
+    assert answers[0]["topics"][settings.requests_topic]["partitions"] == settings.partitions
+
+    async def kafka_away():
+        view = PipelineView(settings.model_copy(update={"bootstrap": f"127.0.0.1:{free_port()}"}), timeout_s=10)
+        ticks = 0
+
+        async def tick():  # the event loop stays free while the read waits for a broker that is not there
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.05)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        started = time.monotonic()
+        try:
+            with pytest.raises(HTTPException) as refused:
+                await view.snapshot()
+        finally:
+            ticker.cancel()
+            view.close()
+        return refused.value, ticks, time.monotonic() - started
+
+    refused, ticks, waited = asyncio.run(kafka_away())
+    assert refused.status_code == 503 and refused.headers == {"Retry-After": "2"}
+    assert "did not answer" in refused.detail and "labkit up" in refused.detail
+    assert waited < 10 and ticks >= waited / 0.05 * 0.5, (waited, ticks)
+
+
+# --- several tasks: one result per task per upload, each pushed as it arrives ------------------------------------
+
+
+def _produce_result(settings, result) -> None:
+    """Write ``result`` onto the results topic as a processor of its task would (keyed by its request id)."""
+    from labkit.kafka_config import make_producer
+    from labkit.serde import RESULTS
+
+    value, headers = RESULTS.serialize(result, settings.results_topic)
+    producer = make_producer(settings)
+    producer.produce(settings.results_topic, value, result.id.encode(), headers=headers)
+    assert producer.flush(10) == 0, "the broker did not take the result"
+
+
+def _ocr_result(request_id: str, **fields):
+    from labkit.wire import ScoreResult, TextLine
+
+    read = [
+        TextLine(text="KAFKA STREAMS 2026", score=0.99, box=[(10, 20), (400, 20), (400, 70), (10, 70)]),
+        TextLine(text="Photo of a cat: 89.5%", score=0.97, box=[(10, 90), (420, 90), (420, 140), (10, 140)]),
+    ]
+    return ScoreResult(
+        id=request_id,
+        status="ok",
+        task="ocr",
+        model="PP-OCRv4 (by hand)",
+        processor="ocr-by-hand",
+        text="\n".join(line.text for line in read),
+        lines=read,
+        **fields,
+    )
+
+
+def _image_when(web, request_id: str, ready, what: str) -> dict:
+    """``GET /api/images/{id}`` once ``ready(body)`` holds."""
+
+    def answer():
+        body = httpx.get(f"{web.url}/api/images/{request_id}", timeout=5).json()
+        return body if ready(body) else None
+
+    return _wait_for(answer, what)
+
+
+def _rendered_text(lines=("Kafka streams", "HELLO 2026")) -> bytes:
+    """A 640×200 PNG (sent to Kafka unchanged) of black lines of text on white, in Pillow's own font (no system font)."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (640, 200), "white")
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((20, 25 + 85 * i), line, fill="black", font=ImageFont.load_default(size=56))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_each_task_answers_on_its_own_duplicates_are_dropped_and_a_failed_one_holds_back_no_other(
+    settings, start_processor, photos
+):
+    """CLIP scores for real; OCR's results are written by hand onto the results topic, as its processor would."""
+    from labkit.wire import ScoreResult
+
+    both = settings.model_copy(update={"tasks": "clip,ocr"})
+    start_processor()  # the CLIP task only
+    with WebServer(both) as web, connect(f"ws://127.0.0.1:{web.port}/ws") as socket:
+        accepted = upload(web, photos[5].read_bytes(), "sign.jpg").json()
+        assert accepted["tasks"] == ["clip", "ocr"]
+        request_id = accepted["id"]
+        socket.send(json.dumps({"type": "subscribe", "id": request_id}))
+        clip = json.loads(socket.recv(timeout=30))
+        assert (clip["type"], clip["task"], clip["status"], len(clip["labels"])) == ("result", "clip", "done", 5)
+        body = httpx.get(f"{web.url}/api/images/{request_id}").json()
+        # CLIP's result is there at once, at the top level as before; the upload still waits for OCR.
+        assert body["status"] == "processing" and body["labels"] == clip["labels"] and body["filename"] == "sign.jpg"
+        assert body["tasks"]["clip"]["status"] == "done" and body["tasks"]["ocr"] == {"status": "processing"}
+        assert httpx.get(f"{web.url}/healthz").json()["pending"] == 1
+
+        _produce_result(both, _ocr_result(request_id))
+        _produce_result(both, _ocr_result(request_id))  # delivered twice (at-least-once)
+        ocr = json.loads(socket.recv(timeout=30))
+        assert (ocr["type"], ocr["task"], ocr["status"]) == ("result", "ocr", "done")
+        assert ocr["text"] == "KAFKA STREAMS 2026\nPhoto of a cat: 89.5%" and ocr["lines"][1]["box"][2] == [420, 140]
+        # A third group's result, behind the duplicate in the same partition: once it shows, the duplicate was read.
+        _produce_result(both, ScoreResult(id=request_id, status="ok", task="colours", processor="by-hand"))
+        body = _image_when(
+            web, request_id, lambda b: "colours" in b["tasks"], "the unexpected task's result never showed"
+        )
+        assert body["status"] == "done" and body["labels"] == clip["labels"] and "filename" not in body
+        assert body["tasks"]["ocr"]["text"] == ocr["text"] and body["tasks"]["ocr"]["processor"] == "ocr-by-hand"
+        assert body["tasks"]["colours"]["status"] == "done"
+        assert httpx.get(f"{web.url}/healthz").json()["pending"] == 0
+        socket.send(json.dumps({"type": "subscribe", "id": request_id}))  # again: one message per task, no duplicate
+        assert sorted(json.loads(socket.recv(timeout=10))["task"] for _ in range(3)) == ["clip", "colours", "ocr"]
+        metrics = httpx.get(f"{web.url}/metrics", timeout=30).text
+        assert 'labkit_results_total{status="ok",task="ocr"} 1.0' in metrics
+
+        # OCR fails on the next upload, before or after CLIP answers: CLIP's result is not held back.
+        failing = upload(web, photos[6].read_bytes()).json()["id"]
+        _produce_result(both, ScoreResult(id=failing, status="error", task="ocr", error="no text detector today"))
+        body = _image_when(web, failing, lambda b: b["status"] != "processing", "no answer from both tasks")
+        assert body["status"] == "done" and len(body["labels"]) == 5 and body["tasks"]["clip"]["status"] == "done"
+        assert body["tasks"]["ocr"]["status"] == "error" and body["tasks"]["ocr"]["error"] == "no text detector today"
+
+
+def test_an_upload_names_its_tasks_and_waits_for_those_alone(settings, start_processor, photos):
+    from labkit.admin import read_topic
+    from labkit.wire import ImageRequest, record_headers
+
+    both = settings.model_copy(update={"tasks": "clip,ocr"})
+    start_processor()
+    photo = photos[8].read_bytes()
+    with WebServer(both) as web:
+        assert httpx.get(f"{web.url}/api/tasks").json() == {"tasks": ["clip", "ocr"]}
+
+        def send(tasks):
+            return httpx.post(f"{web.url}/api/images", files={"file": ("p.jpg", photo, "image/jpeg")}, data=tasks)
+
+        only_clip = send({"tasks": "clip"})
+        assert only_clip.status_code == 202 and only_clip.json()["tasks"] == ["clip"], only_clip.text
+        assert send({"tasks": ["ocr", "clip"]}).json()["tasks"] == ["ocr", "clip"]  # repeated
+        assert send({"tasks": "clip, OCR"}).json()["tasks"] == ["clip", "ocr"]  # comma-separated
+        unknown, empty = send({"tasks": "clip,colours"}), send({"tasks": " "})
+        assert unknown.status_code == empty.status_code == 422
+        assert "'colours'" in unknown.json()["detail"] and "choose from clip, ocr" in unknown.json()["detail"]
+        assert "task names" in empty.json()["detail"]
+        # Only CLIP was asked for: done once CLIP answers, though OCR is enabled (and runs nowhere here).
+        request_id = only_clip.json()["id"]
+        body = _image_when(
+            web, request_id, lambda b: b["status"] != "processing", "the CLIP-only upload never finished"
+        )
+        assert body["status"] == "done" and list(body["tasks"]) == ["clip"]
+        text = httpx.get(f"{web.url}/metrics", timeout=30).text
+        assert 'labkit_uploads_total{outcome="bad_tasks"} 2.0' in text
+    named = {}
+    for record in read_topic(both, both.requests_topic, idle_s=0.5):  # the header each processor reads
+        request = ImageRequest.from_record(record.key(), record.value(), record_headers(record))
+        named[request.id] = request.tasks
+    assert named[request_id] == ("clip",) and sorted(named.values()) == [("clip",), ("clip", "ocr"), ("ocr", "clip")]
+
+
+@pytest.mark.timeout(120)
+def test_rendered_text_comes_back_from_the_ocr_processor_while_clip_answers_separately(settings, start_processor):
+    both = settings.model_copy(update={"tasks": "clip,ocr"})
+    start_processor()
+    start_processor(task="ocr")
+    with WebServer(both) as web, connect(f"ws://127.0.0.1:{web.port}/ws") as socket:
+        accepted = upload(web, _rendered_text(), "sign.png", "image/png").json()
+        socket.send(json.dumps({"type": "subscribe", "id": accepted["id"]}))
+        messages = {}
+        while len(messages) < 2:
+            message = json.loads(socket.recv(timeout=60))
+            assert message["task"] not in messages, "a task's result came twice"
+            messages[message["task"]] = message
+        body = httpx.get(f"{web.url}/api/images/{accepted['id']}").json()
+    assert set(messages) == {"clip", "ocr"} and all(m["status"] == "done" for m in messages.values())
+    assert messages["ocr"]["text"] == "Kafka streams\nHELLO 2026" and messages["ocr"]["lines"][0]["score"] > 0.8
+    assert len(messages["clip"]["labels"]) == 5 and messages["clip"]["text"] is None
+    assert messages["ocr"]["processor"] != messages["clip"]["processor"]  # two groups, two processors
+    assert body["status"] == "done" and body["tasks"]["ocr"]["text"] == messages["ocr"]["text"]

@@ -10,8 +10,13 @@ Sections (see README "Benchmark"):
      child that exports and checks the ONNX files is not the processor: see labkit.clip.prepare);
   f. one versus two processors in the consumer group;
   g. the text tower: embedding 1,000 custom labels in PyTorch and in what the processor runs,
-     and the speed-up from trimming tokens.
-Everything runs on this machine: an embedded broker, real processor and web-app processes.
+     and the speed-up from trimming tokens;
+  h. OCR beside CLIP (when LABKIT_TASKS has ocr): the OCR task alone on rendered-text cards and on
+     photos (and how many cards it read exactly), then the pipeline with one OCR processor;
+  i. the history's sink: requests + results + embeddings written to PostgreSQL, beside (b)'s throughput;
+  j. vector search over 100k and 1M synthetic 512-d vectors: exact vs pgvector HNSW, p50/p99 and recall@10.
+Everything runs on this machine: one embedded broker and web app for the run, and real processor
+processes, started afresh for each measurement (:mod:`.pipeline`).
 PyTorch is imported only by the functions that measure it (:func:`run_bench`, the tower and
 text-tower sections), so ``labkit load`` and the notebooks that use :mod:`.batching` or
 :mod:`.load` never pay for it.
@@ -26,15 +31,15 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..broker import free_port
 from ..clip import BACKENDS, build_scorer, load_clip
 from ..config import Settings
-from ..errors import LabkitError
 from ..images import load_rgb
 from ..samples import sample_photos
-from ..stack import Stack
+from .history import search_benchmark, sink_throughput
 from .images import image_sets
-from .load import LoadResult, rss_mb, run_load
+from .load import LoadResult
+from .ocr import ocr_alone, text_images
+from .pipeline import BenchPipeline, Processors, processor_threads
 from .report import print_report, save_plot
 from .text import text_tower_speed, thousand_labels, trimmed_text_tower
 from .tower import tower_throughput
@@ -46,17 +51,21 @@ class BenchOptions:
 
     uploads: int = 500
     light_uploads: int = 100
+    ocr_images: int = 24  # rendered-text cards and photos, each, for (h)
     concurrency: int = 32
     tower_batches: list[int] = field(default_factory=lambda: [1, 8])
     curve_batches: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
     backends: list[str] = field(default_factory=lambda: list(BACKENDS))
+    search_sizes: list[int] = field(default_factory=lambda: [100_000, 1_000_000])
+    sink_requests: int = 2000
     photos: Path | None = None
     out: Path = Path("bench-results")
     quick: bool = False
 
     def shrink(self) -> None:
-        self.uploads, self.light_uploads, self.concurrency = 16, 8, 8
+        self.uploads, self.light_uploads, self.concurrency, self.ocr_images = 16, 8, 8, 4
         self.tower_batches, self.curve_batches = [1, 4], [1, 4]
+        self.search_sizes, self.sink_requests = [2000], 60
 
 
 def _summary(result: LoadResult) -> dict:
@@ -70,45 +79,35 @@ def _summary(result: LoadResult) -> dict:
     }
 
 
-class _Pipeline:
-    """A throw-away stack (broker, processors, web app) on free ports with the given processor settings."""
+def _memory_row(pipe: Processors, images: list[bytes], uploads: int, options: BenchOptions) -> dict:
+    """(e): one fresh processor's peak and steady memory after a short saturated run."""
+    backend = pipe.stack.settings.backend
+    result = pipe.load(images, uploads, options.concurrency, f"e. {backend}")
+    return {
+        "backend": backend,
+        "peak_rss_mb": round(pipe.rss_mb("VmHWM"), 1),
+        "steady_rss_mb": round(pipe.rss_mb("VmRSS"), 1),
+        "img_per_s": round(result.img_per_s, 2),
+    }
 
-    def __init__(self, settings: Settings, backend: str, max_batch: int, processors: int = 1):
-        self.settings = settings.model_copy(
-            update={
-                "bootstrap": None,
-                "broker_port": free_port(),
-                "web_port": free_port(),
-                "web_host": "127.0.0.1",
-                "backend": backend,
-                "max_batch_size": max_batch,
-            }
-        )
-        self.stack = Stack(self.settings, web=True, processors=processors, echo=False)
 
-    def __enter__(self) -> "_Pipeline":
-        self.stack.start()
-        return self
+def _decide_ahead(settings: Settings, backends: set[str], thread_counts: set[int]) -> None:
+    """Write the verdict a processor would otherwise reach in a PyTorch child (see labkit.clip.prepare), where it is missing."""
+    import torch
 
-    def __exit__(self, *exc) -> None:
-        self.stack.stop()
+    from ..clip.artifacts import Decision, settings_folder
+    from ..clip.prepare import TORCH_FREE_CANDIDATES, decide
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.web_port}"
-
-    def load(self, images: list[bytes], uploads: int, concurrency: int, label: str) -> LoadResult:
-        with tqdm(total=uploads, desc=label, unit="img", leave=False) as bar:
-            result = run_load(self.url, images, uploads, concurrency, progress=bar)
-        if result.lost or result.failed:  # a fast run that dropped work must not look like a fast run
-            raise LabkitError(
-                f"{label}: {len(result.lost)} upload(s) got no result and {len(result.failed)} failed; "
-                "the pipeline is broken, so its timings mean nothing. Look at the stack's log above."
-            )
-        return result
-
-    def processor_rss_mb(self, field: str) -> float:
-        return max(rss_mb(c.process.pid, field) for c in self.stack.children if c.name.startswith("processor"))
+    threads_before = torch.get_num_threads()
+    try:
+        for backend in sorted(backends & set(TORCH_FREE_CANDIDATES)):
+            wanted = settings.model_copy(update={"backend": backend})
+            folder = settings_folder(wanted)
+            for threads in sorted(thread_counts):
+                if Decision.read(folder, backend, threads) is None:
+                    decide(wanted, threads).write(folder, threads)
+    finally:
+        torch.set_num_threads(threads_before)
 
 
 def run_bench(settings: Settings, options: BenchOptions) -> dict:
@@ -174,68 +173,95 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict:
     del scorer, clip, served
 
     images = image_sets(photo_paths, large_count=2 if options.quick else 8)
+    # What each processor below would decide in a PyTorch child as it starts, decided here once while
+    # PyTorch is loaded anyway: shorter start-ups, and nothing that is measured changes.
+    _decide_ahead(settings, {*options.backends, best}, {processor_threads(settings, n) for n in (1, 2)})
 
-    # (b) + (c): one pipeline with the best backend at the configured batch limit.
-    report["pipeline"] = []
-    with _Pipeline(settings, best, batch) as pipe:
-        pipe.load(images["224px"], min(8, options.uploads), 4, "warm-up")
-        light = pipe.load(images["224px"], options.light_uploads, 1, "c. light load")
-        for name, payload in images.items():
-            result = pipe.load(payload, options.uploads, options.concurrency, f"b. saturated {name}")
-            row = {
-                "images": name,
-                "backend": best,
-                "max_batch": batch,
-                **_summary(result),
-                "raw_img_per_s": raw[(best, batch)],
-                "ratio_to_raw": float(f"{result.img_per_s / raw[(best, batch)]:.3g}"),
+    # (h) the OCR task alone, in this process, before any processor runs: cards with known text, and photos.
+    ocr_sets: dict[str, list[bytes]] = {}
+    if "ocr" in settings.enabled_tasks:
+        cards = text_images(options.ocr_images)
+        ocr_sets = {"text": [card for card, _ in cards], "224px": images["224px"][: options.ocr_images]}
+        with tqdm(total=1, desc="h. OCR alone", unit="run") as bar:
+            report["ocr"] = ocr_alone(settings, ocr_sets, [text for _, text in cards], runs=1 if options.quick else 3)
+            bar.update(1)
+
+    # One broker and web app for the run; each measurement starts, then stops, the processors it
+    # measures, so only they are in the group while it runs.
+    report["pipeline"], report["batch_curve"] = [], []
+    rss: dict[str, dict] = {}
+    with BenchPipeline(settings) as pipeline:
+        # (d) the batch-versus-real-time curve.
+        for max_batch in options.curve_batches:
+            with pipeline.processors(best, max_batch) as pipe:
+                pipe.load(images["224px"], 4, 4, "warm-up")
+                result = pipe.load(
+                    images["224px"], max(options.uploads // 2, 8), options.concurrency, f"d. max batch {max_batch}"
+                )
+            report["batch_curve"].append({"max_batch": max_batch, **_summary(result)})
+
+        # (e) processor memory per backend: a short saturated run (224 px) on a fresh processor each;
+        # then (b) + (c) on the best backend's processor, warmed up, at the configured batch limit.
+        for backend in [b for b in options.backends if b != best] + [best]:
+            with pipeline.processors(backend, batch) as pipe:
+                if backend in options.backends:
+                    rss[backend] = _memory_row(pipe, images["224px"], max(options.uploads // 5, 8), options)
+                if backend != best:
+                    continue
+                pipe.load(images["224px"], min(8, options.uploads), 4, "warm-up")
+                light = pipe.load(images["224px"], options.light_uploads, 1, "c. light load")
+                for name, payload in images.items():
+                    result = pipe.load(payload, options.uploads, options.concurrency, f"b. saturated {name}")
+                    row = {
+                        "images": name,
+                        "backend": best,
+                        "max_batch": batch,
+                        **_summary(result),
+                        "raw_img_per_s": raw[(best, batch)],
+                        "ratio_to_raw": float(f"{result.img_per_s / raw[(best, batch)]:.3g}"),
+                    }
+                    report["pipeline"].append(row)
+
+        # (f) two processors in the group (one is (b)'s 224 px run above). Last: on the lab's broker
+        # (Tansu), once two members had left a group one after the other, the next one never got partitions.
+        with pipeline.processors(best, batch, count=2) as pipe:
+            pipe.load(images["224px"], 8, 4, "warm-up")
+            two = pipe.load(images["224px"], options.uploads, options.concurrency, "f. two processors")
+
+        # (h) one OCR processor, in its own group, on the same images as OCR alone.
+        if ocr_sets:
+            with pipeline.processors(best, batch, task="ocr") as pipe:
+                pipe.load(ocr_sets["text"], 2, 2, "warm-up")
+                for row in report["ocr"]:
+                    uploads = max(options.uploads // 5, 2 * options.ocr_images)
+                    result = pipe.load(ocr_sets[row["images"]], uploads, options.concurrency, f"h. OCR {row['images']}")
+                    alone = row.pop("img_per_s")  # the row's img_per_s is the pipeline's from here on
+                    ratio = float(f"{result.img_per_s / alone:.3g}")
+                    row.update(alone_img_per_s=alone, **_summary(result), ratio_to_alone=ratio)
+        # (i) the sink, on the run's broker, beside the pipeline's saturated throughput.
+        with tqdm(total=1, desc="i. sink", unit="run") as bar:
+            sink = sink_throughput(pipeline.settings, images["224px"], options.sink_requests)
+            clip_rate = report["pipeline"][0]["img_per_s"]
+            report["sink"] = {
+                **sink,
+                "pipeline_img_per_s": clip_rate,
+                "ratio": round(sink["requests_per_s"] / clip_rate, 2),
             }
-            report["pipeline"].append(row)
+            bar.update(1)
+    # (j) vector search, exact vs HNSW, in a throw-away embedded PostgreSQL.
+    with tqdm(total=1, desc=f"j. search {options.search_sizes}", unit="run") as bar:
+        report["search"] = search_benchmark(options.search_sizes, queries=20 if options.quick else 100)
+        bar.update(1)
+    report["rss"] = [rss[backend] for backend in options.backends]
     report["latency"] = {
         "light": _summary(light),
         "saturated": {k: v for k, v in report["pipeline"][0].items() if k.startswith("p") or k == "img_per_s"},
     }
-
-    # (d) the batch-versus-real-time curve.
-    report["batch_curve"] = []
-    for max_batch in options.curve_batches:
-        with _Pipeline(settings, best, max_batch) as pipe:
-            pipe.load(images["224px"], 4, 4, "warm-up")
-            result = pipe.load(
-                images["224px"], max(options.uploads // 2, 8), options.concurrency, f"d. max batch {max_batch}"
-            )
-        report["batch_curve"].append({"max_batch": max_batch, **_summary(result)})
-
-    # (e) processor memory per backend (a short saturated run each, 224 px).
-    report["rss"] = []
-    for backend in options.backends:
-        with _Pipeline(settings, backend, batch) as pipe:
-            result = pipe.load(images["224px"], max(options.uploads // 5, 8), options.concurrency, f"e. {backend}")
-            report["rss"].append(
-                {
-                    "backend": backend,
-                    "peak_rss_mb": round(pipe.processor_rss_mb("VmHWM"), 1),
-                    "steady_rss_mb": round(pipe.processor_rss_mb("VmRSS"), 1),
-                    "img_per_s": round(result.img_per_s, 2),
-                }
-            )
-
-    # (f) one versus two processors in the group.
+    keep = ("img_per_s", "p50_ms", "p95_ms", "p99_ms")
     report["scaling"] = [
-        {
-            "processors": 1,
-            **{k: v for k, v in report["pipeline"][0].items() if k in ("img_per_s", "p50_ms", "p95_ms", "p99_ms")},
-        }
+        {"processors": 1, **{k: v for k, v in report["pipeline"][0].items() if k in keep}},
+        {"processors": 2, **{k: v for k, v in _summary(two).items() if k in keep}},
     ]
-    with _Pipeline(settings, best, batch, processors=2) as pipe:
-        pipe.load(images["224px"], 8, 4, "warm-up")
-        result = pipe.load(images["224px"], options.uploads, options.concurrency, "f. two processors")
-    report["scaling"].append(
-        {
-            "processors": 2,
-            **{k: v for k, v in _summary(result).items() if k in ("img_per_s", "p50_ms", "p95_ms", "p99_ms")},
-        }
-    )
 
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "bench.json").write_text(json.dumps(report, indent=2))

@@ -55,10 +55,18 @@ class LoadResult:
 
 
 async def _client(
-    base_url: str, images: list[bytes], jobs: asyncio.Queue, timeout: float, out: LoadResult, progress
+    base_url: str,
+    images: list[bytes],
+    jobs: asyncio.Queue,
+    timeout: float,
+    out: LoadResult,
+    progress,
+    tasks: tuple[str, ...] | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     waiting: dict[str, asyncio.Future] = {}
+    unanswered: dict[str, set[str]] = {}  # request id → the tasks whose result has not come yet
+    form = {"tasks": ",".join(tasks)} if tasks else None
     async with (
         websockets.connect(base_url.replace("http", "ws", 1) + "/ws", max_size=2**22) as socket,
         httpx.AsyncClient(base_url=base_url, timeout=timeout) as http,
@@ -68,11 +76,15 @@ async def _client(
             async for raw in socket:
                 message = json.loads(raw)
                 future = waiting.get(message.get("id"))
-                if future is not None and not future.done():
-                    if message.get("status") == "done":
-                        future.set_result(loop.time())
-                    else:
-                        future.set_exception(RuntimeError(f"request failed: {message.get('error')}"))
+                if future is None or future.done() or message.get("type", "result") != "result":
+                    continue
+                if message.get("status") != "done":
+                    future.set_exception(RuntimeError(f"request failed: {message.get('error')}"))
+                    continue
+                left = unanswered.get(message["id"], set())
+                left.discard(message.get("task", "clip"))
+                if not left:  # every task the upload went to has answered: that is its round trip
+                    future.set_result(loop.time())
 
         reader = asyncio.create_task(read_results())
         try:
@@ -81,7 +93,7 @@ async def _client(
                 started = loop.time()
                 while True:
                     response = await http.post(
-                        "/api/images", files={"file": (f"{i}.jpg", images[i % len(images)], "image/jpeg")}
+                        "/api/images", files={"file": (f"{i}.jpg", images[i % len(images)], "image/jpeg")}, data=form
                     )
                     out.statuses[response.status_code] += 1
                     if response.status_code not in BACK_OFF or "retry-after" not in response.headers:
@@ -89,7 +101,9 @@ async def _client(
                     await asyncio.sleep(float(response.headers["retry-after"]))
                 if response.status_code != 202:
                     raise RuntimeError(f"upload {i}: HTTP {response.status_code} {response.text[:200]}")
-                request_id = response.json()["id"]
+                accepted = response.json()
+                request_id = accepted["id"]
+                unanswered[request_id] = set(accepted.get("tasks") or [])  # none listed: the first result ends it
                 waiting[request_id] = loop.create_future()
                 await socket.send(json.dumps({"type": "subscribe", "id": request_id}))
                 try:
@@ -99,7 +113,7 @@ async def _client(
                     out.lost.append(request_id)
                 except RuntimeError:
                     out.failed.append(request_id)
-                del waiting[request_id]
+                del waiting[request_id], unanswered[request_id]
                 if progress:
                     progress.update(1)
         finally:
@@ -107,7 +121,13 @@ async def _client(
 
 
 async def _drive(
-    base_url: str, images: list[bytes], uploads: int, clients: int, timeout: float, progress=None
+    base_url: str,
+    images: list[bytes],
+    uploads: int,
+    clients: int,
+    timeout: float,
+    progress=None,
+    tasks: tuple[str, ...] | None = None,
 ) -> LoadResult:
     jobs: asyncio.Queue = asyncio.Queue()
     for i in range(uploads):
@@ -115,17 +135,27 @@ async def _drive(
     out = LoadResult(uploads, 0.0, [])
     started = time.perf_counter()
     await asyncio.gather(
-        *(_client(base_url, images, jobs, timeout, out, progress) for _ in range(min(clients, uploads)))
+        *(_client(base_url, images, jobs, timeout, out, progress, tasks) for _ in range(min(clients, uploads)))
     )
     out.seconds = time.perf_counter() - started
     return out
 
 
 def run_load(
-    base_url: str, images: list[bytes], uploads: int, concurrency: int, timeout: float = 120, progress=None
+    base_url: str,
+    images: list[bytes],
+    uploads: int,
+    concurrency: int,
+    timeout: float = 120,
+    progress=None,
+    tasks: tuple[str, ...] | None = None,
 ) -> LoadResult:
-    """Send ``uploads`` images (cycling through ``images``) from ``concurrency`` clients; every one must succeed."""
-    return asyncio.run(_drive(base_url, images, uploads, concurrency, timeout, progress))
+    """Send ``uploads`` images (cycling through ``images``) from ``concurrency`` clients; every one must succeed.
+
+    ``tasks``: the tasks each upload names (``("ocr",)``); None = every task the pipeline runs.
+    An upload's round trip ends when every task its 202 answer lists has sent its result.
+    """
+    return asyncio.run(_drive(base_url, images, uploads, concurrency, timeout, progress, tasks))
 
 
 def rss_mb(pid: int, field: str = "VmHWM") -> float:
@@ -143,16 +173,17 @@ def load_test(
     """``labkit load``: ``uploads`` from ``clients`` against ``url``, or against a stack started here.
 
     With its own stack (embedded broker, one processor, the web app, each a process) it also
-    reports the web app's memory after a warm-up and at the end, to show it stays bounded.
+    reports the web app's memory after a warm-up and at the end, to show it stays bounded. That
+    stack runs ``settings.task`` alone (CLIP): it loads the web tier, and OCR's own speed is
+    ``labkit bench``'s section h. Against ``url``, each upload waits for every task there.
     """
     from ..broker import free_port
     from ..stack import Stack
 
     stack = None
     if url is None:
-        settings = settings.model_copy(
-            update={"bootstrap": None, "broker_port": free_port(), "web_port": free_port(), "web_host": "127.0.0.1"}
-        )
+        own = {"bootstrap": None, "broker_port": free_port(), "web_port": free_port(), "web_host": "127.0.0.1"}
+        settings = settings.model_copy(update={**own, "tasks": settings.task})
         stack = Stack(settings, web=True, processors=1, echo=False).start()
         url = f"http://127.0.0.1:{settings.web_port}"
     try:

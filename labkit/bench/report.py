@@ -1,4 +1,4 @@
-"""The benchmark report as text tables and as one PNG with four plots."""
+"""The benchmark report as text tables and as one PNG with four plots (OCR's pipeline beside CLIP's in the second)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,38 @@ def print_report(report: dict) -> None:
         report["text"],
         ["scorer", "labels", "seconds", "trim_speedup", "trim_min_cosine"],
     )
+    if report.get("ocr"):
+        clip = report["pipeline"][0]["img_per_s"]
+        _table(
+            f"h. OCR beside CLIP (one processor each; CLIP's pipeline, 224 px: {clip} img/s); read_ok = cards read exactly",
+            report["ocr"],
+            ["images", "count", "alone_img_per_s", "read_ok", "lines_found", "img_per_s", "ratio_to_alone", "p50_ms"],
+        )
+    if report.get("sink"):
+        _table(
+            "i. the history's sink: three records per upload, one transaction per batch (ratio = vs the pipeline, b)",
+            [report["sink"]],
+            ["requests", "records", "records_per_s", "requests_per_s", "pipeline_img_per_s", "ratio"],
+        )
+    if report.get("search"):
+        _table(
+            "j. vector search, top 10 of n 512-d vectors: exact vs pgvector HNSW (m 16, ef_construction 64) at "
+            "ef_search 40 and 100",
+            report["search"],
+            [
+                "size",
+                "exact_p50_ms",
+                "exact_p99_ms",
+                "hnsw_build_s",
+                "hnsw_index_mb",
+                "hnsw40_p50_ms",
+                "hnsw40_p99_ms",
+                "hnsw40_recall",
+                "hnsw100_p50_ms",
+                "hnsw100_p99_ms",
+                "hnsw100_recall",
+            ],
+        )
 
 
 def save_plot(report: dict, path: Path) -> None:
@@ -79,7 +111,10 @@ def save_plot(report: dict, path: Path) -> None:
     ax_a.legend()
 
     names = [r["images"] for r in report["pipeline"]]
-    ax_b.bar(names, [r["img_per_s"] for r in report["pipeline"]], label="pipeline")
+    ax_b.bar(names, [r["img_per_s"] for r in report["pipeline"]], label="pipeline (CLIP)")
+    if report.get("ocr"):
+        ocr = report["ocr"]
+        ax_b.bar([f"OCR {r['images']}" for r in ocr], [r["img_per_s"] for r in ocr], label="pipeline (OCR)")
     ax_b.axhline(report["pipeline"][0]["raw_img_per_s"], color="k", linestyle="--", label="tower alone")
     ax_b.set(title=f"b. pipeline, saturated ({report['best_backend']})", ylabel="images / s")
     ax_b.legend()

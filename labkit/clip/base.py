@@ -133,5 +133,13 @@ class Scorer(ABC):
         self, pixels: Sequence[Any], labels: Sequence[str] | None = None, top_k: int | None = None
     ) -> list[list[LabelScore]]:
         """Like :meth:`score`, for images already preprocessed (a list, or an N×3×H×W batch)."""
+        return self.embed_and_score(pixels, labels, top_k)[1]
+
+    def embed_and_score(
+        self, pixels: Sequence[Any], labels: Sequence[str] | None = None, top_k: int | None = None
+    ) -> tuple[np.ndarray, list[list[LabelScore]]]:
+        """One forward pass, two answers: the images' unit embeddings (N×D, for search) and their top labels."""
         names = tuple(labels or self.labels)
-        return zero_shot.top_labels(self.probabilities(pixels, names), names, top_k or self.top_k)
+        embeddings = zero_shot.unit(self.embed_images(pixels))
+        probabilities = zero_shot.probabilities(embeddings, self.label_embeddings(names), self.logit_scale)
+        return embeddings, zero_shot.top_labels(probabilities, names, top_k or self.top_k)

@@ -9,8 +9,10 @@ check again (must pass); ``tests/test_exercises.py`` feeds each check the plausi
 
 from ._feedback import ExerciseFailed
 from ._setup import fresh_topic, send_records
+from .compose import check_monitor_service
 from .discovery import check_reachable_broker
 from .groups import check_partitions_shared
+from .history import check_idempotent_upsert
 from .kafka_basics import (
     check_consumed_everything,
     check_delivery_reports,
@@ -19,8 +21,12 @@ from .kafka_basics import (
     check_records_sent,
     check_topic_created,
 )
+from .monitoring import check_lag_in_seconds
+from .pubsub import check_colour_group
 from .realtime import check_own_labels, check_replayed_window
 from .reliability import check_at_least_once, check_dead_letter_reason
+from .schemas import check_compatible_evolution
+from .troubleshooting import check_diagnosis
 from .web_api import check_results_as_they_arrive
 from .zero_shot import check_unknown_threshold, check_zero_shot_probabilities
 
@@ -43,4 +49,10 @@ __all__ = [
     "check_dead_letter_reason",  # 07
     "check_reachable_broker",  # 09
     "check_results_as_they_arrive",  # 10
+    "check_compatible_evolution",  # 11
+    "check_lag_in_seconds",  # 12
+    "check_monitor_service",  # 13
+    "check_diagnosis",  # 14
+    "check_colour_group",  # 15
+    "check_idempotent_upsert",  # 16
 ]

@@ -9,7 +9,8 @@ from confluent_kafka import OFFSET_END
 
 from ..admin import read_topic
 from ..config import Settings
-from ..wire import ScoreResult, now_ms, record_position
+from ..serde import RESULTS
+from ..wire import ScoreResult, now_ms, record_headers, record_position
 from ._feedback import require, solved
 
 
@@ -32,7 +33,7 @@ def _result_for(settings: Settings, request_id: str, timeout: float = 60) -> Sco
         while time.monotonic() < deadline:
             message = reader.poll(0.2)
             if message is not None and not message.error() and message.key() == request_id.encode():
-                return ScoreResult.from_json(message.value())
+                return RESULTS.deserialize(message.value(), record_headers(message))
         return None
     finally:
         reader.close()
@@ -58,7 +59,7 @@ def check_own_labels(settings: Settings, request_id: Any, labels: Any) -> None:
     require(
         result.status == "ok",
         f"The processor answered with an error: {result.error} It parses the record as the wire format says: "
-        "headers content-type (image/…), labkit-schema '1', and labkit-labels as a JSON list of strings.",
+        "headers content-type (image/…), labkit-schema '1.0', and labkit-labels as a JSON list of strings.",
     )
     wanted = {" ".join(x.split()) for x in labels if isinstance(x, str) and x.strip()}
     got = {score.label for score in result.labels}

@@ -1,10 +1,16 @@
-"""The FastAPI web app: upload an image, get 202 at once, receive its CLIP labels over a WebSocket.
+"""The FastAPI web app: upload an image, get 202 at once, receive each model's result (CLIP labels, OCR text) over a WebSocket.
 
 Routes
     ``GET /``                  the upload page (static HTML + JS, no CDN)
-    ``POST /api/images``       multipart ``file`` (+ optional ``labels``) → ``202 {"id": ...}`` once Kafka has it
-    ``GET /api/images/{id}``   the result, or ``{"status": "processing"}`` (REST fallback)
-    ``WS /ws``                 send ``{"type": "subscribe", "id": ...}``; receive ``{"type": "result", ...}``
+    ``POST /api/images``       multipart ``file`` (+ optional ``labels``, ``tasks``) → ``202 {"id": ..., "tasks": [...]}``
+                               once Kafka has it
+    ``GET /api/images/{id}``   every task's result so far, ``status`` ``processing`` until all have answered (REST fallback)
+    ``GET /api/tasks``         the tasks this pipeline runs (``LABKIT_TASKS``): what an upload may name
+    ``GET /api/pipeline``      topics, the processors' group and their lag (:func:`labkit.monitor.pipeline_snapshot`)
+    ``WS /ws``                 send ``{"type": "subscribe", "id": ...}``; receive ``{"type": "result", "task": ...}``
+                               per task
+    ``GET /api/history``, ``/api/search``, ``/api/images/{id}/similar|duplicates|thumbnail``
+                               the history the sink keeps (:mod:`labkit.web.history_api`)
     ``GET /healthz``           200 while the app can reach Kafka and listens for results
     ``GET /metrics``           Prometheus metrics (:mod:`labkit.web.metrics`)
 
@@ -18,8 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -27,6 +37,7 @@ from fastapi.staticfiles import StaticFiles
 
 from ..config import Settings
 from .errors import install_handlers
+from .history_api import history_router
 from .hub import ResultHub
 from .limits import UploadSizeLimit, read_upload
 from .metrics import WebMetrics
@@ -36,11 +47,63 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
 
 
+class PipelineView:
+    """``GET /api/pipeline``'s answer, read from Kafka at most once per ``max_age_s`` however many pages ask.
+
+    One read at a time, on a thread of its own: a slow or absent broker holds that thread only,
+    never the event loop nor the threads uploads use; a page waits ``timeout_s`` at most.
+    """
+
+    def __init__(self, settings: Settings, max_age_s: float = 1.0, timeout_s: float = 3.0):
+        self.settings, self.max_age_s, self.timeout_s = settings, max_age_s, timeout_s
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="labkit-web-pipeline")
+        self._reading: asyncio.Future | None = None
+        self._snapshot: dict[str, Any] | None = None  # the last reading; None before one, or after a failed one
+        self._error: BaseException | None = None
+        self._read_at = -math.inf  # time.monotonic() of the last answer
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The latest snapshot; :class:`HTTPException` 503 when Kafka did not answer (the page retries)."""
+        if time.monotonic() - self._read_at >= self.max_age_s:
+            if self._reading is None:
+                self._reading = asyncio.get_running_loop().run_in_executor(self._thread, self._read)
+                self._reading.add_done_callback(self._keep)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._reading), self.timeout_s)
+            except Exception:  # noqa: BLE001 — kept by _keep; a timeout leaves the read running for the next ask
+                pass
+        if self._snapshot is None:
+            why = self._error or f"no answer within {self.timeout_s:g} s"
+            raise HTTPException(
+                503,
+                f"Kafka did not say how the pipeline is doing ({why}); this view asks again by itself.",
+                headers={"Retry-After": "2"},
+            )
+        # age_s over max_age_s: Kafka is slow to answer, and this is the last answer it gave.
+        return {**self._snapshot, "age_s": round(time.monotonic() - self._read_at, 1)}
+
+    def _read(self) -> dict[str, Any]:
+        from ..monitor import pipeline_snapshot
+
+        return pipeline_snapshot(self.settings)
+
+    def _keep(self, reading: asyncio.Future) -> None:
+        self._reading = None
+        if reading.cancelled():
+            return
+        self._read_at, self._error = time.monotonic(), reading.exception()
+        self._snapshot = reading.result() if self._error is None else None
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=False, cancel_futures=True)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """A web app wired to the Kafka cluster and topics in ``settings``."""
     metrics = WebMetrics(settings)
     hub = ResultHub(settings, on_result=metrics.result)
     metrics.count_pending(hub.pending_count)  # the hub owns pending uploads; the gauge reads them at each scrape
+    pipeline = PipelineView(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -49,10 +112,11 @@ def create_app(settings: Settings) -> FastAPI:
             "web app ready: http://%s:%d (Kafka %s)", settings.web_host, settings.web_port, settings.bootstrap_servers
         )
         yield
+        pipeline.close()
         await hub.stop()
 
-    app = FastAPI(title="labkit", summary="Real-time CLIP image analysis with Kafka", lifespan=lifespan)
-    app.state.hub, app.state.metrics = hub, metrics
+    app = FastAPI(title="labkit", summary="Real-time image analysis (CLIP, OCR) with Kafka", lifespan=lifespan)
+    app.state.hub, app.state.metrics, app.state.pipeline = hub, metrics, pipeline
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_handlers(app, count=metrics.rejected)  # every refused upload is answered and counted there
     if allowed_origins(settings):  # CORS stays closed unless other origins are named
@@ -88,7 +152,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/api/images", status_code=202)
     async def upload(request: Request) -> dict:
-        """Multipart ``file`` (the image) and optional ``labels`` (your own candidates, comma- or newline-separated).
+        """Multipart ``file`` (the image), optional ``labels`` (your own candidates, comma- or newline-separated) and
+        optional ``tasks`` (the models to run, repeated or comma-separated; all enabled ones when absent).
 
         Everything that needs no body is checked before a byte of it is read: origin, token,
         backlog (429) and declared size (413).
@@ -99,17 +164,29 @@ def create_app(settings: Settings) -> FastAPI:
         accepted = await hub.submit_upload(await read_upload(request, settings.max_upload_bytes))
         metrics.accepted()
         log.info(
-            "accepted %s (%s, %d → %d bytes%s) → %s[%d]@%d",
+            "accepted %s (%s, %d → %d bytes%s, for %s) → %s[%d]@%d",
             accepted.id,
             accepted.filename,
             accepted.original_bytes,
             accepted.bytes_sent,
             ", re-encoded" if accepted.reencoded else "",
+            ", ".join(accepted.tasks),
             settings.requests_topic,
             accepted.partition,
             accepted.offset,
         )
-        return accepted.body()
+        # Where Kafka put it: the processor's result names the same partition and offset.
+        return {**accepted.body(), "partition": accepted.partition, "offset": accepted.offset}
+
+    @app.get("/api/tasks")
+    async def tasks() -> dict:
+        """The tasks this pipeline runs, in order (``LABKIT_TASKS``): each answers every upload that names it, or names none."""
+        return {"tasks": list(settings.enabled_tasks)}
+
+    @app.get("/api/pipeline")
+    async def pipeline_now() -> dict:
+        """The topics, the processors' group and their lag, as :func:`labkit.monitor.pipeline_snapshot` reads them (≤ 1 s old)."""
+        return await pipeline.snapshot()
 
     @app.get("/api/images/{request_id}")
     async def result(request_id: str) -> dict:
@@ -117,6 +194,9 @@ def create_app(settings: Settings) -> FastAPI:
         if status is None:
             raise HTTPException(404, f"No image {request_id!r} is known here; upload it again.")
         return status
+
+    history_routes, _ = history_router(settings)
+    app.include_router(history_routes)
 
     @app.websocket("/ws")
     async def results_socket(socket: WebSocket) -> None:

@@ -61,6 +61,12 @@ class BadLabels(Refused):
     status, reason = 422, "bad_labels"
 
 
+class BadTasks(Refused):
+    """The ``tasks`` field names no task, or one this pipeline does not run (422)."""
+
+    status, reason = 422, "bad_tasks"
+
+
 class TooLarge(Refused):
     """The upload is over the size limit (413); ``close`` ends the connection when the body was never read."""
 

@@ -1,10 +1,12 @@
-"""The web app's link to Kafka and the one owner of its pending uploads: uploads go out through a RequestSender, results come back through a ResultsListener and are pushed to the WebSockets that asked for them.
+"""The web app's link to Kafka and the one owner of its pending uploads: uploads go out through a RequestSender, each task's result comes back through a ResultsListener and is pushed to the WebSockets that asked for it.
 
 Kafka callbacks run on background threads; FastAPI runs on an asyncio event loop. Every result
 crosses from the listener thread into the loop with ``call_soon_threadsafe``, and all
 bookkeeping (pending uploads, subscriptions, background tasks) happens on the loop, so it needs
-no locks. Routes call the typed methods here (:meth:`ResultHub.submit_upload`,
-:meth:`~ResultHub.health`, …); a refusal is an exception from :mod:`labkit.web.errors`.
+no locks. An upload is pending until every task it asked for (``clip``, ``ocr``…) has answered,
+or it expires; a task that fails or never answers holds back no other task's result. Routes
+call the typed methods here (:meth:`ResultHub.submit_upload`, :meth:`~ResultHub.health`, …);
+a refusal is an exception from :mod:`labkit.web.errors`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import logging
 import math
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 
@@ -22,59 +24,17 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from ..config import Settings
 from ..errors import BrokerUnavailable, WireFormatError
-from ..request_sender import RequestSender
+from ..request_sender import RequestSender, choose_tasks, expected_tasks
 from ..results_listener import ResultsListener, ResultStore
 from ..wire import ScoreResult
-from .errors import Backlogged, BadLabels, KafkaUnavailable
+from .errors import Backlogged, BadLabels, BadTasks, KafkaUnavailable
 from .limits import Upload
+from .views import Accepted, Health, answered, public_view, upload_view
 
 log = logging.getLogger(__name__)
 
-#: An upload whose result has not come after this long is forgotten (it no longer counts as pending).
+#: An upload whose results have not all come after this long is forgotten (it no longer counts as pending).
 PENDING_EXPIRY_S = 600
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """An upload Kafka has acknowledged: what the 202 answers and the log line records."""
-
-    id: str
-    filename: str | None
-    width: int
-    height: int
-    original_bytes: int
-    bytes_sent: int
-    reencoded: bool
-    partition: int
-    offset: int
-
-    def body(self) -> dict:
-        return {
-            "id": self.id,
-            "status": "processing",
-            "width": self.width,
-            "height": self.height,
-            "bytes_sent": self.bytes_sent,
-            "result_url": f"/api/images/{self.id}",
-        }
-
-
-@dataclass(frozen=True)
-class Health:
-    """What ``GET /healthz`` answers: healthy while the results listener runs."""
-
-    ok: bool
-    kafka: str
-    pending: int
-    results: int
-
-    def body(self) -> dict:
-        return {
-            "status": "ok" if self.ok else "unhealthy",
-            "kafka": self.kafka,
-            "pending": self.pending,
-            "results": self.results,
-        }
 
 
 @dataclass
@@ -82,13 +42,15 @@ class _Pending:
     filename: str | None
     since: float  # time.monotonic() when it was sent
     expiry: asyncio.TimerHandle
+    tasks: tuple[str, ...]  # the tasks expected to answer
 
 
 class ResultHub:
-    """Owns pending uploads (sent, no result yet) and pushes each result to the sockets subscribed to its request id.
+    """Owns pending uploads (sent, not every task has answered) and pushes each task's result to the sockets subscribed to its request id.
 
-    ``on_result(result, waited_s)`` runs on the event loop once per new result; ``waited_s`` is
-    the time since its upload when that upload is pending here, else None (e.g. the metrics).
+    ``on_result(result, waited_s)`` runs on the event loop once per new result (one per task);
+    ``waited_s`` is the time since its upload when that upload is pending here, else None (e.g.
+    the metrics).
     """
 
     def __init__(
@@ -102,6 +64,8 @@ class ResultHub:
         self.pending_expiry_s = pending_expiry_s
         self.results = ResultStore(settings.results_cache_size)
         self._pending: dict[str, _Pending] = {}  # request id → what we know while it is processed
+        # request id → the tasks its upload named, for uploads sent from here (kept as long as results are)
+        self._named: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._delivered: deque[float] = deque(maxlen=200)  # when recent results arrived (drain-rate estimate)
         self._subscribers: dict[str, set[WebSocket]] = defaultdict(set)
         self._tasks: set[asyncio.Task] = set()  # pushes to sockets in flight: kept referenced, cancelled at stop
@@ -136,7 +100,7 @@ class ResultHub:
     # --- uploads -------------------------------------------------------------------------------------------------
 
     def pending_count(self) -> int:
-        """Uploads sent from here whose result has not come (nor expired); safe to call from any thread."""
+        """Uploads sent from here still waiting for a task's result (and not expired); safe to call from any thread."""
         return len(self._pending)
 
     def health(self) -> Health:
@@ -162,13 +126,20 @@ class ResultHub:
     async def submit_upload(self, upload: Upload) -> Accepted:
         """Send ``upload`` to Kafka and wait for the broker's acknowledgement; it is pending from the moment it is sent.
 
-        Raises :class:`~labkit.errors.BadImage` (not an image), :class:`BadLabels` and
-        :class:`KafkaUnavailable` (not queued, or not acknowledged in time).
+        Raises :class:`~labkit.errors.BadImage` (not an image), :class:`BadTasks`, :class:`BadLabels`
+        and :class:`KafkaUnavailable` (not queued, or not acknowledged in time).
         """
         assert self._sender is not None, "start() the hub first"
         sender = self._sender
+        if upload.tasks is not None:
+            try:
+                choose_tasks(self.settings, upload.tasks)
+            except WireFormatError as exc:
+                raise BadTasks(f"Tasks: {exc}.") from None
         try:
-            sent, prepared, acked = await asyncio.to_thread(sender.send, upload.data, upload.filename, upload.labels)
+            sent, prepared, acked = await asyncio.to_thread(
+                sender.send, upload.data, upload.filename, upload.labels, upload.tasks
+            )
         except WireFormatError as exc:
             raise BadLabels(f"Labels: {exc}.") from None
         except (
@@ -178,7 +149,8 @@ class ResultHub:
         ) as exc:  # the producer's queue is full, or Kafka refused
             log.error("upload not queued for Kafka: %s", exc)
             raise KafkaUnavailable("Kafka is not accepting images right now; try again in a moment.") from None
-        self._remember(sent.id, upload.filename)  # before the acknowledgement: the result may beat it
+        tasks = expected_tasks(self.settings, sent)
+        self._remember(sent.id, upload.filename, tasks)  # before the acknowledgement: the result may beat it
         try:
             # The producer reports a failure after delivery_timeout_s; wait a little longer than that.
             partition, offset = await asyncio.wait_for(asyncio.wrap_future(acked), sender.delivery_timeout_s + 2)
@@ -196,12 +168,21 @@ class ResultHub:
             reencoded=prepared.reencoded,
             partition=partition,
             offset=offset,
+            tasks=tasks,
         )
 
-    def _remember(self, request_id: str, filename: str | None) -> None:
-        """Pending until its result arrives, or ``pending_expiry_s`` passes (then it will not come)."""
+    def _remember(self, request_id: str, filename: str | None, tasks: tuple[str, ...]) -> None:
+        """Pending until every task in ``tasks`` has answered, or ``pending_expiry_s`` passes (then they will not)."""
         expiry = asyncio.get_running_loop().call_later(self.pending_expiry_s, self._expire, request_id)
-        self._pending[request_id] = _Pending(filename, time.monotonic(), expiry)
+        self._pending[request_id] = _Pending(filename, time.monotonic(), expiry, tasks)
+        self._named[request_id] = tasks
+        while len(self._named) > self.settings.results_cache_size:
+            self._named.popitem(last=False)
+
+    def expected(self, request_id: str) -> tuple[str, ...]:
+        """The tasks that answer ``request_id``: those its upload named when it was sent from here, else every
+        enabled task (an upload through another replica: its results do not say what it named)."""
+        return self._named.get(request_id, self.settings.enabled_tasks)
 
     def _forget(self, request_id: str) -> _Pending | None:
         """The one place an upload stops being pending (result, failure or expiry)."""
@@ -212,16 +193,21 @@ class ResultHub:
 
     def _expire(self, request_id: str) -> None:
         if self._forget(request_id) is not None:
-            log.warning("upload %s: no result after %g s; no longer pending", request_id, self.pending_expiry_s)
+            missing = set(self.expected(request_id)) - set(self.results.of(request_id))
+            log.warning(
+                "upload %s: no result from %s after %g s; no longer pending",
+                request_id,
+                ", ".join(sorted(missing)),
+                self.pending_expiry_s,
+            )
 
     def status(self, request_id: str) -> dict | None:
-        """What ``GET /api/images/{id}`` answers: the result, "processing", or None (unknown id)."""
-        result = self.results.get(request_id)
-        if result is not None:
-            return public_view(result)
-        if (pending := self._pending.get(request_id)) is not None:
-            return {"id": request_id, "status": "processing", "labels": [], "filename": pending.filename}
-        return None
+        """What ``GET /api/images/{id}`` answers (:func:`~labkit.web.views.upload_view`), or None (unknown id)."""
+        results = self.results.of(request_id)
+        pending = self._pending.get(request_id)
+        if not results and pending is None:
+            return None
+        return upload_view(request_id, self.expected(request_id), results, pending.filename if pending else None)
 
     # --- results ----------------------------------------------------------------------------------------------------
 
@@ -231,18 +217,24 @@ class ResultHub:
 
     def _deliver(self, result: ScoreResult) -> None:
         if not self.results.add(result):
-            log.debug("dropped a duplicate result for %s (at-least-once redelivery)", result.id)
+            log.debug("dropped a duplicate %s result for %s (at-least-once redelivery)", result.task, result.id)
             return  # the client already has it
-        mine = self._forget(result.id)
+        complete = answered(self.expected(result.id), self.results.of(result.id))
+        mine = self._pending.get(result.id)
+        if complete:
+            self._forget(result.id)
         now = time.monotonic()
         self._delivered.append(now)
         if self.on_result is not None:
             self.on_result(result, now - mine.since if mine is not None else None)
-        sockets = self._subscribers.pop(result.id, ())
+        sockets = set(self._subscribers.get(result.id, ()))
+        if complete:  # nothing more to push for this id
+            self._subscribers.pop(result.id, None)
         if mine is not None:  # the last hop of this request id's trail: web → Kafka → processor → here
             log.info(
-                "result %s %s by %s → %d socket(s), %.0f ms after upload",
+                "result %s %s %s by %s → %d socket(s), %.0f ms after upload",
                 result.id,
+                result.task,
                 result.status,
                 result.processor or "?",
                 len(sockets),
@@ -281,20 +273,15 @@ class ResultHub:
             self.unsubscribe_all(socket)
 
     async def subscribe(self, socket: WebSocket, request_id: str) -> None:
-        """Push ``request_id``'s result to ``socket``: now if it is already here, else when it arrives."""
-        result = self.results.get(request_id)
-        if result is not None:
+        """Push each of ``request_id``'s results to ``socket``, one message per task: those already here now, the rest as they arrive."""
+        results = self.results.of(request_id)
+        if not answered(self.expected(request_id), results):
+            self._subscribers[request_id].add(socket)  # before sending: a result arriving meanwhile is pushed too
+        for result in results.values():
             await self._send(socket, result)
-        else:
-            self._subscribers[request_id].add(socket)
 
     def unsubscribe_all(self, socket: WebSocket) -> None:
         for request_id in [r for r, sockets in self._subscribers.items() if socket in sockets]:
             self._subscribers[request_id].discard(socket)
             if not self._subscribers[request_id]:
                 del self._subscribers[request_id]
-
-
-def public_view(result: ScoreResult) -> dict:
-    """A result as the HTTP API and the WebSocket show it: status ``done`` or ``error``."""
-    return {**result.to_dict(), "status": "done" if result.status == "ok" else "error"}

@@ -21,10 +21,14 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
-from .errors import BadLabels, NoImage, NotAForm, TooLarge
+from .errors import BadLabels, BadTasks, NoImage, NotAForm, TooLarge
 
-#: Room for the multipart envelope (boundaries, part headers, the labels field) around the file.
+#: Room for the multipart envelope (boundaries, part headers, the labels and tasks fields) around the file.
 ENVELOPE_BYTES = 64 * 1024
+
+
+#: How many ``tasks`` fields a form may repeat (``validate_tasks`` allows up to 10 names in all).
+MAX_TASK_FIELDS = 10
 
 
 def too_large_message(limit: int) -> str:
@@ -56,28 +60,32 @@ class UploadSizeLimit:
 
 @dataclass(frozen=True)
 class Upload:
-    """One upload as the form sent it: the file's bytes, its name (a label only) and the user's own labels, if any."""
+    """One upload as the form sent it: the file's bytes, its name (a label only), the user's own labels and the tasks it names, if any."""
 
     data: bytes
     filename: str | None
     labels: list[str] | None
+    tasks: list[str] | None = None  # None: every enabled task
 
 
 async def read_upload(request: Request, max_bytes: int) -> Upload:
-    """Read the multipart ``file`` (+ optional ``labels``, comma- or newline-separated) with tight limits."""
+    """Read the multipart ``file`` (+ optional ``labels``, comma- or newline-separated, and ``tasks``, repeated or
+    comma-separated) with tight limits."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes + ENVELOPE_BYTES:
         raise TooLarge(too_large_message(max_bytes), close=True)
     try:
-        form = await request.form(max_files=1, max_fields=1, max_part_size=64 * 1024)
+        form = await request.form(max_files=1, max_fields=MAX_TASK_FIELDS + 1, max_part_size=64 * 1024)
     except MultiPartException as exc:
         raise NotAForm(f"Send the image as multipart/form-data in a field named 'file' ({exc.message}).") from None
     try:
-        file, labels = form.get("file"), form.get("labels")
+        file, labels, tasks = form.get("file"), form.get("labels"), form.getlist("tasks")
         if not isinstance(file, UploadFile):
             raise NoImage("No image: send it as multipart/form-data in a field named 'file'.")
         if labels is not None and not isinstance(labels, str):
             raise BadLabels("Labels: send them as text, comma- or newline-separated.")
+        if not all(isinstance(task, str) for task in tasks):
+            raise BadTasks("Tasks: send each as text (tasks=clip), repeated or comma-separated (tasks=clip,ocr).")
         data = await file.read(max_bytes + 1)
     finally:
         await form.close()
@@ -87,4 +95,5 @@ async def read_upload(request: Request, max_bytes: int) -> Upload:
         data=data,
         filename=Path(file.filename or "").name[:200] or None,  # a label only, never used as a path
         labels=labels.replace("\n", ",").split(",") if labels and labels.strip() else None,
+        tasks=[name for task in tasks for name in str(task).split(",")] if tasks else None,
     )

@@ -1,4 +1,4 @@
-"""The web app's Prometheus metrics (``GET /metrics``): uploads, results, errors, latency, batch sizes, pending uploads and the request topic's lag.
+"""The web app's Prometheus metrics (``GET /metrics``): uploads, results and latency per task, batch sizes, pending uploads and each task's group lag on the request topic.
 
 Each app gets its own registry (several apps in one test process do not collide). Counters
 only go up; rate() in Prometheus turns them into per-second figures. The pending gauge and
@@ -14,7 +14,6 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from ..admin import describe_topics
 from ..config import Settings
 from ..wire import ScoreResult
 
@@ -25,22 +24,36 @@ LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 class _RequestLag:
-    """A collector that asks Kafka for the processors' lag on the request topic at scrape time."""
+    """A collector that asks Kafka, at scrape time, how far each task's group is behind on the request topic."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
 
     def collect(self):
-        family = GaugeMetricFamily(
-            "labkit_request_lag", "Image requests the processors have not committed yet", labels=["partition"]
+        from ..monitor import partition_lag, task_groups
+
+        records = GaugeMetricFamily(
+            "labkit_request_lag",
+            "Image requests a task's processors have not committed yet (group = the task's consumer group)",
+            labels=["group", "partition"],
         )
-        try:
-            for row in describe_topics(self.settings, [self.settings.requests_topic]):
-                if row.lag is not None:
-                    family.add_metric([str(row.partition)], row.lag)
-        except Exception as exc:  # noqa: BLE001 — a scrape must not fail because Kafka is slow to answer
-            log.debug("lag not available: %s", exc)
-        yield family
+        seconds = GaugeMetricFamily(
+            "labkit_request_lag_seconds",
+            "How long the oldest image request a task's processors have not committed has waited",
+            labels=["group", "partition"],
+        )
+        for group in task_groups(self.settings):
+            try:
+                rows = partition_lag(self.settings, self.settings.requests_topic, group)
+            except Exception as exc:  # noqa: BLE001 — a scrape must not fail because Kafka is slow to answer
+                log.debug("lag of %s not available: %s", group, exc)
+                continue
+            for row in rows:
+                records.add_metric([group, str(row.partition)], row.lag_records)
+                if row.lag_seconds is not None:
+                    seconds.add_metric([group, str(row.partition)], row.lag_seconds)
+        yield records
+        yield seconds
 
 
 class WebMetrics:
@@ -50,17 +63,22 @@ class WebMetrics:
         self.registry = CollectorRegistry()
         self.uploads = Counter("labkit_uploads", "Uploads by outcome", ["outcome"], registry=self.registry)
         self.results = Counter(
-            "labkit_results", "Results delivered to this replica's clients", ["status"], registry=self.registry
+            "labkit_results",
+            "Results delivered to this replica's clients, one per task per upload",
+            ["task", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
             "labkit_upload_to_result_seconds",
-            "From upload accepted to result received here",
+            "From upload accepted to a task's result received here",
+            ["task"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.processing = Histogram(
             "labkit_pipeline_seconds",
-            "From request sent to result produced (processor's view)",
+            "From request sent to a task's result produced (processor's view)",
+            ["task"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -71,7 +89,9 @@ class WebMetrics:
             registry=self.registry,
         )
         self.pending = Gauge(
-            "labkit_pending_uploads", "Uploads accepted here and still waiting for a result", registry=self.registry
+            "labkit_pending_uploads",
+            "Uploads accepted here and still waiting for a task's result",
+            registry=self.registry,
         )
         self.registry.register(_RequestLag(settings))
 
@@ -89,10 +109,10 @@ class WebMetrics:
         """A new result; ``waited_s`` since its upload when that upload is pending here, else None."""
         if waited_s is None:
             return  # another replica's upload (counted there), or one given up on here
-        self.results.labels(result.status).inc()
-        self.latency.observe(waited_s)
+        self.results.labels(result.task, result.status).inc()
+        self.latency.labels(result.task).observe(waited_s)
         if result.status == "ok":
-            self.processing.observe(result.timings_ms.total / 1000)
+            self.processing.labels(result.task).observe(result.timings_ms.total / 1000)
             self.batch_size.observe(result.batch_size)
 
     def render(self) -> bytes:

@@ -1,8 +1,12 @@
-// labkit upload page: show each image at once as a card, upload it, then wait for its result on the WebSocket.
+// labkit upload page: show each image at once as a card, upload it, then wait for each model's result on the WebSocket.
 //
 // A card moves through data-state: queued (waiting for an upload slot, or for the server's
-// Retry-After) → processing (Kafka has it; a processor will score it) → done | failed.
+// Retry-After) → processing (Kafka has it; each chosen model's processors will score it) →
+// done (every model answered; one may have failed) | failed. Inside it, each model (task: clip,
+// ocr…) has a section with its own data-state, filled the moment its result arrives.
 // The session's cards are kept in sessionStorage, so a reload shows them again.
+// tasks.js draws the model checkboxes and each task's section; a finished task opens "behind
+// the scenes" (behind.js); pipeline.js draws the live strip.
 "use strict";
 
 const UPLOADS_AT_ONCE = 3;            // fifty files dropped at once are sent three at a time
@@ -10,7 +14,7 @@ const HISTORY_KEY = "labkit-history";
 const HISTORY_MAX = 50;
 
 const cards = new Map();              // request id -> card element
-const queue = [];                     // {file, card, labels} waiting for an upload slot
+const queue = [];                     // {file, card, labels, tasks} waiting for an upload slot
 let uploading = 0;
 let socket = null;
 
@@ -69,10 +73,16 @@ function newCard(name, imageUrl) {
 
 function addFiles(files) {
   const labels = document.getElementById("labels").value.trim();
+  const tasks = chosenTasks();
   for (const file of files) {
     const card = newCard(file.name || "pasted image", URL.createObjectURL(file));  // shown at once
+    if (tasks && !tasks.length) {
+      fail(card, "choose at least one model above, then add the image again");
+      continue;
+    }
+    expectTasks(card, tasks || enabledTasks || [], "queued", "Queued…");
     setState(card, "queued", "Queued…");
-    queue.push({file, card, labels});
+    queue.push({file, card, labels, tasks});
   }
   pump();
 }
@@ -97,13 +107,16 @@ async function postImage(form) {
 }
 
 async function upload(job) {
-  const {file, card, labels} = job;
+  const {file, card, labels, tasks} = job;
   const form = new FormData();
   form.append("file", file, file.name || "pasted-image.png");
   if (labels) form.append("labels", labels);
+  for (const task of tasks || []) form.append("tasks", task);
   setState(card, "queued", "Uploading…");
   try {
+    const started = performance.now();
     const response = await postImage(form);
+    card.uploadMs = performance.now() - started;             // browser → the web app's answer, one clock
     const body = await response.json();
     const retryAfter = Number(response.headers.get("Retry-After"));
     if ((response.status === 429 || response.status === 503) && retryAfter > 0) {
@@ -114,10 +127,12 @@ async function upload(job) {
       return;
     }
     if (!response.ok) throw new Error(body.detail || response.statusText);
+    expectTasks(card, body.tasks || ["clip"], "processing", "Processing…");   // the tasks that will answer
     setState(card, "processing", "Processing…");
     card.dataset.id = body.id;
+    card.accepted = {partition: body.partition, offset: body.offset};
     cards.set(body.id, card);
-    remember({id: body.id, name: file.name || "pasted image", thumb: await thumbnail(file)});
+    remember({id: body.id, name: file.name || "pasted image", thumb: await thumbnail(file), tasks: card.tasks});
     subscribe(body.id);
     pollFallback(body.id);
   } catch (error) {
@@ -125,7 +140,7 @@ async function upload(job) {
   }
 }
 
-// REST fallback: if no WebSocket result came within a few seconds, ask over HTTP.
+// REST fallback: if not every task's result came on the WebSocket within a few seconds, ask over HTTP.
 function pollFallback(id, delay = 5000) {
   setTimeout(async () => {
     const card = cards.get(id);
@@ -134,7 +149,7 @@ function pollFallback(id, delay = 5000) {
       const response = await fetch(`/api/images/${id}`);
       if (response.ok) {
         const body = await response.json();
-        if (body.status !== "processing") showResult(body);
+        for (const result of Object.values(body.tasks || {})) if (result.status !== "processing") showResult(result);
       }
     } catch (error) { /* offline for a moment: try again later */ }
     pollFallback(id);
@@ -146,30 +161,61 @@ function pollFallback(id, delay = 5000) {
 function fail(card, message) {
   card.classList.add("error");
   setState(card, "failed", `Failed: ${message}`);
+  for (const section of card.querySelectorAll(".task")) {
+    if (section.dataset.state === "queued" || section.dataset.state === "processing") section.remove();
+  }
 }
 
-function showResult(result) {
+function ms(value) {
+  return `${Math.round(value)} ms`;
+}
+
+// One task's result into its section; `seen` is what this browser measured (upload, delivery),
+// kept with the result across a reload.
+function showResult(result, seen) {
   const card = cards.get(result.id);
-  if (!card || card.dataset.state === "done" || card.dataset.state === "failed") return;
-  remember({id: result.id, result});
-  if (result.status !== "done") return fail(card, result.error || "could not be processed");
-  setState(card, "done", `Done in ${Math.round(result.timings_ms.total)} ms · ${result.model}`);
-  const list = card.querySelector(".labels");
-  list.replaceChildren(...result.labels.map(({label, score}) => {
-    const item = document.createElement("li");
-    const name = document.createElement("span");
-    name.textContent = label;                                 // a label of the user's own: text, never HTML
-    const pct = document.createElement("span");
-    pct.textContent = `${(score * 100).toFixed(1)}%`;
-    const bar = document.createElement("div");
-    bar.className = "bar";
-    bar.setAttribute("role", "presentation");
-    const fill = document.createElement("span");
-    fill.style.width = `${(score * 100).toFixed(1)}%`;
-    bar.append(fill);
-    item.append(name, pct, bar);
-    return item;
-  }));
+  if (!card || card.dataset.state === "failed") return;
+  const task = result.task || "clip";
+  const section = taskSection(card, task);
+  if (section.dataset.state === "done" || section.dataset.state === "failed") return;   // at-least-once: keep the first
+  if (!seen) {
+    seen = {
+      upload_ms: card.uploadMs ?? null,
+      // result produced (the processor's clock) → shown (this browser's clock): approximate across machines
+      delivery_ms: result.produced_at_ms ? Math.max(Date.now() - result.produced_at_ms, 0) : null,
+      partition: card.accepted?.partition ?? null,
+      offset: card.accepted?.offset ?? null,
+    };
+  }
+  const entry = history().find((e) => e.id === result.id) || {};
+  remember({id: result.id, results: {...entry.results, [task]: result}, seen: {...entry.seen, [task]: seen}});
+  showBehind(card, result, seen, taskTitle(task));
+  if (result.status !== "done") {
+    setTaskState(section, "failed", `Failed: ${result.error || "could not be processed"}`);
+  } else {
+    setTaskState(section, "done", `Done in ${ms(result.timings_ms.total)} · ${result.model}`);
+    if (result.labels?.length) section.querySelector(".labels").replaceChildren(...result.labels.map(labelItem));
+    if (result.text !== null && result.text !== undefined) {
+      const lines = section.querySelector(".lines");
+      lines.replaceChildren(...(result.lines || []).map(lineItem));
+      if (!result.lines?.length) lines.replaceChildren(noText());
+    }
+  }
+  updateCard(card);
+}
+
+// The card is done once every task it waits for has answered (failed ones included), failed if all failed.
+function updateCard(card) {
+  const sections = [...card.querySelectorAll(".task")].filter((s) => (card.tasks || []).includes(s.dataset.task));
+  const states = sections.map((s) => s.dataset.state);
+  if (!states.length || states.some((state) => state !== "done" && state !== "failed")) return;
+  if (states.every((state) => state === "failed")) {
+    card.classList.add("error");
+    setState(card, "failed", "Failed: no model could read this image");
+    return;
+  }
+  const failed = sections.filter((s) => s.dataset.state === "failed").map((s) => taskTitle(s.dataset.task));
+  setState(card, "done", failed.length ? `Done, except ${failed.join(", ")}` : "Done");
 }
 
 // --- this session's history ----------------------------------------------------------------
@@ -205,8 +251,18 @@ function restoreHistory() {
     const card = newCard(entry.name, entry.thumb);
     card.dataset.id = entry.id;
     cards.set(entry.id, card);
+    const results = entry.results || (entry.result ? {[entry.result.task || "clip"]: entry.result} : {});
+    const tasks = entry.tasks || Object.keys(results);
+    expectTasks(card, tasks.length ? tasks : ["clip"], "processing", "Processing…");
     setState(card, "processing", "Processing…");
-    if (entry.result) showResult(entry.result); else pollFallback(entry.id, 0);
+    // A result kept before this page measured anything shows its timeline without the browser's parts.
+    for (const [task, result] of Object.entries(results)) {
+      showResult(result, (entry.results && entry.seen?.[task]) || {upload_ms: null, delivery_ms: null});
+    }
+    if (card.dataset.state === "processing") {
+      subscribe(entry.id);                                    // (the socket also asks again once it opens)
+      pollFallback(entry.id, 0);
+    }
   }
 }
 
@@ -227,5 +283,6 @@ document.addEventListener("paste", (e) => {          // a screenshot on the clip
   const files = [...(e.clipboardData?.files || [])];
   if (files.length) { e.preventDefault(); addFiles(files); }
 });
+loadTasks();
 restoreHistory();
 connect();

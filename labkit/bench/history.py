@@ -1,0 +1,191 @@
+"""The history's benchmarks: the sink's throughput beside the pipeline's, and vector search latency and recall, exact vs HNSW.
+
+i. **Sink**: requests (real photo bytes), CLIP results and 512-d embeddings are produced to
+   topics of the run's own, then one sink member writes them all from the start; records/s and
+   requests/s, and the ratio to the pipeline's saturated throughput measured in the same run
+   (the sink must never be the bottleneck: ratio > 1).
+j. **Search**: ``n`` synthetic unit vectors (512-d, clustered like photo embeddings: a few
+   hundred subjects, each varying along a few directions; :class:`Photos`) in a fresh database of the embedded PostgreSQL; for each size,
+   exact search (a sequential scan) and pgvector's HNSW index (``m=16, ef_construction=64``,
+   ``ef_search`` 40 and 100): p50/p99 latency of single queries and recall@10 against NumPy's
+   exact answer, and the index's build time and size.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from ..admin import create_topics
+from ..config import Settings
+from ..embeddings import encode_embedding
+from ..history import Sink, open_database
+from ..history.schema import table
+from ..kafka_config import make_producer
+from ..serde import RESULTS
+from ..wire import ImageRequest, LabelScore, ScoreResult
+from .load import percentile
+
+DIM = 512
+
+
+def sink_throughput(settings: Settings, photos: list[bytes], requests: int) -> dict:
+    """Write ``requests`` uploads' three records each through one sink member, from the start; its speed."""
+    tag = f"bench-sink-{uuid.uuid4().hex[:6]}"
+    own = settings.model_copy(
+        update={
+            "requests_topic": f"{tag}-requests",
+            "results_topic": f"{tag}-results",
+            "embeddings_topic": f"{tag}-embeddings",
+            "dead_letter_topic": f"{tag}-dlq",
+            "group_prefix": tag,
+        }
+    )
+    create_topics(own)
+    vectors = Photos().draw(requests, seed=1)
+    producer = make_producer(own, client_id="labkit-bench")
+    for n in range(requests):
+        request = ImageRequest(f"{n:024x}{uuid.uuid4().hex[:8]}", photos[n % len(photos)], "image/jpeg")
+        producer.produce(own.requests_topic, key=request.key(), value=request.image, headers=request.headers())
+        result = ScoreResult(id=request.id, status="ok", labels=[LabelScore(label="bench", score=1.0)], model="bench")
+        value, headers = RESULTS.serialize(result, own.results_topic)
+        producer.produce(own.results_topic, key=request.key(), value=value, headers=headers)
+        vector, vector_headers = encode_embedding(vectors[n], "bench")
+        producer.produce(own.embeddings_topic, key=request.key(), value=vector, headers=vector_headers)
+        producer.poll(0)
+    producer.flush(60)
+    with tempfile.TemporaryDirectory(prefix="labkit-bench-history-") as folder:
+        database = open_database(own.model_copy(update={"database_url": None, "history_dir": Path(folder)}))
+        sink = Sink(own, database)
+        try:
+            while not sink.assigned.is_set():
+                sink.step(timeout=0.2)
+            started = time.perf_counter()
+            sink.drain(idle_s=1.0, timeout_s=600)
+            seconds = time.perf_counter() - started - 1.0  # less the idle second that ends the drain
+        finally:
+            sink.close()
+    return {
+        "requests": requests,
+        "records": sink.stats.written,
+        "records_per_s": round(sink.stats.written / seconds, 1),
+        "requests_per_s": round(requests / seconds, 1),
+    }
+
+
+class Photos:
+    """Synthetic photo embeddings: ``themes`` subjects, each varying along a few directions of its own, plus noise.
+
+    Real CLIP embeddings are not uniform on the sphere: photos of one subject cluster, and vary in a
+    few ways (pose, light, crop). Queries are drawn from the same subjects, as a search for "a dog"
+    is near the dogs. (Uniform random vectors would make every neighbour almost equally far: no
+    index, and no person, could tell the top 10 apart.)
+    """
+
+    def __init__(self, seed: int = 2, themes: int = 300, ways: int = 16):
+        rng = np.random.default_rng(seed)
+        self.centres = rng.normal(size=(themes, DIM)).astype(np.float32) / np.sqrt(DIM)
+        self.directions = (rng.normal(size=(themes, ways, DIM)) / np.sqrt(DIM)).astype(np.float32)
+        self.ways = ways
+
+    def draw(self, count: int, seed: int) -> np.ndarray:
+        """``count`` unit vectors (in chunks: 1M × 512 at once would need several GB of temporaries)."""
+        rng = np.random.default_rng(seed)
+        out = np.empty((count, DIM), dtype=np.float32)
+        for start in range(0, count, 50_000):
+            size = min(50_000, count - start)
+            theme = rng.integers(0, len(self.centres), size)
+            spread = rng.normal(scale=0.5, size=(size, self.ways)).astype(np.float32)
+            chunk = self.centres[theme] + np.einsum("nw,nwd->nd", spread, self.directions[theme])
+            chunk += rng.normal(scale=0.02, size=(size, DIM)).astype(np.float32)
+            out[start : start + size] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
+        return out
+
+
+def _exact_top10(vectors: np.ndarray, queries: np.ndarray) -> list[set[int]]:
+    found = []
+    for query in queries:
+        scores = vectors @ query
+        found.append(set(np.argpartition(-scores, 10)[:10].tolist()))
+    return found
+
+
+def search_benchmark(sizes: list[int], queries: int = 100) -> list[dict]:
+    """For each size: load the vectors, time exact search, build HNSW, time it at two ef_search; recall@10 of each."""
+    from pgvector import HalfVector
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="labkit-bench-search-") as folder:
+        database = open_database(Settings(history_dir=Path(folder), database_url=None))
+        if not database.has_vector:
+            return [{"size": n, "note": "no pgvector: search benchmark skipped"} for n in sizes]
+        name = table(1)
+        for size in sizes:
+            photos = Photos()
+            vectors, asked = photos.draw(size, seed=size), photos.draw(queries, seed=size + 1)
+            truth = _exact_top10(vectors.astype(np.float16).astype(np.float32), asked)
+            with database.connect(autocommit=True) as connection:
+                connection.execute(f"TRUNCATE {name}")
+                connection.execute(f"DROP INDEX IF EXISTS {name}_bench_hnsw")
+                started = time.perf_counter()
+                with connection.cursor() as cursor:
+                    with cursor.copy(
+                        f"COPY {name} (request_id, embedding, embedding_model) FROM STDIN WITH (FORMAT BINARY)"
+                    ) as copy:
+                        copy.set_types(["text", "halfvec", "text"])
+                        for n, vector in enumerate(vectors):
+                            copy.write_row([str(n), HalfVector(vector), "bench"])
+                load_s = time.perf_counter() - started
+                connection.execute(f"ANALYZE {name}")
+                exact = _time_queries(connection, name, asked, truth, index=False)
+                connection.execute("SET maintenance_work_mem = '4GB'")
+                started = time.perf_counter()
+                connection.execute(
+                    f"CREATE INDEX {name}_bench_hnsw ON {name} USING hnsw ((embedding::halfvec({DIM})) "
+                    "halfvec_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE embedding_model = 'bench'"
+                )
+                build_s = time.perf_counter() - started
+                index_mb = connection.execute(f"SELECT pg_relation_size('{name}_bench_hnsw')").fetchone()[0] / 2**20
+                hnsw = {ef: _time_queries(connection, name, asked, truth, index=True, ef_search=ef) for ef in (40, 100)}
+            rows.append(
+                {
+                    "size": size,
+                    "load_s": round(load_s, 1),
+                    "exact_p50_ms": exact["p50_ms"],
+                    "exact_p99_ms": exact["p99_ms"],
+                    "exact_recall": exact["recall"],
+                    "hnsw_build_s": round(build_s, 1),
+                    "hnsw_index_mb": round(index_mb, 1),
+                    **{f"hnsw{ef}_{k}": v for ef, row in hnsw.items() for k, v in row.items()},
+                }
+            )
+            del vectors
+    return rows
+
+
+def _time_queries(connection, name: str, queries: np.ndarray, truth: list[set[int]], index: bool, ef_search=40) -> dict:
+    """p50/p99 of single top-10 queries and their recall@10 (the index on or off)."""
+    from pgvector import HalfVector
+
+    connection.execute("SET enable_indexscan = %s" % ("on" if index else "off"))
+    connection.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+    times, recalls = [], []
+    for query, expected in zip(queries, truth):
+        started = time.perf_counter()
+        got = connection.execute(
+            f"SELECT request_id FROM {name} WHERE embedding_model = 'bench' "
+            f"ORDER BY embedding::halfvec({DIM}) <=> %s::halfvec({DIM}) LIMIT 10",
+            (HalfVector(query),),
+        ).fetchall()
+        times.append((time.perf_counter() - started) * 1000)
+        recalls.append(len({int(row[0]) for row in got} & expected) / 10)
+    connection.execute("RESET enable_indexscan")
+    return {
+        "p50_ms": round(percentile(times, 50), 2),
+        "p99_ms": round(percentile(times, 99), 2),
+        "recall": round(float(np.mean(recalls)), 3),
+    }

@@ -1,0 +1,29 @@
+"""The history: a Kafka → PostgreSQL sink (its own consumer group) and search over what it kept.
+
+* :mod:`~labkit.history.database` — which PostgreSQL (embedded by default, or ``LABKIT_DATABASE_URL``);
+* :mod:`~labkit.history.schema` — migrations and index versions (``images`` shows the active one);
+* :mod:`~labkit.history.store` — the idempotent, order-independent upserts, one per stream;
+* :mod:`~labkit.history.sink` — the consumer group: poll → one transaction → commit offsets;
+* :mod:`~labkit.history.search` — newest first, by text or image, by OCR words, duplicates.
+"""
+
+from .database import Database, DatabaseUnavailable, open_database
+from .search import Duplicates, Hit, duplicates, history, nearest, similar, text_search
+from .sink import Sink, SinkStats, sink_group, sink_topics
+
+__all__ = [
+    "Database",
+    "DatabaseUnavailable",
+    "Duplicates",
+    "Hit",
+    "Sink",
+    "SinkStats",
+    "duplicates",
+    "history",
+    "nearest",
+    "open_database",
+    "similar",
+    "sink_group",
+    "sink_topics",
+    "text_search",
+]

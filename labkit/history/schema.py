@@ -1,0 +1,139 @@
+"""The history's tables, created and migrated by labkit: numbered migrations, and index versions that a replay fills.
+
+Two kinds of version live here:
+
+* **Schema migrations** (``labkit_schema``): each entry of :data:`MIGRATIONS` runs once, in
+  order, under an advisory lock, so the sink and the web app can both start first.
+* **Index versions** (``labkit_index``): the rows themselves live in ``images_v<N>``; the view
+  ``images`` points at the *active* version. ``labkit sink --rebuild`` fills a new version by
+  replaying Kafka from the start, then switches the view in one transaction: readers never see
+  a half-built table, and the old one stays until it is dropped.
+
+One row per request id holds everything the streams say about it: the request's thumbnail,
+content hash and size (from ``image-requests``), each task's result (``image-results``) and the
+image embedding with the model that made it (``image-embeddings``). Without pgvector the
+embedding is kept as float16 bytes and searched exactly (``labkit.history.search``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from .database import Database
+
+#: Key of the advisory lock that serialises migrations and index switches across processes.
+LOCK_KEY = 0x6C61626B  # "labk"
+
+#: (version, statements): each runs once, in order; never edit one that has shipped, add the next.
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (
+        1,
+        [
+            """CREATE TABLE IF NOT EXISTS labkit_index (
+                   version integer PRIMARY KEY,
+                   state text NOT NULL CHECK (state IN ('building', 'active', 'retired')),
+                   created_at timestamptz NOT NULL DEFAULT now(),
+                   switched_at timestamptz)""",
+        ],
+    ),
+]
+
+
+def table(version: int) -> str:
+    """The table that holds index version ``version``."""
+    return f"images_v{int(version)}"
+
+
+def _columns(has_vector: bool) -> str:
+    return f"""
+        request_id text PRIMARY KEY,
+        sent_at timestamptz,
+        filename text,
+        content_type text,
+        size_bytes integer,
+        width integer,
+        height integer,
+        content_sha256 bytea,
+        thumbnail bytea,
+        results jsonb NOT NULL DEFAULT '{{}}'::jsonb,
+        top_label text,
+        top_score real,
+        ocr_text text,
+        ocr_tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', coalesce(ocr_text, ''))) STORED,
+        embedding {"halfvec" if has_vector else "bytea"},
+        embedding_model text"""
+
+
+def migrate(database: Database) -> None:
+    """Run the migrations this database has not had, and make sure an index version is active."""
+    with database.transaction() as connection:
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS labkit_schema (version integer PRIMARY KEY, "
+            "applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        applied = {row[0] for row in connection.execute("SELECT version FROM labkit_schema")}
+        for version, statements in MIGRATIONS:
+            if version not in applied:
+                for statement in statements:
+                    connection.execute(statement)
+                connection.execute("INSERT INTO labkit_schema (version) VALUES (%s)", (version,))
+        if active_version(connection) is None:
+            activate(connection, new_index_version(connection, database.has_vector))
+
+
+def schema_version(connection) -> int:
+    """The newest migration applied."""
+    return connection.execute("SELECT coalesce(max(version), 0) FROM labkit_schema").fetchone()[0]
+
+
+def active_version(connection) -> int | None:
+    """The index version the ``images`` view shows (None before the first)."""
+    row = connection.execute("SELECT version FROM labkit_index WHERE state = 'active'").fetchone()
+    return row[0] if row else None
+
+
+def new_index_version(connection, has_vector: bool) -> int:
+    """Create an empty ``images_v<N+1>`` (state ``building``) and return N+1."""
+    version = connection.execute("SELECT coalesce(max(version), 0) + 1 FROM labkit_index").fetchone()[0]
+    name = table(version)
+    connection.execute(f"CREATE TABLE {name} ({_columns(has_vector)})")
+    connection.execute(f"CREATE INDEX {name}_sent_at ON {name} (sent_at DESC, request_id)")
+    connection.execute(f"CREATE INDEX {name}_sha256 ON {name} (content_sha256)")
+    connection.execute(f"CREATE INDEX {name}_ocr ON {name} USING gin (ocr_tsv)")
+    connection.execute("INSERT INTO labkit_index (version, state) VALUES (%s, 'building')", (version,))
+    return version
+
+
+def activate(connection, version: int) -> None:
+    """Point the ``images`` view at ``version`` and retire the version it showed before (one transaction)."""
+    connection.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+    connection.execute("UPDATE labkit_index SET state = 'retired' WHERE state = 'active'")
+    connection.execute("UPDATE labkit_index SET state = 'active', switched_at = now() WHERE version = %s", (version,))
+    connection.execute("DROP VIEW IF EXISTS images")  # a new version may differ in column types (with pgvector or not)
+    connection.execute(f"CREATE VIEW images AS SELECT * FROM {table(version)}")
+
+
+def vector_index_name(version: int, model: str, dim: int) -> str:
+    """The HNSW index of one model's vectors in one index version (a name PostgreSQL accepts for any model id)."""
+    return f"{table(version)}_hnsw_{hashlib.sha1(model.encode()).hexdigest()[:10]}_{int(dim)}"
+
+
+def ensure_vector_index(connection, version: int, model: str, dim: int) -> None:
+    """An HNSW index over the vectors of ``model`` only (pgvector's partial-index way to keep models apart).
+
+    Vectors of two models are never compared: the index, like every search, is limited to one
+    ``embedding_model``, and its expression fixes the dimension that HNSW needs.
+    """
+    connection.execute(
+        f"CREATE INDEX IF NOT EXISTS {vector_index_name(version, model, dim)} ON {table(version)} "
+        f"USING hnsw ((embedding::halfvec({int(dim)})) halfvec_cosine_ops) WHERE embedding_model = "
+        + _literal(connection, model)
+    )
+
+
+def _literal(connection, text: str) -> str:
+    """``text`` as an SQL string literal (CREATE INDEX takes no parameters), quoted by the server's rules."""
+    from psycopg import sql
+
+    return sql.Literal(text).as_string(connection)

@@ -1,0 +1,275 @@
+"""The sink: a consumer group that keeps the history — requests, every task's results and the embeddings — in PostgreSQL.
+
+A sink is just another consumer group (``<group_prefix>-sink``): like each task, it reads every
+record of the topics it subscribes to, at its own pace, with its own committed offsets. Its loop:
+
+1. **poll** a batch from ``image-requests``, ``image-results`` and ``image-embeddings``;
+2. **write** it to every index version that takes writes (the active one, and one being
+   rebuilt) in **one database transaction**, with the idempotent upserts of
+   :mod:`labkit.history.store`;
+3. only after that transaction has **committed**, commit the batch's Kafka offsets.
+
+Killed between 2 and 3, the sink reads the batch again and writes the same rows again: the
+upserts make that harmless. Killed before 2 ends, the transaction never happened. So no row is
+lost and none doubled. A database error rewinds the batch and tries again after a pause. A
+record the sink cannot read is logged and committed past (the processors dead-letter bad
+requests; a bad result or embedding must not stop the history).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Message, TopicPartition
+
+from .._process import crash_at_failpoint, parse_failpoint
+from ..checkpoint import next_offsets, seek_back
+from ..config import Settings
+from ..embeddings import ImageEmbedding, decode_embedding
+from ..errors import LabkitError
+from ..kafka_config import make_consumer
+from ..serde import RESULTS
+from ..wire import ImageRequest, ScoreResult, record_headers
+from .database import Database
+from .schema import ensure_vector_index
+from .store import RequestRow, put_embedding, put_request, put_result, request_row
+
+log = logging.getLogger(__name__)
+
+#: Most records the sink writes in one transaction.
+SINK_BATCH = 200
+
+
+def sink_group(settings: Settings) -> str:
+    """The sink's consumer group: ``<group_prefix>-sink``."""
+    return f"{settings.group_prefix}-sink"
+
+
+def sink_topics(settings: Settings) -> list[str]:
+    """What the sink reads: the requests (thumbnails, hashes), the results of every task, and the embeddings."""
+    return [settings.requests_topic, settings.results_topic, settings.embeddings_topic]
+
+
+@dataclass
+class SinkStats:
+    """Counters a test or notebook can read while the sink runs."""
+
+    batches: int = 0
+    written: int = 0  # records written and committed
+    unreadable: int = 0  # records logged and committed past
+    retries: int = 0  # batches rewound after a database error
+
+
+Row = RequestRow | ScoreResult | ImageEmbedding
+
+
+def to_row(settings: Settings, message: Message) -> Row | None:
+    """What one record contributes to the history; None (logged) for a record the sink cannot read."""
+    topic, key, value, headers = message.topic(), message.key(), message.value(), record_headers(message)
+    try:
+        if topic == settings.requests_topic:
+            return request_row(ImageRequest.from_record(key, value, headers))
+        if topic == settings.results_topic:
+            return RESULTS.deserialize(value, headers, topic)
+        if topic == settings.embeddings_topic:
+            return decode_embedding(key, value, headers)
+    except LabkitError as exc:
+        log.warning("sink: skipped %s[%d]@%d: %s", topic, message.partition(), message.offset(), exc)
+        return None
+    log.warning("sink: skipped a record of %s, a topic it does not read", topic)
+    return None
+
+
+def writable_versions(connection) -> list[int]:
+    """Index versions that take writes: the active one and any being rebuilt."""
+    return [row[0] for row in connection.execute("SELECT version FROM labkit_index WHERE state <> 'retired'")]
+
+
+class HistoryWriter:
+    """Writes rows to the index versions in one transaction (the part of the sink that knows the database)."""
+
+    def __init__(self, database: Database, versions: Callable[[Any], list[int]] = writable_versions):
+        self.database = database
+        self._versions = versions
+        self._indexed: set[tuple[int, str, int]] = set()  # (version, model, dim) whose HNSW index exists
+
+    def write(self, rows: list[Row]) -> None:
+        with self.database.transaction() as connection:
+            for version in self._versions(connection):
+                for row in rows:
+                    self._put(connection, version, row)
+
+    def _put(self, connection, version: int, row: Row) -> None:
+        if isinstance(row, RequestRow):
+            put_request(connection, version, row)
+        elif isinstance(row, ScoreResult):
+            put_result(connection, version, row)
+        else:
+            index = (version, row.model, row.vector.size)
+            if self.database.has_vector and index not in self._indexed:
+                ensure_vector_index(connection, *index)
+                self._indexed.add(index)
+            put_embedding(connection, version, row, self.database.has_vector)
+
+
+class Sink:
+    """One member of the sink group: poll → write in one transaction → commit the offsets."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        group_id: str | None = None,
+        retry_s: float = 1.0,
+        versions: Callable[[Any], list[int]] = writable_versions,
+    ):
+        """``versions``: which index versions a batch is written to (a rebuild's replay writes only its new one)."""
+        self.settings = settings
+        self.group_id = group_id or sink_group(settings)
+        self.writer = HistoryWriter(database, versions)
+        self._failpoint = parse_failpoint(settings.failpoint)
+        self.stats = SinkStats()
+        self.retry_s = retry_s
+        self._consumer = make_consumer(settings, self.group_id, client_id="labkit-sink")
+        self._consumer.subscribe(sink_topics(settings), on_assign=self._on_assign)
+        self._stop = threading.Event()
+        self.assigned = threading.Event()  # set once the group has given this member its partitions
+
+    def _on_assign(self, consumer, partitions) -> None:
+        log.info("sink: assigned %d partition(s)", len(partitions))
+        self.assigned.set()
+
+    def step(self, timeout: float = 0.5) -> int:
+        """Poll one batch and write it; returns how many records it committed (0 when none came or it was rewound)."""
+        batch = [m for m in self._consumer.consume(SINK_BATCH, timeout) if not m.error()]
+        if not batch:
+            return 0
+        crash_at_failpoint(self._failpoint, "after-consume", self.stats.batches + 1, "sink")
+        rows = [to_row(self.settings, message) for message in batch]
+        try:
+            self.writer.write([row for row in rows if row is not None])
+        except Exception as exc:  # the database refused or went away: nothing was committed, so redo the batch
+            log.warning("sink: writing %d records failed (%s); retrying in %.0f s", len(batch), exc, self.retry_s)
+            self.stats.retries += 1
+            seek_back(self._consumer, batch)
+            self._stop.wait(self.retry_s)
+            return 0
+        crash_at_failpoint(self._failpoint, "before-commit", self.stats.batches + 1, "sink")  # rows in, offsets not
+        self._consumer.commit(offsets=next_offsets(batch), asynchronous=False)
+        self.stats.batches += 1
+        self.stats.written += sum(row is not None for row in rows)
+        self.stats.unreadable += sum(row is None for row in rows)
+        return len(batch)
+
+    def run(self) -> None:
+        """Run until :meth:`stop`, then leave the group."""
+        log.info("sink: group %s writing %s to the history", self.group_id, ", ".join(sink_topics(self.settings)))
+        try:
+            while not self._stop.is_set():
+                self.step()
+        finally:
+            self._consumer.close()
+
+    def end_offsets(self) -> dict[tuple[str, int], int]:
+        """The end (high watermark) of every partition of the sink's topics that holds records, as of now."""
+        metadata = self._consumer.list_topics(timeout=10)
+        ends = {}
+        for topic in sink_topics(self.settings):
+            for partition in metadata.topics[topic].partitions if topic in metadata.topics else ():
+                low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                if high > low:
+                    ends[topic, partition] = high
+        return ends
+
+    def _reached(self, ends: dict[tuple[str, int], int]) -> bool:
+        """Whether this member has read up to ``ends`` on every partition named there."""
+        if not ends:
+            return True
+        positions = self._consumer.position([TopicPartition(t, p) for t, p in ends])
+        return all(tp.offset >= ends[tp.topic, tp.partition] for tp in positions)
+
+    def drain(
+        self, idle_s: float = 1.0, timeout_s: float = 60.0, ends: dict[tuple[str, int], int] | None = None
+    ) -> None:
+        """Step until the group has assigned partitions, this member has read up to ``ends`` (if given) and nothing new
+        has come for ``idle_s``; the consumer stays open."""
+        deadline, quiet_since = time.monotonic() + timeout_s, time.monotonic()
+        while (
+            not self.assigned.is_set()
+            or time.monotonic() - quiet_since < idle_s
+            or (ends is not None and not self._reached(ends))
+        ):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the sink had not caught up after {timeout_s:.0f} s (assigned: {self.assigned.is_set()})"
+                )
+            retries = self.stats.retries
+            if self.step(timeout=0.2) or not self.assigned.is_set() or self.stats.retries > retries:
+                quiet_since = time.monotonic()  # a failed write is not quiet: it is tried again
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def rebuild(settings: Settings, database: Database, idle_s: float = 2.0, timeout_s: float = 3600.0) -> int:
+    """Replay the topics from their start into a new index version, then make it the active one; returns its number.
+
+    The new version takes the live sink's writes from the moment it exists (its state is
+    ``building``), and a group of its own (``<sink group>-rebuild-v<N>``, a new group, so from the
+    earliest offsets) replays everything before; the upserts make the overlap harmless. Once the
+    replay has been idle for ``idle_s``, one transaction switches the ``images`` view to it. What
+    the topics no longer hold (past ``retention.ms``) is not in the new version.
+    """
+    from .schema import activate, new_index_version
+
+    with database.transaction() as connection:
+        version = new_index_version(connection, database.has_vector)
+    log.info("sink: rebuilding the history into index version %d from the start of %s", version, sink_topics(settings))
+    replay = Sink(
+        settings, database, group_id=f"{sink_group(settings)}-rebuild-v{version}", versions=lambda _: [version]
+    )
+    try:
+        # Up to where the topics end now (a big backlog can take longer than idle_s to start flowing), then until
+        # idle: the lab's broker counts batches in its end offsets, so reaching them alone could stop short there.
+        replay.drain(idle_s=idle_s, timeout_s=timeout_s, ends=replay.end_offsets())
+    finally:
+        replay.close()
+    with database.transaction() as connection:
+        activate(connection, version)
+    log.info("sink: index version %d is active (%d records replayed)", version, replay.stats.written)
+    return version
+
+
+def run_sink(settings: Settings, rebuild_first: bool = False, ready_file: Path | None = None) -> None:
+    """``labkit sink``: wait for the topics, open (or start) the database, and run one sink member until stopped."""
+    from .._process import on_stop_signal
+    from ..admin import wait_for_topics
+    from .database import _redacted, open_database
+
+    wait_for_topics(settings, sink_topics(settings), who="sink")
+    database = open_database(settings)
+    if rebuild_first:
+        version = rebuild(settings, database)
+        print(f"sink: the history was rebuilt from Kafka into index version {version}, now active", flush=True)
+    sink = Sink(settings, database)
+    on_stop_signal(sink.stop)
+    where = "embedded PostgreSQL in " + str(settings.history_dir) if database.embedded else _redacted(database.url)
+    search = "pgvector" if database.has_vector else "exact search (no pgvector)"
+
+    def announce() -> None:  # once the group has given it partitions (how `labkit up` knows it is ready)
+        if sink.assigned.wait():
+            print(f"sink ready: group {sink.group_id} → {where} ({search})", flush=True)
+            if ready_file is not None:
+                ready_file.write_text("sink\n")
+
+    threading.Thread(target=announce, name="announce-ready", daemon=True).start()
+    sink.run()

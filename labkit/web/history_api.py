@@ -1,0 +1,171 @@
+"""The history over HTTP: newest first, search by text (CLIP) and by the words OCR read, "find similar", duplicates, thumbnails.
+
+Routes (all ``GET``; JSON unless said)
+    ``/api/history?limit=&before=``         stored requests, newest first; ``before`` = the previous page's ``next``
+    ``/api/search?q=&limit=&min_score=``    text → CLIP text embedding → the nearest images (``images``, with
+                                            cosine scores over ``min_score``) and the OCR matches (``text``)
+    ``/api/images/{id}/similar``            the images nearest to a stored one, itself left out
+    ``/api/images/{id}/duplicates``         ``exact`` (same bytes) and ``near`` (the same picture re-encoded)
+    ``/api/images/{id}/thumbnail``          the stored 160 px JPEG
+
+The rows come from the sink (``labkit sink``), so an upload appears here once the sink has
+written it, a moment after its results. Each hit names the ``model`` its vector came from; a
+search compares only the vectors of the model this web app embeds queries with. The text
+tower is loaded on the first text search, once, on a thread of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import threading
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from ..config import Settings
+from ..errors import LabkitError
+
+log = logging.getLogger(__name__)
+
+#: The relevance cut-off of a text search when the caller names none: CLIP ViT-B/32 scores a
+#: caption that fits a photo about 0.25–0.35 (cosine), one that does not about 0.1–0.2.
+DEFAULT_MIN_SCORE = 0.2
+
+
+class HistoryService:
+    """The database and the text tower, opened on first use (the web app starts without either)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._database: Any = None
+        self._scorer: Any = None
+
+    def database(self):
+        with self._lock:
+            if self._database is None:
+                from ..history import open_database
+
+                try:
+                    self._database = open_database(self.settings)
+                except LabkitError as exc:
+                    raise HTTPException(503, f"The history is not available: {exc}") from None
+            return self._database
+
+    def embed_text(self, text: str):
+        """The query's unit CLIP text embedding (prompt templates averaged, as labels are) and its model id."""
+        with self._lock:
+            if self._scorer is None:
+                from ..clip import build_scorer
+
+                self._scorer = build_scorer(self.settings)
+        return self._scorer.label_embeddings([text])[0], self._scorer.model_id
+
+
+def _hit(hit, include_score: bool = True) -> dict:
+    body = {
+        "id": hit.request_id,
+        "sent_at": hit.sent_at.isoformat() if hit.sent_at else None,
+        "filename": hit.filename,
+        "label": hit.top_label,
+        "label_score": hit.top_score,
+        "text": hit.ocr_text,
+        "model": hit.model,
+        "thumbnail": f"/api/images/{hit.request_id}/thumbnail" if hit.thumbnail else None,
+    }
+    if include_score:
+        body["score"] = None if hit.score is None else round(hit.score, 4)
+    return body
+
+
+def _cursor(hit) -> str:
+    return base64.urlsafe_b64encode(f"{hit.sent_at.isoformat()}|{hit.request_id}".encode()).decode()
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        sent_at, request_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(sent_at), request_id
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPException(
+            422, "`before` is not a cursor this API gave out: pass the `next` of the previous page."
+        ) from None
+
+
+def history_router(settings: Settings) -> tuple[APIRouter, HistoryService]:
+    """The history routes, and the service behind them (the app closes nothing: connections are per request)."""
+    router = APIRouter()
+    service = HistoryService(settings)
+
+    @router.get("/api/history")
+    async def recent(limit: int = Query(20, ge=1, le=200), before: str | None = None) -> dict:
+        from ..history import history
+
+        page = await asyncio.to_thread(
+            history, await asyncio.to_thread(service.database), limit, _parse_cursor(before) if before else None
+        )
+        return {"images": [_hit(h, False) for h in page], "next": _cursor(page[-1]) if len(page) == limit else None}
+
+    @router.get("/api/search")
+    async def search(
+        q: str = Query(..., min_length=1, max_length=200),
+        limit: int = Query(12, ge=1, le=100),
+        min_score: float = Query(DEFAULT_MIN_SCORE, ge=-1, le=1),
+    ) -> dict:
+        from ..history import nearest, text_search
+
+        database = await asyncio.to_thread(service.database)
+        try:
+            vector, model = await asyncio.to_thread(service.embed_text, q)
+        except LabkitError as exc:
+            raise HTTPException(503, f"Text search needs the CLIP model, which did not load: {exc}") from None
+        images = await asyncio.to_thread(nearest, database, vector, model, limit, min_score)
+        words = await asyncio.to_thread(text_search, database, q, limit)
+        note = (
+            "the test-tiny model is random: its scores mean nothing (start with real CLIP weights to find dogs)"
+            if settings.uses_test_model
+            else None
+        )
+        return {
+            "query": q,
+            "model": model,
+            "min_score": min_score,
+            "exact": not database.has_vector,
+            "images": [_hit(h) for h in images],
+            "text": [_hit(h) for h in words],
+            "note": note,
+        }
+
+    @router.get("/api/images/{request_id}/similar")
+    async def similar_to(
+        request_id: str, limit: int = Query(12, ge=1, le=100), min_score: float = Query(-1, ge=-1, le=1)
+    ) -> dict:
+        from ..history import similar
+        from ..history.search import get
+
+        database = await asyncio.to_thread(service.database)
+        if await asyncio.to_thread(get, database, request_id) is None:
+            raise HTTPException(404, f"No image {request_id!r} in the history (yet): is `labkit sink` running?")
+        hits = await asyncio.to_thread(similar, database, request_id, limit, min_score)
+        return {"id": request_id, "images": [_hit(h) for h in hits]}
+
+    @router.get("/api/images/{request_id}/duplicates")
+    async def copies_of(request_id: str) -> dict:
+        from ..history import duplicates
+
+        found = await asyncio.to_thread(duplicates, await asyncio.to_thread(service.database), request_id)
+        return {"id": request_id, "exact": found.exact, "near": [_hit(h) for h in found.near]}
+
+    @router.get("/api/images/{request_id}/thumbnail")
+    async def thumbnail(request_id: str) -> Response:
+        from ..history.search import get
+
+        hit = await asyncio.to_thread(get, await asyncio.to_thread(service.database), request_id)
+        if hit is None or not hit.thumbnail:
+            raise HTTPException(404, f"No thumbnail of {request_id!r} in the history (yet).")
+        return Response(bytes(hit.thumbnail), media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})
+
+    return router, service

@@ -1,0 +1,413 @@
+"""The history: the sink group writes one row per request whatever the order, commits only after the database, and search
+finds by vector (one model at a time), by OCR words and by content — on the embedded PostgreSQL and on the machine's own."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import numpy as np
+import pytest
+from confluent_kafka import TopicPartition
+
+from labkit.admin import create_topics, describe_topics
+from labkit.embeddings import ImageEmbedding, decode_embedding, encode_embedding
+from labkit.errors import WireFormatError
+from labkit.history import Sink, duplicates, history, nearest, open_database, similar, text_search
+from labkit.history.database import Database
+from labkit.history.schema import schema_version
+from labkit.history.sink import HistoryWriter
+from labkit.history.store import request_row, thumbnail_size
+from labkit.kafka_config import make_producer
+from labkit.serde import RESULTS
+from labkit.wire import ImageRequest, LabelScore, ScoreResult, TextLine, now_ms
+
+
+def _unit(vector) -> np.ndarray:
+    vector = np.asarray(vector, dtype=np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def _rows(database: Database) -> list[tuple]:
+    """Every row of the active index version, as comparable values (the embedding as text)."""
+    with database.connect() as connection:
+        return connection.execute(
+            "SELECT request_id, sent_at, filename, size_bytes, width, height, content_sha256, thumbnail, "
+            "results, top_label, ocr_text, embedding::text, embedding_model FROM images ORDER BY request_id"
+        ).fetchall()
+
+
+def _request(photo, request_id: str, sent_at_ms: int) -> ImageRequest:
+    return ImageRequest(request_id, photo.read_bytes(), "image/jpeg", sent_at_ms=sent_at_ms, filename=photo.name)
+
+
+def _clip(request_id: str, label: str, processor: str = "p-1", status: str = "ok") -> ScoreResult:
+    labels = [LabelScore(label=label, score=0.9)] if status == "ok" else []
+    return ScoreResult(id=request_id, status=status, task="clip", labels=labels, model="m", processor=processor)
+
+
+def _ocr(request_id: str, text: str, status: str = "ok") -> ScoreResult:
+    lines = [TextLine(text=line, score=0.95) for line in text.splitlines()] if status == "ok" else []
+    error = None if status == "ok" else "the ocr task failed: staged"
+    return ScoreResult(id=request_id, status=status, task="ocr", text=text if lines else None, lines=lines, error=error)
+
+
+def _produce(settings, records) -> None:
+    """Produce (topic, key, value, headers) records, in this order, and wait for the broker."""
+    producer = make_producer(settings)
+    for topic, key, value, headers in records:
+        producer.produce(topic, key=key.encode(), value=value, headers=headers)
+    assert producer.flush(15) == 0
+
+
+def _as_record(settings, item):
+    if isinstance(item, ImageRequest):
+        return settings.requests_topic, item.id, item.image, item.headers()
+    if isinstance(item, ScoreResult):
+        return (settings.results_topic, item.id, *RESULTS.serialize(item, settings.results_topic))
+    request_id, vector, model = item
+    return (settings.embeddings_topic, request_id, *encode_embedding(vector, model))
+
+
+def test_an_embedding_record_round_trips_as_float16_and_bad_ones_say_what_is_wrong():
+    vector = _unit(np.arange(1, 513))
+    value, headers = encode_embedding(vector, "ViT-B-32/openai")
+    assert len(value) == 1024  # 512 × float16
+    decoded = decode_embedding(b"abc", value, headers)
+    assert decoded.model == "ViT-B-32/openai" and float(decoded.vector @ vector) > 0.9999
+    with pytest.raises(WireFormatError, match="no key"):
+        decode_embedding(None, value, headers)
+    with pytest.raises(WireFormatError, match="labkit-model"):
+        decode_embedding(b"abc", value, [h for h in headers if h[0] != "labkit-model"])
+    with pytest.raises(WireFormatError, match="says 511"):
+        decode_embedding(b"abc", value, [*headers[:2], ("labkit-dim", b"511"), headers[3]])
+    with pytest.raises(WireFormatError, match="unit vector"):
+        decode_embedding(b"abc", (np.ones(4, "<f2") * 3).tobytes(), headers[:2])
+    with pytest.raises(WireFormatError, match="schema 2.0"):
+        decode_embedding(b"abc", value, [("labkit-schema", b"2.0"), *headers[1:]])
+
+
+def test_the_schema_is_migrated_once_and_an_index_version_is_active(history_settings, caplog):
+    with caplog.at_level(logging.WARNING, logger="labkit.history"):
+        first = open_database(history_settings)
+        again = open_database(history_settings)  # a second process starting: nothing to do
+    with again.connect() as connection:
+        assert schema_version(connection) == 1
+        assert connection.execute("SELECT count(*) FROM labkit_schema").fetchone()[0] == 1
+        assert connection.execute("SELECT version, state FROM labkit_index").fetchall() == [(1, "active")]
+        assert connection.execute("SELECT count(*) FROM images").fetchone()[0] == 0
+    assert first.has_vector == ("?host=" in history_settings.database_url.get_secret_value())  # embedded: a socket
+    warned = [r.getMessage() for r in caplog.records if "no pgvector" in r.getMessage()]
+    assert len(warned) == (0 if first.has_vector else 2), warned  # one line each time it is opened
+
+
+def test_the_sink_writes_one_row_per_request_whatever_order_the_streams_arrive_in_and_a_replay_changes_nothing(
+    history_settings, photos
+):
+    settings = history_settings
+    create_topics(settings)
+    database = open_database(settings)
+    sent = now_ms()
+    cat, dog = _request(photos[0], "a" * 32, sent - 2000), _request(photos[1], "b" * 32, sent - 1000)
+    vector = _unit(np.linspace(-1, 1, 64))
+    records = [
+        _clip(cat.id, "cat"),  # results before their requests
+        _ocr(cat.id, "", status="error"),  # an OCR failure first …
+        (dog.id, vector, "test-model"),  # … an embedding before anything else of its request
+        dog,
+        _clip(cat.id, "lion", processor="p-2"),  # a duplicate result (at least once): the first ok stands
+        _ocr(cat.id, "INVOICE 42\nPaid"),  # … then the OCR retry that worked replaces the error
+        cat,
+        _clip(dog.id, "dog"),
+        (cat.id, -vector, "test-model"),
+    ]
+    _produce(settings, [_as_record(settings, item) for item in records])
+    sink = Sink(settings, database)
+    try:
+        sink.drain()
+    finally:
+        sink.close()
+    assert sink.stats.written == len(records) and sink.stats.unreadable == 0
+
+    rows = {row[0]: row for row in _rows(database)}
+    assert set(rows) == {cat.id, dog.id}
+    kept_cat = rows[cat.id]
+    assert kept_cat[2] == photos[0].name and kept_cat[3] == len(cat.image)  # from the request
+    assert max(thumbnail_size(kept_cat[7])) == 160 and kept_cat[6] == request_row(cat).content_sha256
+    results = kept_cat[8]
+    assert results["clip"]["labels"][0]["label"] == "cat" and results["clip"]["processor"] == "p-1"
+    assert results["ocr"]["status"] == "ok" and kept_cat[9] == "cat" and kept_cat[10] == "INVOICE 42\nPaid"
+    assert kept_cat[12] == rows[dog.id][12] == "test-model"
+
+    # Committed past everything: the group's offsets are at the end of each topic it reads.
+    for topic in (settings.requests_topic, settings.results_topic, settings.embeddings_topic):
+        for row in describe_topics(settings, [topic], sink.group_id):
+            assert row.high == 0 or row.lag == 0, (topic, row)  # an empty partition has nothing to commit
+
+    # A replay (a new group from the start, into the same table) writes every record again: nothing changes.
+    before = _rows(database)
+    replay = Sink(settings, database, group_id=f"{sink.group_id}-replay")
+    try:
+        replay.drain()
+    finally:
+        replay.close()
+    assert replay.stats.written == len(records) and _rows(database) == before
+
+
+def test_offsets_are_committed_only_after_the_database_has_the_rows(history_settings, photos):
+    settings = history_settings
+    create_topics(settings)
+    database = open_database(settings)
+    request = _request(photos[2], "c" * 32, now_ms())
+    _produce(settings, [_as_record(settings, request)])
+    sink = Sink(settings, database, retry_s=0.1)
+    working = sink.writer
+    sink.writer = HistoryWriter(Database("postgresql://nobody@127.0.0.1:1/none"))  # the database is away
+    try:
+        deadline = time.monotonic() + 30
+        while sink.stats.retries < 2:  # polled, failed to write, rewound — twice
+            assert time.monotonic() < deadline, "the sink never tried to write"
+            assert sink.step(timeout=0.5) == 0
+        committed = sink._consumer.committed([TopicPartition(settings.requests_topic, p) for p in range(3)], 10)
+        assert all(tp.offset < 0 for tp in committed), committed  # nothing committed while the write failed
+        assert _rows(database) == []
+        sink.writer = working  # the database is back: the same batch, from the same offsets
+        sink.drain()
+    finally:
+        sink.close()
+    assert [row[0] for row in _rows(database)] == [request.id]
+    assert sum(row.lag or 0 for row in describe_topics(settings, [settings.requests_topic], sink.group_id)) == 0
+
+
+def _store(database: Database, rows) -> None:
+    """Write rows straight through the sink's writer (search tests need no Kafka)."""
+    HistoryWriter(database).write(rows)
+
+
+def test_search_compares_one_models_vectors_only_cuts_off_by_score_and_tells_duplicates_from_similar(
+    history_settings, photos
+):
+    database = open_database(history_settings)
+    rng = np.random.default_rng(7)
+    base = [_unit(v) for v in rng.normal(size=(40, 32))]
+    photo = photos[5].read_bytes()
+    now = now_ms()
+    rows = []
+    for n, vector in enumerate(base):
+        data = photo if n in (0, 1) else photos[10 + n].read_bytes()
+        request = ImageRequest(f"{n:032x}", data, "image/jpeg", sent_at_ms=now - 1000 * (40 - n))
+        rows += [request_row(request), ImageEmbedding(request.id, "model-a", vector)]
+    near_copy = _unit(base[0] + 0.02 * rng.normal(size=32))  # the same picture, re-encoded
+    rows += [ImageEmbedding(f"{2:032x}", "model-a", near_copy)]
+    rows += [ImageEmbedding(f"{99:032x}", "model-b", base[0])]  # another model's vector: never compared
+    _store(database, rows)
+
+    query = base[3]
+    for exact in (False, True):
+        hits = nearest(database, query, "model-a", limit=5, exact=exact)
+        assert hits[0].request_id == f"{3:032x}" and hits[0].score == pytest.approx(1, abs=2e-3)
+        assert all(hit.model == "model-a" for hit in hits) and len(hits) == 5
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    cut = nearest(database, query, "model-a", limit=10, min_score=0.5)
+    assert [hit.request_id for hit in cut] == [f"{3:032x}"]  # random 32-d vectors: only itself scores ≥ 0.5
+    assert nearest(database, query, "model-c") == []
+
+    found = similar(database, f"{0:032x}", limit=3)
+    assert found[0].request_id == f"{2:032x}" and f"{0:032x}" not in [h.request_id for h in found]
+    assert f"{99:032x}" not in [h.request_id for h in similar(database, f"{0:032x}", limit=50)]
+    copies = duplicates(database, f"{0:032x}")
+    assert copies.exact == [f"{1:032x}"]  # same bytes
+    assert [hit.request_id for hit in copies.near] == [f"{2:032x}"]  # same picture, other bytes
+
+    page = history(database, limit=15)
+    assert [h.request_id for h in page][:2] == [f"{39:032x}", f"{38:032x}"]  # newest first; 99 has no request: unlisted
+    rest = history(database, limit=100, before=(page[-1].sent_at, page[-1].request_id))
+    assert len(page) + len(rest) == 40 and not {h.request_id for h in page} & {h.request_id for h in rest}
+    assert page[0].thumbnail and max(thumbnail_size(page[0].thumbnail)) <= 160
+
+
+def test_ocr_words_find_the_screenshot_that_says_them(history_settings):
+    database = open_database(history_settings)
+    _store(
+        database,
+        [
+            _ocr("d" * 32, "INVOICE 2026-0042\nTotal due: 120 EUR"),
+            _ocr("e" * 32, "Kafka streams\nconsumer lag"),
+            _ocr("f" * 32, ""),
+        ],
+    )
+    assert [hit.request_id for hit in text_search(database, "invoice")] == ["d" * 32]
+    assert [hit.request_id for hit in text_search(database, '"consumer lag"')] == ["e" * 32]
+    assert text_search(database, "invoices total")[0].ocr_text.startswith("INVOICE")  # stemmed: english
+    assert text_search(database, "kafka -lag") == []
+
+
+def test_the_clip_processor_publishes_each_images_embedding_and_the_sink_keeps_it(
+    history_settings, start_processor, photos
+):
+    from labkit.request_sender import RequestSender
+
+    settings = history_settings
+    processor = start_processor()
+    sender = RequestSender(settings)
+    try:
+        sent = [sender.send(photo.read_bytes(), photo.name) for photo in (photos[20], photos[21], photos[20])]
+        for _, _, acked in sent:
+            acked.result(15)
+    finally:
+        sender.close()
+    ids = [request.id for request, _, _ in sent]
+    database = open_database(settings)
+    sink = Sink(settings, database)
+    try:
+        deadline = time.monotonic() + 60
+        while len([r for r in _rows(database) if r[12] and r[8].get("clip")]) < 3:
+            assert time.monotonic() < deadline, "the sink did not get all three embeddings and results"
+            sink.step()
+    finally:
+        sink.close()
+    rows = {row[0]: row for row in _rows(database)}
+    model = processor.task.model_id
+    assert all(rows[i][12] == model for i in ids)
+    assert rows[ids[0]][9] == json.loads(json.dumps(rows[ids[0]][8]))["clip"]["labels"][0]["label"]
+    copies = duplicates(database, ids[0])
+    assert copies.exact == [ids[2]]  # the same photo sent twice
+    assert similar(database, ids[0], limit=1)[0].request_id == ids[2]  # and its vector is the nearest
+
+
+def _sink_records(settings, photos, count: int, first: int = 0) -> list:
+    """``count`` requests (numbered from ``first``), each with a CLIP result and an embedding, in mixed order."""
+    now = now_ms()
+    items: list = []
+    for n in range(first, first + count):
+        request = _request(photos[30 + n], f"{n:030x}ff", now - 1000 * n)
+        items += [_clip(request.id, f"label {n}"), request, (request.id, _unit(np.arange(n, n + 16)), "m")]
+    return [_as_record(settings, item) for item in items]
+
+
+def test_a_rebuild_replays_kafka_into_a_new_index_version_and_switches_to_it(embedded_history, photos):
+    settings = embedded_history
+    create_topics(settings)
+    database = open_database(settings)
+    _produce(settings, _sink_records(settings, photos, 4))
+    sink = Sink(settings, database)
+    try:
+        sink.drain()
+        before = _rows(database)
+        with database.transaction() as connection:
+            connection.execute("DELETE FROM images_v1")  # lose the table (a bad migration, a new model …)
+        assert _rows(database) == []
+
+        from labkit.history.sink import rebuild
+
+        assert rebuild(settings, database, idle_s=1.0) == 2
+        assert _rows(database) == before  # the same rows, replayed from Kafka
+        with database.connect() as connection:
+            states = connection.execute("SELECT version, state FROM labkit_index ORDER BY version").fetchall()
+        assert states == [(1, "retired"), (2, "active")]
+
+        _produce(settings, _sink_records(settings, photos, 1, first=10))  # the live sink now writes to version 2
+        sink.drain()
+        assert len(_rows(database)) == len(before) + 1
+    finally:
+        sink.close()
+
+
+@pytest.mark.parametrize("failpoint", ["after-consume:1", "before-commit:1"])
+def test_the_sink_killed_mid_batch_loses_no_row_and_doubles_none(embedded_history, photos, tmp_path, failpoint):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    settings = embedded_history
+    create_topics(settings)
+    database = open_database(settings)
+    records = _sink_records(settings, photos, 5)
+    _produce(settings, records)
+    # A short session: the group hands the dead member's partitions on soon after it dies.
+    env = {**os.environ, **settings.to_env(), "LABKIT_FAILPOINT": failpoint, "LABKIT_SESSION_TIMEOUT_MS": "2000"}
+    log = tmp_path / "sink.log"
+    with log.open("w") as output:
+        doomed = subprocess.Popen([sys.executable, "-m", "labkit", "sink"], env=env, stdout=output, stderr=output)
+        try:
+            assert doomed.wait(90) == -signal.SIGKILL, log.read_text()[-2000:]
+        finally:
+            if doomed.poll() is None:
+                doomed.kill()
+    written = _rows(database)
+    assert len(written) == (0 if failpoint.startswith("after") else 5)  # its transaction committed, or never began
+    sink_lag = describe_topics(settings, [settings.results_topic], f"{settings.group_prefix}-sink")
+    assert sum(row.lag or 0 for row in sink_lag) > 0 or all(
+        row.committed is None for row in sink_lag
+    )  # killed before its commit: the group has not moved
+
+    rescuer = Sink(settings, database)  # the same group: it reads again from the last commit (none)
+    try:
+        rescuer.drain()
+    finally:
+        rescuer.close()
+    assert rescuer.stats.written == len(records)  # the whole batch again
+    rows = _rows(database)
+    assert len(rows) == 5 and len({row[0] for row in rows}) == 5
+    assert all(row[8]["clip"]["labels"][0]["label"] == row[9] and row[12] == "m" and row[7] for row in rows)
+    if written:
+        assert rows == written  # the redelivered batch changed nothing
+
+
+def test_the_web_app_serves_the_history_search_similar_duplicates_and_thumbnails(
+    embedded_history, start_processor, photos
+):
+    import threading
+
+    import httpx
+
+    from conftest import WebServer
+
+    settings = embedded_history  # (the queries behind the routes run on both databases in the tests above)
+    start_processor()
+    sink = Sink(settings, open_database(settings))
+    running = threading.Thread(target=sink.run, daemon=True)
+    running.start()
+    try:
+        with WebServer(settings) as web:
+            sent = [photos[40], photos[41], photos[40]]
+            ids = [httpx.post(f"{web.url}/api/images", files={"file": p.open("rb")}).json()["id"] for p in sent]
+            deadline = time.monotonic() + 60
+            while True:  # the sink writes each row a moment after its result
+                page = httpx.get(f"{web.url}/api/history", params={"limit": 2}).json()
+                listed = httpx.get(f"{web.url}/api/history").json()["images"]
+                if len(listed) == 3 and all(hit["label"] and hit["model"] for hit in listed):
+                    break
+                assert time.monotonic() < deadline, listed
+                time.sleep(0.2)
+            assert [hit["id"] for hit in listed] == ids[::-1]  # newest first
+            assert [hit["id"] for hit in page["images"]] == ids[:0:-1] and page["next"]
+            rest = httpx.get(f"{web.url}/api/history", params={"limit": 2, "before": page["next"]}).json()
+            assert [hit["id"] for hit in rest["images"]] == [ids[0]] and rest["next"] is None
+            assert httpx.get(f"{web.url}/api/history", params={"before": "nonsense"}).status_code == 422
+
+            thumb = httpx.get(f"{web.url}{listed[0]['thumbnail']}")
+            assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+            assert max(thumbnail_size(thumb.content)) <= 160
+
+            similar_to = httpx.get(f"{web.url}/api/images/{ids[0]}/similar").json()["images"]
+            assert similar_to[0]["id"] == ids[2] and similar_to[0]["score"] == pytest.approx(1, abs=2e-3)
+            copies = httpx.get(f"{web.url}/api/images/{ids[0]}/duplicates").json()
+            assert copies["exact"] == [ids[2]]  # the same bytes; `near` never repeats an exact copy
+            # (the random test model maps different photos close together, so `near` may hold the other photo)
+            assert all(hit["id"] == ids[1] and hit["score"] >= 0.95 for hit in copies["near"]), copies["near"]
+            assert httpx.get(f"{web.url}/api/images/{'0' * 32}/similar").status_code == 404
+
+            # The first text search loads the text tower (here the test model, exported on first use): slow once.
+            query = {"q": "a photo of a dog", "min_score": -1}
+            found = httpx.get(f"{web.url}/api/search", params=query, timeout=180).json()
+            assert found["model"] == listed[0]["model"] and "random" in found["note"]
+            assert {hit["id"] for hit in found["images"]} == set(ids) and found["text"] == []
+            scores = [hit["score"] for hit in found["images"]]
+            assert scores == sorted(scores, reverse=True)
+            assert httpx.get(f"{web.url}/api/search", params={"q": ""}).status_code == 422
+    finally:
+        sink.stop()
+        running.join(10)
