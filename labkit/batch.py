@@ -33,18 +33,17 @@ from typing import Any, NamedTuple, Protocol
 from confluent_kafka import Message
 
 from .config import Settings
+from .dead_letters import H_DLQ_TASK, dead_letter_headers
 from .embeddings import encode_embedding
 from .errors import LabkitError
 from .images import load_rgb
 from .serde import RESULTS
 from .tasks import Output, Task
 from .wire import (
-    H_DLQ_TASK,
     H_TASKS,
     ImageRequest,
     ScoreResult,
     Timings,
-    dead_letter_headers,
     now_ms,
     record_headers,
     record_position,

@@ -7,7 +7,7 @@ stages them at will, with a real broker behind it, for notebook 07 and the failu
 * ``cut()`` / ``restore()``: the broker becomes unreachable and comes back, its data intact —
   what clients see when Apache Kafka restarts or the network fails.
 * ``lose_next_produce()``: the next Produce request never reaches the broker, the one after it
-  does, then the connection drops. The producer retries both, so without idempotence the
+  does but its answer never comes back, then the connection drops. The producer retries both, so without idempotence the
   second batch is written before the first, and twice: **reordering and duplicates**.
 
 The broker must advertise the proxy's port (``EmbeddedBroker(advertised_port=proxy.port)``),
@@ -83,10 +83,13 @@ class ChaosProxy:
                 continue
             with self._lock:
                 self._connections += [client, broker]
-            threading.Thread(target=self._requests, args=(client, broker), daemon=True).start()
-            threading.Thread(target=self._responses, args=(broker, client), daemon=True).start()
+            # Set once this connection is about to break: from then on no response reaches the client, so it
+            # cannot learn that the request let through was written (on a busy machine it otherwise might).
+            breaking = threading.Event()
+            threading.Thread(target=self._requests, args=(client, broker, breaking), daemon=True).start()
+            threading.Thread(target=self._responses, args=(broker, client, breaking), daemon=True).start()
 
-    def _requests(self, client: socket.socket, broker: socket.socket) -> None:
+    def _requests(self, client: socket.socket, broker: socket.socket, breaking: threading.Event) -> None:
         """Client → broker, one whole request at a time (4-byte size, then the request)."""
         losing = False
         try:
@@ -98,18 +101,20 @@ class ChaosProxy:
                     self._lose_produce, losing = False, True
                     self.lost_requests += 1
                     continue  # this request vanishes on the way
-                broker.sendall(size + request)
-                if is_produce and losing:  # the next one got through; now the connection breaks
+                if is_produce and losing:  # the next one gets through, unanswered; then the connection breaks
+                    breaking.set()
+                    broker.sendall(size + request)
                     break
+                broker.sendall(size + request)
         except (OSError, ConnectionError):
             pass
         _close(client)
         _close(broker)
 
     @staticmethod
-    def _responses(broker: socket.socket, client: socket.socket) -> None:
+    def _responses(broker: socket.socket, client: socket.socket, breaking: threading.Event) -> None:
         try:
-            while data := broker.recv(65536):
+            while (data := broker.recv(65536)) and not breaking.is_set():
                 client.sendall(data)
         except OSError:
             pass

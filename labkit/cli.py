@@ -3,11 +3,13 @@
     labkit up            broker + topics + a processor per task (CLIP, OCR) + web app, until Ctrl-C; a part that dies restarts
     labkit lab           the same, plus JupyterLab on notebooks/
     labkit broker        the embedded Kafka-protocol broker (Tansu) alone
-    labkit topics create|list|describe
+    labkit topics create|list|describe|tail|perf
     labkit processor     one processor of one task, --task clip|ocr (several of a task share its partitions)
     labkit web           the web app alone
+    labkit sink          the history's sink group (--rebuild: replay into a new index; --reembed: after a model change)
     labkit send FILE…    send images through the running pipeline and print their labels
     labkit bench         measure the model alone and the whole pipeline, as ratios
+    labkit load          load-test the web app: many clients, every result checked
     labkit config        print the settings in force
 
 Errors that a user can fix print as one line on stderr with a non-zero exit code.
@@ -22,59 +24,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ._cli_settings import add_settings, processor_counts
 from ._logging import log_to_stderr
 from ._process import on_stop_signal
 from .config import SETTING_GROUPS, Settings, load_settings
 from .errors import LabkitError
-
-#: The setting groups each command reads (``labkit config`` shows them all).
-_CONNECT = ("Kafka connection",)
-_PIPELINE = (*_CONNECT, "Kafka topics", "consumer group", "CLIP model", "processor batches", "image limits", "web app")
-_USES: dict[str, tuple[str, ...]] = {
-    "up": _PIPELINE,
-    "lab": (*_PIPELINE, "lab"),
-    "bench": _PIPELINE,
-    "load": _PIPELINE,
-    "broker": _CONNECT,
-    "topics": (*_CONNECT, "Kafka topics", "consumer group"),
-    "processor": (*_CONNECT, "Kafka topics", "consumer group", "CLIP model", "processor batches", "image limits"),
-    "web": (*_CONNECT, "Kafka topics", "consumer group", "image limits", "web app"),
-    "send": (*_CONNECT, "Kafka topics", "image limits"),
-    "sink": (*_CONNECT, "Kafka topics", "consumer group", "processor batches", "history"),
-    "config": tuple(group for group in SETTING_GROUPS if group != "logging"),
-}
-
-
-def _add_settings(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
-    """After a command's own arguments: a ``--field-name`` flag for each setting it uses, grouped.
-
-    The usage line shows the command's own arguments only (the settings would bury them).
-    """
-    parser.usage = parser.format_usage().removeprefix("usage: ").strip() + " [--SETTING VALUE ...]"
-    for group_name in (*_USES[command], "logging"):
-        group = parser.add_argument_group(f"{group_name} settings (each also LABKIT_<NAME>)")
-        for name in SETTING_GROUPS[group_name]:
-            field = Settings.model_fields[name]
-            default = "unset" if field.default is None else field.default
-            group.add_argument(
-                f"--{name.replace('_', '-')}",
-                dest=name,
-                default=None,
-                metavar="VALUE",
-                help=f"{field.description} [default: {default}]",
-            )
-    return parser
-
-
-def _processor_counts(text: str) -> dict[str, int]:
-    """``--processors``: ``N`` (CLIP's processors) or ``TASK=N,…``, as ``{task: N}``."""
-    counts = {}
-    for part in text.split(","):
-        task, _, count = part.strip().rpartition("=")
-        if not count.isdigit() or (task and not task.replace("_", "").isalnum()):
-            raise argparse.ArgumentTypeError(f"{text!r}: give a number (CLIP's processors) or TASK=N,… (clip=2,ocr=1)")
-        counts[task.strip() or "clip"] = int(count)
-    return counts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         stack.add_argument("--no-sink", action="store_true", help="run without the history's sink (`labkit sink`)")
         stack.add_argument(
             "--processors",
-            type=_processor_counts,
+            type=processor_counts,
             default={},
             metavar="N|TASK=N,…",
             help="how many processors: N = CLIP's (they share its group), or per task: clip=2,ocr=2; "
@@ -137,7 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument(
         "--rebuild",
         action="store_true",
-        help="first replay the topics from the start into a new index version and switch to it (after a model change)",
+        help="first replay the topics from the start into a new index version and switch to it",
+    )
+    sink.add_argument(
+        "--reembed",
+        action="store_true",
+        help="after a model change: embed the kept requests again with LABKIT_MODEL, then rebuild (implies --rebuild)",
     )
     send = command("send", "send images and print their labels")
     send.add_argument("files", nargs="+", type=Path)
@@ -161,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--url", default=None, help="a running web app (default: start broker, processor and web here)")
     load.add_argument("--photos", type=Path, default=None, help="folder of *.jpg photos (default: labkit's samples)")
     for name, subparser in commands.choices.items():
-        _add_settings(subparser, name)
+        add_settings(subparser, name)
     return parser
 
 
@@ -219,7 +178,7 @@ def _cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_sink(settings: Settings, args: argparse.Namespace) -> int:
     from .history.sink import run_sink
 
-    run_sink(settings, rebuild_first=args.rebuild, ready_file=args.ready_file)
+    run_sink(settings, rebuild_first=args.rebuild, reembed=args.reembed, ready_file=args.ready_file)
     return 0
 
 

@@ -205,9 +205,9 @@ class Stack:
     def _history_place(self) -> str:
         if self.settings.database_url is None:
             return f"an embedded PostgreSQL in {self.settings.history_dir / 'postgres'}"
-        from .history.database import _redacted
+        from .history.database import redacted
 
-        return _redacted(self.settings.database_url.get_secret_value())
+        return redacted(self.settings.database_url.get_secret_value())
 
     def _ready_dir(self) -> Path:
         """A private folder for the children's ready files, removed with the stack."""

@@ -53,13 +53,6 @@ H_TASKS = "labkit-tasks"
 MAX_LABELS = 100
 MAX_LABEL_CHARS = 80
 
-H_DLQ_ERROR = "labkit-dlq-error"
-H_DLQ_TOPIC = "labkit-dlq-topic"
-H_DLQ_PARTITION = "labkit-dlq-partition"
-H_DLQ_OFFSET = "labkit-dlq-offset"
-H_DLQ_FAILED_AT = "labkit-dlq-failed-at"
-H_DLQ_TASK = "labkit-dlq-task"  # the task that could not use the record (each task dead-letters on its own)
-
 #: Headers as labkit reads them: (name, value) pairs, the value bytes or None (a header without one).
 Headers = Sequence[tuple[str, bytes | None]]
 #: Headers as ``Producer.produce`` takes them: confluent_kafka's list form (labkit's values are bytes).
@@ -288,18 +281,6 @@ class ScoreResult(BaseModel):
 
     def top(self) -> LabelScore | None:
         return self.labels[0] if self.labels else None
-
-
-def dead_letter_headers(headers: Headers | None, error: str, topic: str, partition: int, offset: int) -> ProduceHeaders:
-    """The original headers plus why and where a record failed."""
-    original: ProduceHeaders = list(headers or [])
-    return original + [
-        (H_DLQ_ERROR, error.encode("utf-8", "replace")[:1000]),
-        (H_DLQ_TOPIC, topic.encode()),
-        (H_DLQ_PARTITION, str(partition).encode()),
-        (H_DLQ_OFFSET, str(offset).encode()),
-        (H_DLQ_FAILED_AT, str(now_ms()).encode()),
-    ]
 
 
 def header_dict(headers: Headers | None) -> dict[str, str]:

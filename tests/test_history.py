@@ -14,9 +14,9 @@ from confluent_kafka import TopicPartition
 from labkit.admin import create_topics, describe_topics
 from labkit.embeddings import ImageEmbedding, decode_embedding, encode_embedding
 from labkit.errors import WireFormatError
-from labkit.history import Sink, duplicates, history, nearest, open_database, similar, text_search
+from labkit.history import Sink, duplicates, history, nearest, open_database, rebuild, reembed, similar, text_search
 from labkit.history.database import Database
-from labkit.history.schema import schema_version
+from labkit.history.schema import MIGRATIONS, schema_version
 from labkit.history.sink import HistoryWriter
 from labkit.history.store import request_row, thumbnail_size
 from labkit.kafka_config import make_producer
@@ -93,13 +93,26 @@ def test_the_schema_is_migrated_once_and_an_index_version_is_active(history_sett
         first = open_database(history_settings)
         again = open_database(history_settings)  # a second process starting: nothing to do
     with again.connect() as connection:
-        assert schema_version(connection) == 1
-        assert connection.execute("SELECT count(*) FROM labkit_schema").fetchone()[0] == 1
-        assert connection.execute("SELECT version, state FROM labkit_index").fetchall() == [(1, "active")]
+        assert schema_version(connection) == len(MIGRATIONS) == 2
+        assert connection.execute("SELECT count(*) FROM labkit_schema").fetchone()[0] == 2
+        assert connection.execute("SELECT version, state, embedding_model FROM labkit_index").fetchall() == [
+            (1, "active", None)  # no embedding yet: the first one written decides the version's model
+        ]
         assert connection.execute("SELECT count(*) FROM images").fetchone()[0] == 0
+    # A database made before migration 2 (the index's embedding model) gets it when next opened, its index kept.
+    with again.transaction() as connection:
+        connection.execute("ALTER TABLE labkit_index DROP COLUMN embedding_model")
+        connection.execute("DELETE FROM labkit_schema WHERE version = 2")
+    with caplog.at_level(logging.WARNING, logger="labkit.history"):
+        upgraded = open_database(history_settings)
+    with upgraded.connect() as connection:
+        assert schema_version(connection) == 2
+        assert connection.execute("SELECT version, state, embedding_model FROM labkit_index").fetchall() == [
+            (1, "active", None)
+        ]
     assert first.has_vector == ("?host=" in history_settings.database_url.get_secret_value())  # embedded: a socket
     warned = [r.getMessage() for r in caplog.records if "no pgvector" in r.getMessage()]
-    assert len(warned) == (0 if first.has_vector else 2), warned  # one line each time it is opened
+    assert len(warned) == (0 if first.has_vector else 3), warned  # one line each time it is opened
 
 
 def test_the_sink_writes_one_row_per_request_whatever_order_the_streams_arrive_in_and_a_replay_changes_nothing(
@@ -299,8 +312,6 @@ def test_a_rebuild_replays_kafka_into_a_new_index_version_and_switches_to_it(emb
             connection.execute("DELETE FROM images_v1")  # lose the table (a bad migration, a new model …)
         assert _rows(database) == []
 
-        from labkit.history.sink import rebuild
-
         assert rebuild(settings, database, idle_s=1.0) == 2
         assert _rows(database) == before  # the same rows, replayed from Kafka
         with database.connect() as connection:
@@ -310,6 +321,55 @@ def test_a_rebuild_replays_kafka_into_a_new_index_version_and_switches_to_it(emb
         _produce(settings, _sink_records(settings, photos, 1, first=10))  # the live sink now writes to version 2
         sink.drain()
         assert len(_rows(database)) == len(before) + 1
+    finally:
+        sink.close()
+
+
+def test_after_a_model_change_reembedding_fills_a_new_index_version_with_the_new_models_vectors_only(
+    embedded_history, photos, scorer
+):
+    from labkit.history.search import indexed_model
+    from labkit.images import load_rgb
+
+    settings = embedded_history
+    create_topics(settings)
+    database = open_database(settings)
+    records = _sink_records(settings, photos, 4)  # the old model "m": labels and vectors
+    ocr_only = ImageRequest("0" * 30 + "ee", photos[40].read_bytes(), "image/jpeg", tasks=("ocr",))
+    _produce(settings, [*records, _as_record(settings, ocr_only)])
+    sink = Sink(settings, database)
+    try:
+        sink.drain()
+        before = {row[0]: row for row in _rows(database)}
+        assert indexed_model(database) == "m" and all(
+            row[12] == "m" for row in before.values() if row[0] != ocr_only.id
+        )
+
+        assert rebuild(settings, database, reembed=True, scorer=scorer, idle_s=1.0, timeout_s=120) == 2
+        assert indexed_model(database) == scorer.model_id
+        after = {row[0]: row for row in _rows(database)}
+        assert after.keys() == before.keys()
+        for request_id, row in after.items():
+            assert row[:11] == before[request_id][:11]  # requests and labels as they were: only the vectors changed
+            if request_id == ocr_only.id:
+                assert row[12] is None  # meant for OCR only: CLIP never saw it, and re-embedding leaves it so
+                continue
+            photo = next(p for p in photos if p.name == row[2])
+            expected = scorer.image_embeddings([scorer.preprocess(load_rgb(photo.read_bytes(), draft_side=224))])[0]
+            stored = np.array(row[11].strip("[]").split(","), dtype=np.float32)
+            assert row[12] == scorer.model_id and float(stored @ expected) > 0.999
+        query = np.array(after[records[0][1]][11].strip("[]").split(","), dtype=np.float32)
+        assert nearest(database, query, scorer.model_id, limit=1)[0].request_id == records[0][1]
+        assert nearest(database, query, "m") == []  # the old model's vectors are not in the active version
+
+        # A processor still on the old model: its vectors are not mixed in (the sink says why, once).
+        _produce(settings, [_as_record(settings, ("1" * 30 + "ff", _unit(np.arange(16)), "m"))])
+        sink.drain()
+        assert sink.writer.other_model >= 1 and "1" * 30 + "ff" not in {row[0] for row in _rows(database)}
+
+        # The re-embedding group committed its offsets: run again in the same group, it has nothing left to do.
+        again = reembed(settings, f"{sink.group_id}-reembed-v2", scorer, idle_s=0.5, timeout_s=60)
+        assert again.embedded == 0 and again.model == scorer.model_id
     finally:
         sink.close()
 
@@ -408,6 +468,13 @@ def test_the_web_app_serves_the_history_search_similar_duplicates_and_thumbnails
             scores = [hit["score"] for hit in found["images"]]
             assert scores == sorted(scores, reverse=True)
             assert httpx.get(f"{web.url}/api/search", params={"q": ""}).status_code == 422
+            assert "re-indexed" not in found["note"]  # the history holds this model's vectors
+
+            # The history re-indexed for another model (as after `labkit sink --reembed` with it): the search says so.
+            with sink.writer.database.transaction() as connection:
+                connection.execute("UPDATE labkit_index SET embedding_model = 'another-model' WHERE state = 'active'")
+            other = httpx.get(f"{web.url}/api/search", params=query, timeout=60).json()
+            assert "holds another-model vectors" in other["note"] and "labkit sink --reembed" in other["note"]
     finally:
         sink.stop()
         running.join(10)

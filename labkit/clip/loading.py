@@ -82,7 +82,7 @@ RANDOM_WEIGHTS = "random"
 def weights_cache_key(settings: Settings) -> str:
     """A file-name-safe key for the exact weights ``settings`` name (without importing open_clip or PyTorch)."""
     if settings.model == TEST_MODEL:
-        return f"{TEST_MODEL}-seed0"
+        return f"{TEST_MODEL}-seed{test_seed(settings)}"
     if settings.checkpoint is not None:
         checkpoint = Path(settings.checkpoint)
         stat = checkpoint.stat() if checkpoint.is_file() else None
@@ -96,13 +96,22 @@ def weights_cache_key(settings: Settings) -> str:
     return f"{settings.model}__{settings.pretrained}"
 
 
+def test_seed(settings: Settings) -> int:
+    """The test model's random seed: 0, or N for ``LABKIT_PRETRAINED=seedN`` (a second test model, other vectors)."""
+    tag = settings.pretrained
+    if tag.startswith("seed") and tag[4:].isdigit():
+        return int(tag[4:])
+    return 0
+
+
 def _weights_source(settings: Settings) -> tuple[str, str | None, str]:
     """(architecture, ``pretrained`` argument for open_clip, model id) or :class:`ModelUnavailable`."""
     import open_clip
 
     if settings.model == TEST_MODEL:
         _register_test_arch()
-        return TEST_ARCH, None, f"{TEST_MODEL} (random weights)"
+        seed = test_seed(settings)
+        return TEST_ARCH, None, f"{TEST_MODEL} (random weights{f', seed {seed}' if seed else ''})"
     if settings.model not in open_clip.list_models():
         raise ModelUnavailable(
             f"Unknown CLIP architecture {settings.model!r}. Pick one of open_clip.list_models() "
@@ -140,8 +149,8 @@ def load_clip(settings: Settings) -> LoadedClip:
     import torch
 
     arch, pretrained, model_id = _weights_source(settings)
-    if pretrained is None:
-        torch.manual_seed(0)  # the test model is random, but the same random model every time
+    if pretrained is None:  # a random model, but the same one every time (the test model's seed may differ)
+        torch.manual_seed(test_seed(settings) if settings.model == TEST_MODEL else 0)
     log.info("loading CLIP %s", model_id)
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(

@@ -51,7 +51,8 @@ def check_at_least_once(settings: Settings, topic: str, group_id: str, processed
 
 def check_dead_letter_reason(settings: Settings, request_id: str, reason: Any, origin: Any) -> None:
     """The learner found the dead letter for ``request_id``: why it failed and where the original record is."""
-    from ..wire import H_DLQ_ERROR, header_dict, record_headers
+    from ..dead_letters import H_DLQ_ERROR
+    from ..wire import header_dict, record_headers
 
     letters = [
         m for m in read_topic(settings, settings.dead_letter_topic, idle_s=0.5) if m.key() == request_id.encode()

@@ -4,10 +4,14 @@
 * :mod:`~labkit.history.schema` — migrations and index versions (``images`` shows the active one);
 * :mod:`~labkit.history.store` — the idempotent, order-independent upserts, one per stream;
 * :mod:`~labkit.history.sink` — the consumer group: poll → one transaction → commit offsets;
+* :mod:`~labkit.history.rebuild` — replay into a new index version (``labkit sink --rebuild``);
+* :mod:`~labkit.history.reembed` — after a model change, the kept requests embedded again;
 * :mod:`~labkit.history.search` — newest first, by text or image, by OCR words, duplicates.
 """
 
 from .database import Database, DatabaseUnavailable, open_database
+from .rebuild import rebuild
+from .reembed import ReembedStats, reembed
 from .search import Duplicates, Hit, duplicates, history, nearest, similar, text_search
 from .sink import Sink, SinkStats, sink_group, sink_topics
 
@@ -16,12 +20,15 @@ __all__ = [
     "DatabaseUnavailable",
     "Duplicates",
     "Hit",
+    "ReembedStats",
     "Sink",
     "SinkStats",
     "duplicates",
     "history",
     "nearest",
     "open_database",
+    "rebuild",
+    "reembed",
     "similar",
     "sink_group",
     "sink_topics",

@@ -53,7 +53,7 @@ class Database:
             connection = psycopg.connect(self.url, autocommit=autocommit, connect_timeout=10, prepare_threshold=None)
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(
-                f"Could not connect to the history database ({_redacted(self.url)}): {str(exc).strip()}. "
+                f"Could not connect to the history database ({redacted(self.url)}): {str(exc).strip()}. "
                 "Check LABKIT_DATABASE_URL, or unset it to use labkit's embedded PostgreSQL."
             ) from None
         if self.has_vector:
@@ -126,7 +126,7 @@ def _enable_vector(database: Database) -> bool:
     return True
 
 
-def _redacted(url: str) -> str:
+def redacted(url: str) -> str:
     """The URL without its password, for messages."""
     head, at, tail = url.rpartition("@")
     if not at or ":" not in head.split("//", 1)[-1]:

@@ -7,7 +7,9 @@ Two kinds of version live here:
 * **Index versions** (``labkit_index``): the rows themselves live in ``images_v<N>``; the view
   ``images`` points at the *active* version. ``labkit sink --rebuild`` fills a new version by
   replaying Kafka from the start, then switches the view in one transaction: readers never see
-  a half-built table, and the old one stays until it is dropped.
+  a half-built table, and the old one stays until it is dropped. An index version holds the
+  vectors of **one embedding model** (``labkit_index.embedding_model``): after a model change,
+  ``labkit sink --rebuild --reembed`` fills a new version with the new model's vectors.
 
 One row per request id holds everything the streams say about it: the request's thumbnail,
 content hash and size (from ``image-requests``), each task's result (``image-results``) and the
@@ -34,6 +36,13 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                    state text NOT NULL CHECK (state IN ('building', 'active', 'retired')),
                    created_at timestamptz NOT NULL DEFAULT now(),
                    switched_at timestamptz)""",
+        ],
+    ),
+    (
+        2,
+        [
+            # The one embedding model whose vectors an index version holds (NULL: the first one written).
+            "ALTER TABLE labkit_index ADD COLUMN IF NOT EXISTS embedding_model text",
         ],
     ),
 ]
@@ -93,16 +102,41 @@ def active_version(connection) -> int | None:
     return row[0] if row else None
 
 
-def new_index_version(connection, has_vector: bool) -> int:
-    """Create an empty ``images_v<N+1>`` (state ``building``) and return N+1."""
+def new_index_version(connection, has_vector: bool, embedding_model: str | None = None) -> int:
+    """Create an empty ``images_v<N+1>`` (state ``building``) for the vectors of ``embedding_model`` and return N+1.
+
+    ``embedding_model`` None: the version takes the model of the first embedding written to it.
+    """
     version = connection.execute("SELECT coalesce(max(version), 0) + 1 FROM labkit_index").fetchone()[0]
     name = table(version)
     connection.execute(f"CREATE TABLE {name} ({_columns(has_vector)})")
     connection.execute(f"CREATE INDEX {name}_sent_at ON {name} (sent_at DESC, request_id)")
     connection.execute(f"CREATE INDEX {name}_sha256 ON {name} (content_sha256)")
     connection.execute(f"CREATE INDEX {name}_ocr ON {name} USING gin (ocr_tsv)")
-    connection.execute("INSERT INTO labkit_index (version, state) VALUES (%s, 'building')", (version,))
+    connection.execute(
+        "INSERT INTO labkit_index (version, state, embedding_model) VALUES (%s, 'building', %s)",
+        (version, embedding_model),
+    )
     return version
+
+
+def index_model(connection, version: int | None = None) -> str | None:
+    """The embedding model whose vectors an index version (default: the active one) holds; None if not yet known."""
+    row = connection.execute(
+        "SELECT embedding_model FROM labkit_index WHERE "
+        + ("version = %s" if version is not None else "state = 'active'"),
+        (version,) if version is not None else (),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def adopt_model(connection, version: int, embedding_model: str) -> str:
+    """The version's embedding model, set to ``embedding_model`` if it had none yet (the first embedding decides)."""
+    connection.execute(
+        "UPDATE labkit_index SET embedding_model = %s WHERE version = %s AND embedding_model IS NULL",
+        (embedding_model, version),
+    )
+    return index_model(connection, version) or embedding_model
 
 
 def activate(connection, version: int) -> None:

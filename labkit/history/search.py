@@ -64,6 +64,14 @@ def history(database: Database, limit: int = 20, before: tuple[datetime, str] | 
     return [Hit.from_row(row) for row in rows]
 
 
+def indexed_model(database: Database) -> str | None:
+    """The embedding model whose vectors the active index version holds (None before its first embedding)."""
+    from .schema import index_model
+
+    with database.connect() as connection:
+        return index_model(connection)
+
+
 def get(database: Database, request_id: str) -> Hit | None:
     """One stored request, or None."""
     with database.connect() as connection:

@@ -37,7 +37,7 @@ from ..kafka_config import make_consumer
 from ..serde import RESULTS
 from ..wire import ImageRequest, ScoreResult, record_headers
 from .database import Database
-from .schema import ensure_vector_index
+from .schema import adopt_model, ensure_vector_index
 from .store import RequestRow, put_embedding, put_request, put_result, request_row
 
 log = logging.getLogger(__name__)
@@ -86,36 +86,73 @@ def to_row(settings: Settings, message: Message) -> Row | None:
     return None
 
 
-def writable_versions(connection) -> list[int]:
-    """Index versions that take writes: the active one and any being rebuilt."""
-    return [row[0] for row in connection.execute("SELECT version FROM labkit_index WHERE state <> 'retired'")]
+def writable_versions(connection) -> list[tuple[int, str | None]]:
+    """Index versions that take writes — the active one and any being rebuilt — each with its embedding model."""
+    return [
+        (row[0], row[1])
+        for row in connection.execute("SELECT version, embedding_model FROM labkit_index WHERE state <> 'retired'")
+    ]
+
+
+Versions = Callable[[Any], list[tuple[int, str | None]]]
 
 
 class HistoryWriter:
-    """Writes rows to the index versions in one transaction (the part of the sink that knows the database)."""
+    """Writes rows to the index versions in one transaction (the part of the sink that knows the database).
 
-    def __init__(self, database: Database, versions: Callable[[Any], list[int]] = writable_versions):
+    Requests and results go to every writable version; an embedding only to the versions that hold
+    its model's vectors (a version without a model yet takes the first one it is given).
+    """
+
+    def __init__(self, database: Database, versions: Versions = writable_versions):
         self.database = database
         self._versions = versions
         self._indexed: set[tuple[int, str, int]] = set()  # (version, model, dim) whose HNSW index exists
+        self._warned: set[tuple[int, str]] = set()
+        self.other_model = 0  # embeddings no writable version takes (another model's: see labkit sink --reembed)
 
     def write(self, rows: list[Row]) -> None:
         with self.database.transaction() as connection:
-            for version in self._versions(connection):
-                for row in rows:
-                    self._put(connection, version, row)
+            versions = self._versions(connection)
+            for row in rows:
+                if isinstance(row, ImageEmbedding):
+                    versions = self._put_embedding(connection, versions, row)
+                elif isinstance(row, RequestRow):
+                    for version, _ in versions:
+                        put_request(connection, version, row)
+                else:
+                    for version, _ in versions:
+                        put_result(connection, version, row)
 
-    def _put(self, connection, version: int, row: Row) -> None:
-        if isinstance(row, RequestRow):
-            put_request(connection, version, row)
-        elif isinstance(row, ScoreResult):
-            put_result(connection, version, row)
-        else:
+    def _put_embedding(self, connection, versions: list[tuple[int, str | None]], row: ImageEmbedding):
+        """Write ``row`` to the versions of its model; the versions, with any model a version has just taken."""
+        taken = []
+        for version, model in versions:
+            if model is None:
+                model = adopt_model(connection, version, row.model)
+            taken.append((version, model))
+            if model != row.model:
+                self._other_model(version, model, row.model)
+                continue
             index = (version, row.model, row.vector.size)
             if self.database.has_vector and index not in self._indexed:
                 ensure_vector_index(connection, *index)
                 self._indexed.add(index)
             put_embedding(connection, version, row, self.database.has_vector)
+        return taken
+
+    def _other_model(self, version: int, model: str, other: str) -> None:
+        self.other_model += 1
+        if (version, other) not in self._warned:
+            self._warned.add((version, other))
+            log.warning(
+                "sink: index version %d holds %s vectors, so embeddings of %s are not stored in it (search compares "
+                "one model's vectors only). After a model change, re-index: LABKIT_MODEL=... labkit sink --rebuild "
+                "--reembed",
+                version,
+                model,
+                other,
+            )
 
 
 class Sink:
@@ -127,7 +164,7 @@ class Sink:
         database: Database,
         group_id: str | None = None,
         retry_s: float = 1.0,
-        versions: Callable[[Any], list[int]] = writable_versions,
+        versions: Versions = writable_versions,
     ):
         """``versions``: which index versions a batch is written to (a rebuild's replay writes only its new one)."""
         self.settings = settings
@@ -220,49 +257,24 @@ class Sink:
         self._consumer.close()
 
 
-def rebuild(settings: Settings, database: Database, idle_s: float = 2.0, timeout_s: float = 3600.0) -> int:
-    """Replay the topics from their start into a new index version, then make it the active one; returns its number.
-
-    The new version takes the live sink's writes from the moment it exists (its state is
-    ``building``), and a group of its own (``<sink group>-rebuild-v<N>``, a new group, so from the
-    earliest offsets) replays everything before; the upserts make the overlap harmless. Once the
-    replay has been idle for ``idle_s``, one transaction switches the ``images`` view to it. What
-    the topics no longer hold (past ``retention.ms``) is not in the new version.
-    """
-    from .schema import activate, new_index_version
-
-    with database.transaction() as connection:
-        version = new_index_version(connection, database.has_vector)
-    log.info("sink: rebuilding the history into index version %d from the start of %s", version, sink_topics(settings))
-    replay = Sink(
-        settings, database, group_id=f"{sink_group(settings)}-rebuild-v{version}", versions=lambda _: [version]
-    )
-    try:
-        # Up to where the topics end now (a big backlog can take longer than idle_s to start flowing), then until
-        # idle: the lab's broker counts batches in its end offsets, so reaching them alone could stop short there.
-        replay.drain(idle_s=idle_s, timeout_s=timeout_s, ends=replay.end_offsets())
-    finally:
-        replay.close()
-    with database.transaction() as connection:
-        activate(connection, version)
-    log.info("sink: index version %d is active (%d records replayed)", version, replay.stats.written)
-    return version
-
-
-def run_sink(settings: Settings, rebuild_first: bool = False, ready_file: Path | None = None) -> None:
+def run_sink(
+    settings: Settings, rebuild_first: bool = False, reembed: bool = False, ready_file: Path | None = None
+) -> None:
     """``labkit sink``: wait for the topics, open (or start) the database, and run one sink member until stopped."""
     from .._process import on_stop_signal
     from ..admin import wait_for_topics
-    from .database import _redacted, open_database
+    from .database import open_database, redacted
 
     wait_for_topics(settings, sink_topics(settings), who="sink")
     database = open_database(settings)
-    if rebuild_first:
-        version = rebuild(settings, database)
+    if rebuild_first or reembed:
+        from .rebuild import rebuild
+
+        version = rebuild(settings, database, reembed=reembed)
         print(f"sink: the history was rebuilt from Kafka into index version {version}, now active", flush=True)
     sink = Sink(settings, database)
     on_stop_signal(sink.stop)
-    where = "embedded PostgreSQL in " + str(settings.history_dir) if database.embedded else _redacted(database.url)
+    where = "embedded PostgreSQL in " + str(settings.history_dir) if database.embedded else redacted(database.url)
     search = "pgvector" if database.has_vector else "exact search (no pgvector)"
 
     def announce() -> None:  # once the group has given it partitions (how `labkit up` knows it is ready)

@@ -115,7 +115,7 @@ def history_router(settings: Settings) -> tuple[APIRouter, HistoryService]:
         limit: int = Query(12, ge=1, le=100),
         min_score: float = Query(DEFAULT_MIN_SCORE, ge=-1, le=1),
     ) -> dict:
-        from ..history import nearest, text_search
+        from ..history.search import indexed_model, nearest, text_search
 
         database = await asyncio.to_thread(service.database)
         try:
@@ -124,11 +124,17 @@ def history_router(settings: Settings) -> tuple[APIRouter, HistoryService]:
             raise HTTPException(503, f"Text search needs the CLIP model, which did not load: {exc}") from None
         images = await asyncio.to_thread(nearest, database, vector, model, limit, min_score)
         words = await asyncio.to_thread(text_search, database, q, limit)
-        note = (
-            "the test-tiny model is random: its scores mean nothing (start with real CLIP weights to find dogs)"
-            if settings.uses_test_model
-            else None
-        )
+        notes = []
+        indexed = await asyncio.to_thread(indexed_model, database)
+        if indexed is not None and indexed != model:
+            notes.append(
+                f"the history holds {indexed} vectors, and queries are embedded with {model}: no image can match "
+                f"until the history is re-indexed with `labkit sink --reembed` (LABKIT_MODEL as this web app's)"
+            )
+        if settings.uses_test_model:
+            notes.append(
+                "the test-tiny model is random: its scores mean nothing (start with real CLIP weights to find dogs)"
+            )
         return {
             "query": q,
             "model": model,
@@ -136,7 +142,7 @@ def history_router(settings: Settings) -> tuple[APIRouter, HistoryService]:
             "exact": not database.has_vector,
             "images": [_hit(h) for h in images],
             "text": [_hit(h) for h in words],
-            "note": note,
+            "note": "; ".join(notes) or None,
         }
 
     @router.get("/api/images/{request_id}/similar")

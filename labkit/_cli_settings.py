@@ -1,0 +1,56 @@
+"""The ``--setting`` flags every ``labkit`` command takes: which setting groups each reads, and how they are added."""
+
+from __future__ import annotations
+
+import argparse
+
+from .config import SETTING_GROUPS, Settings
+
+#: The setting groups each command reads (``labkit config`` shows them all).
+_CONNECT = ("Kafka connection",)
+_PIPELINE = (*_CONNECT, "Kafka topics", "consumer group", "CLIP model", "processor batches", "image limits", "web app")
+USES: dict[str, tuple[str, ...]] = {
+    "up": _PIPELINE,
+    "lab": (*_PIPELINE, "lab"),
+    "bench": _PIPELINE,
+    "load": _PIPELINE,
+    "broker": _CONNECT,
+    "topics": (*_CONNECT, "Kafka topics", "consumer group"),
+    "processor": (*_CONNECT, "Kafka topics", "consumer group", "CLIP model", "processor batches", "image limits"),
+    "web": (*_CONNECT, "Kafka topics", "consumer group", "image limits", "web app"),
+    "send": (*_CONNECT, "Kafka topics", "image limits"),
+    "sink": (*_CONNECT, "Kafka topics", "consumer group", "processor batches", "history"),
+    "config": tuple(group for group in SETTING_GROUPS if group != "logging"),
+}
+
+
+def add_settings(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """After a command's own arguments: a ``--field-name`` flag for each setting it uses, grouped.
+
+    The usage line shows the command's own arguments only (the settings would bury them).
+    """
+    parser.usage = parser.format_usage().removeprefix("usage: ").strip() + " [--SETTING VALUE ...]"
+    for group_name in (*USES[command], "logging"):
+        group = parser.add_argument_group(f"{group_name} settings (each also LABKIT_<NAME>)")
+        for name in SETTING_GROUPS[group_name]:
+            field = Settings.model_fields[name]
+            default = "unset" if field.default is None else field.default
+            group.add_argument(
+                f"--{name.replace('_', '-')}",
+                dest=name,
+                default=None,
+                metavar="VALUE",
+                help=f"{field.description} [default: {default}]",
+            )
+    return parser
+
+
+def processor_counts(text: str) -> dict[str, int]:
+    """``--processors``: ``N`` (CLIP's processors) or ``TASK=N,…``, as ``{task: N}``."""
+    counts = {}
+    for part in text.split(","):
+        task, _, count = part.strip().rpartition("=")
+        if not count.isdigit() or (task and not task.replace("_", "").isalnum()):
+            raise argparse.ArgumentTypeError(f"{text!r}: give a number (CLIP's processors) or TASK=N,… (clip=2,ocr=1)")
+        counts[task.strip() or "clip"] = int(count)
+    return counts
