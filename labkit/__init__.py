@@ -10,7 +10,8 @@ each hold one concept:
     partitioning    which partition a key lands in: librdkafka's CRC32 vs Java's murmur2
     admin           topics: create, list, describe with offsets and lag, read back
     console         `labkit topics` at a terminal: tail a topic readably, measure a consumer's throughput
-    wire            the record formats: request, result, dead letter, and their schema versions
+    wire            the record formats: request, result, and their headers
+    dead_letters    a record no task can use: parked unchanged, with headers saying why and where it failed
     versions        schema versions: MAJOR.MINOR in the labkit-schema header, and what a reader accepts
     serde           serializers and deserializers: a result as JSON bytes and back, checked against its schema
     embeddings      the image-embedding record: one CLIP vector per request, float16, keyed by request id
@@ -36,7 +37,8 @@ each hold one concept:
     cli             the labkit command
 
 Private helpers: ``_loop`` (one background thread repeating a step), ``_process`` (child
-processes and stop signals), ``_logging`` (how a command logs).
+processes and stop signals), ``_logging`` (how a command logs), ``_cli_settings`` (the
+``--setting`` flags of each command).
 """
 
 from importlib import import_module

@@ -71,5 +71,6 @@ def test_quick_bench_measures_every_section(tmp_path, photos):
     (search,) = report["search"]
     assert search["size"] == 2000 and search["exact_recall"] >= 0.99  # float16 vectors: ties aside, exact
     assert search["hnsw100_recall"] >= search["hnsw40_recall"] - 0.05 and search["hnsw100_recall"] > 0.8
+    assert search["hnsw200_recall"] >= search["hnsw100_recall"] - 0.05
     assert search["hnsw_build_s"] > 0 and search["hnsw_index_mb"] > 0
     assert "j. vector search" in result.stdout

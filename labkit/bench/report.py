@@ -70,7 +70,7 @@ def print_report(report: dict) -> None:
     if report.get("search"):
         _table(
             "j. vector search, top 10 of n 512-d vectors: exact vs pgvector HNSW (m 16, ef_construction 64) at "
-            "ef_search 40 and 100",
+            "ef_search 40, 100 and 200",
             report["search"],
             [
                 "size",
@@ -84,6 +84,9 @@ def print_report(report: dict) -> None:
                 "hnsw100_p50_ms",
                 "hnsw100_p99_ms",
                 "hnsw100_recall",
+                "hnsw200_p50_ms",
+                "hnsw200_p99_ms",
+                "hnsw200_recall",
             ],
         )
 
