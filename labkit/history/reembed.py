@@ -70,6 +70,12 @@ def reembed(
     consumer = make_consumer(settings, group_id, client_id="labkit-reembed")
     producer = make_producer(settings, client_id="labkit-reembed")
     assigned: list[bool] = []
+    failed: list = []  # this batch's delivery errors, reported by the producer's callback during flush()
+
+    def failures(err, _message) -> None:
+        if err is not None:
+            failed.append(err)
+
     consumer.subscribe([settings.requests_topic], on_assign=lambda c, parts: assigned.append(True))
     try:
         ends = _end_offsets(consumer, settings.requests_topic)
@@ -86,9 +92,13 @@ def reembed(
             if not batch:
                 continue
             quiet_since = time.monotonic()
-            _embed_batch(settings, scorer, batch, producer, stats)
-            if producer.flush(30) != 0:  # not all acknowledged: read the batch again from the last commit
-                raise LabkitError("re-embedding: the broker did not acknowledge the embeddings; run it again")
+            failed.clear()
+            _embed_batch(settings, scorer, batch, producer, stats, on_delivery=failures)
+            if producer.flush(30) != 0 or failed:  # not all acknowledged: nothing of this batch is committed
+                raise LabkitError(
+                    f"re-embedding: the broker did not acknowledge the embeddings ({failed[0] if failed else 'timeout'});"
+                    " is Kafka up? Then run `labkit sink --reembed` again."
+                )
             consumer.commit(offsets=next_offsets(batch), asynchronous=False)
     finally:
         consumer.close()
@@ -96,7 +106,7 @@ def reembed(
     return stats
 
 
-def _embed_batch(settings: Settings, scorer: Scorer, batch, producer, stats: ReembedStats) -> None:
+def _embed_batch(settings: Settings, scorer: Scorer, batch, producer, stats: ReembedStats, on_delivery) -> None:
     requests, pixels = [], []
     for message in batch:
         try:
@@ -113,7 +123,9 @@ def _embed_batch(settings: Settings, scorer: Scorer, batch, producer, stats: Ree
         return
     for request, vector in zip(requests, scorer.image_embeddings(pixels)):
         value, headers = encode_embedding(vector, scorer.model_id)
-        producer.produce(settings.embeddings_topic, key=request.id.encode(), value=value, headers=headers)
+        producer.produce(
+            settings.embeddings_topic, key=request.id.encode(), value=value, headers=headers, on_delivery=on_delivery
+        )
     stats.embedded += len(requests)
 
 

@@ -147,8 +147,8 @@ class HistoryWriter:
             self._warned.add((version, other))
             log.warning(
                 "sink: index version %d holds %s vectors, so embeddings of %s are not stored in it (search compares "
-                "one model's vectors only). After a model change, re-index: LABKIT_MODEL=... labkit sink --rebuild "
-                "--reembed",
+                "one model's vectors only). After a model change, re-index with the new "
+                "LABKIT_MODEL: labkit sink --reembed",
                 version,
                 model,
                 other,
