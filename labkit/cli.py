@@ -88,16 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument(
         "--ready-file", type=Path, default=None, help="write this file once the group has given the sink partitions"
     )
-    sink.add_argument(
-        "--rebuild",
-        action="store_true",
-        help="first replay the topics from the start into a new index version and switch to it",
-    )
-    sink.add_argument(
-        "--reembed",
-        action="store_true",
-        help="after a model change: embed the kept requests again with LABKIT_MODEL, then rebuild (implies --rebuild)",
-    )
+    for flag, text in (
+        ("--rebuild", "first replay the topics from the start into a new index version and switch to it"),
+        ("--reembed", "after a model change: embed the kept requests again with LABKIT_MODEL, then rebuild"),
+        ("--allow-missing", "switch to the rebuilt version even if the topics no longer hold some of its rows"),
+    ):
+        sink.add_argument(flag, action="store_true", help=text)
     send = command("send", "send images and print their labels")
     send.add_argument("files", nargs="+", type=Path)
     command("config", "print the settings in force, by group")
@@ -178,7 +174,7 @@ def _cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_sink(settings: Settings, args: argparse.Namespace) -> int:
     from .history.sink import run_sink
 
-    run_sink(settings, rebuild_first=args.rebuild, reembed=args.reembed, ready_file=args.ready_file)
+    run_sink(settings, args.rebuild, args.reembed, args.allow_missing, args.ready_file)
     return 0
 
 

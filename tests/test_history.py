@@ -14,7 +14,18 @@ from confluent_kafka import TopicPartition
 from labkit.admin import create_topics, describe_topics
 from labkit.embeddings import ImageEmbedding, decode_embedding, encode_embedding
 from labkit.errors import WireFormatError
-from labkit.history import Sink, duplicates, history, nearest, open_database, rebuild, reembed, similar, text_search
+from labkit.history import (
+    ReplayIncomplete,
+    Sink,
+    duplicates,
+    history,
+    nearest,
+    open_database,
+    rebuild,
+    reembed,
+    similar,
+    text_search,
+)
 from labkit.history.database import Database
 from labkit.history.schema import MIGRATIONS, schema_version
 from labkit.history.sink import HistoryWriter
@@ -321,6 +332,25 @@ def test_a_rebuild_replays_kafka_into_a_new_index_version_and_switches_to_it(emb
         _produce(settings, _sink_records(settings, photos, 1, first=10))  # the live sink now writes to version 2
         sink.drain()
         assert len(_rows(database)) == len(before) + 1
+
+        # A row whose records the topics no longer hold (a broker restarted empty, retention.ms): a rebuild
+        # would drop it, so it refuses, says how many and what to do, and leaves the active version as it was.
+        with database.transaction() as connection:
+            connection.execute("INSERT INTO images (request_id, filename) VALUES ('gone', 'gone.jpg')")
+        kept = _rows(database)
+        with pytest.raises(ReplayIncomplete, match=r"met 5 of the 6 rows .* version 2: .* --allow-missing"):
+            rebuild(settings, database, idle_s=1.0)
+        assert _rows(database) == kept
+        _produce(settings, _sink_records(settings, photos, 1, first=11))  # the refused version 3 takes no writes
+        sink.drain()
+        with database.connect() as connection:
+            states = connection.execute("SELECT version, state FROM labkit_index ORDER BY version").fetchall()
+            assert connection.execute("SELECT count(*) FROM images_v3").fetchone()[0] == 5
+        assert states == [(1, "retired"), (2, "active"), (3, "retired")]
+        assert rebuild(settings, database, idle_s=1.0, allow_missing=True) == 4
+        assert sorted(row[0] for row in _rows(database)) == sorted(row[0] for row in kept if row[0] != "gone") + [
+            f"{11:030x}ff"
+        ]
     finally:
         sink.close()
 

@@ -10,7 +10,7 @@
 """
 
 from .database import Database, DatabaseUnavailable, open_database
-from .rebuild import rebuild
+from .rebuild import ReplayIncomplete, rebuild
 from .reembed import ReembedStats, reembed
 from .search import Duplicates, Hit, duplicates, history, nearest, similar, text_search
 from .sink import Sink, SinkStats, sink_group, sink_topics
@@ -21,6 +21,7 @@ __all__ = [
     "Duplicates",
     "Hit",
     "ReembedStats",
+    "ReplayIncomplete",
     "Sink",
     "SinkStats",
     "duplicates",

@@ -9,7 +9,13 @@ replay has caught up, one transaction points the ``images`` view at the new vers
 After a **model change** the same path re-indexes: ``--reembed`` first runs a re-embedding
 group over the kept requests (``labkit.history.reembed``) with the new model, so the replay
 finds every image's new vector in ``image-embeddings``; the new version holds that model's
-vectors only. What the topics no longer hold (past ``retention.ms``) is not in the new version.
+vectors only.
+
+A replay is only as complete as the topics: what they no longer hold (past ``retention.ms``, or
+written before the broker started empty — the lab's embedded broker keeps records in memory
+only) cannot be replayed. So before switching, the rebuild counts the active version's rows the
+replay never met; if there are any it **refuses** (:class:`ReplayIncomplete`), unless told
+``allow_missing``, rather than drop them from the history without a word.
 """
 
 from __future__ import annotations
@@ -18,15 +24,28 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..config import Settings
+from ..errors import LabkitError
 from .database import Database
 from .reembed import reembed as reembed_requests
-from .schema import activate, index_model, new_index_version
+from .schema import activate, active_version, index_model, new_index_version, table
 from .sink import Sink, sink_group, sink_topics
 
 if TYPE_CHECKING:
     from ..clip import Scorer
 
 log = logging.getLogger(__name__)
+
+
+class ReplayIncomplete(LabkitError):
+    """The replay did not meet every row of the active index version, so the rebuild did not switch to the new one."""
+
+
+def rows_not_replayed(connection, old: int, new: int) -> tuple[int, int]:
+    """How many of index version ``old``'s rows version ``new`` lacks, and how many ``old`` holds."""
+    return connection.execute(
+        f"SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {table(new)} n WHERE n.request_id = o.request_id)), "
+        f"count(*) FROM {table(old)} o"
+    ).fetchone()
 
 
 def rebuild(
@@ -36,12 +55,14 @@ def rebuild(
     scorer: Scorer | None = None,
     idle_s: float = 2.0,
     timeout_s: float = 3600.0,
+    allow_missing: bool = False,
 ) -> int:
     """Replay the topics from their start into a new index version, then make it the active one; returns its number.
 
     ``reembed``: first embed every kept request again with ``settings``' CLIP model (or
     ``scorer``); the new version holds that model's vectors. Without it, the new version holds
-    the vectors of the model the active one holds.
+    the vectors of the model the active one holds. ``allow_missing``: switch even when the
+    active version holds rows the topics no longer have (they are left out; its table is kept).
     """
     model: str | None
     if reembed:
@@ -70,7 +91,25 @@ def rebuild(
     finally:
         replay.close()
     with database.transaction() as connection:
-        activate(connection, version)
+        old = active_version(connection)
+        assert old is not None, "open_database() migrates, and a migrated history always has an active version"
+        missing, total = rows_not_replayed(connection, old, version)
+        if missing and not allow_missing:  # the live sink stops writing to it; the number is never used again
+            connection.execute("UPDATE labkit_index SET state = 'retired' WHERE version = %s", (version,))
+        else:
+            activate(connection, version)
+    if missing and not allow_missing:
+        raise ReplayIncomplete(
+            f"The replay met {total - missing} of the {total} rows of the active index version {old}: the topics no "
+            f"longer hold the records of {missing} (past their retention.ms, or written before the broker started "
+            "empty: the lab's embedded broker keeps records in memory only, so a restarted `labkit lab` has empty "
+            f"topics while the history on disk keeps its rows). Version {old} stays active; version {version} is "
+            "retired. To switch anyway and leave those rows out of the history (their table "
+            f"{table(old)} is kept), run `labkit sink --rebuild --allow-missing` (in Python: "
+            "rebuild(..., allow_missing=True))."
+        )
+    if missing:
+        log.warning("sink: %d of the %d rows of index version %d were not in the topics any more", missing, total, old)
     log.info(
         "sink: index version %d is active (%d records replayed from %s)",
         version,

@@ -258,7 +258,11 @@ class Sink:
 
 
 def run_sink(
-    settings: Settings, rebuild_first: bool = False, reembed: bool = False, ready_file: Path | None = None
+    settings: Settings,
+    rebuild_first: bool = False,
+    reembed: bool = False,
+    allow_missing: bool = False,
+    ready_file: Path | None = None,
 ) -> None:
     """``labkit sink``: wait for the topics, open (or start) the database, and run one sink member until stopped."""
     from .._process import on_stop_signal
@@ -270,7 +274,7 @@ def run_sink(
     if rebuild_first or reembed:
         from .rebuild import rebuild
 
-        version = rebuild(settings, database, reembed=reembed)
+        version = rebuild(settings, database, reembed=reembed, allow_missing=allow_missing)
         print(f"sink: the history was rebuilt from Kafka into index version {version}, now active", flush=True)
     sink = Sink(settings, database)
     on_stop_signal(sink.stop)
