@@ -174,7 +174,7 @@ def _cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_sink(settings: Settings, args: argparse.Namespace) -> int:
     from .history.sink import run_sink
 
-    run_sink(settings, args.rebuild, args.reembed, args.allow_missing, args.ready_file)
+    run_sink(settings, args.rebuild, args.reembed, allow_missing=args.allow_missing, ready_file=args.ready_file)
     return 0
 
 

@@ -27,7 +27,7 @@ from ..config import Settings
 from ..errors import LabkitError
 from .database import Database
 from .reembed import reembed as reembed_requests
-from .schema import activate, active_version, index_model, new_index_version, table
+from .schema import activate, active_version, index_model, new_index_version, retire, table
 from .sink import Sink, sink_group, sink_topics
 
 if TYPE_CHECKING:
@@ -94,11 +94,12 @@ def rebuild(
         old = active_version(connection)
         assert old is not None, "open_database() migrates, and a migrated history always has an active version"
         missing, total = rows_not_replayed(connection, old, version)
-        if missing and not allow_missing:  # the live sink stops writing to it; the number is never used again
-            connection.execute("UPDATE labkit_index SET state = 'retired' WHERE version = %s", (version,))
+        refused = missing > 0 and not allow_missing
+        if refused:
+            retire(connection, version)  # a new group per version: the next rebuild replays from the start again
         else:
             activate(connection, version)
-    if missing and not allow_missing:
+    if refused:
         raise ReplayIncomplete(
             f"The replay met {total - missing} of the {total} rows of the active index version {old}: the topics no "
             f"longer hold the records of {missing} (past their retention.ms, or written before the broker started "

@@ -148,6 +148,11 @@ def activate(connection, version: int) -> None:
     connection.execute(f"CREATE VIEW images AS SELECT * FROM {table(version)}")
 
 
+def retire(connection, version: int) -> None:
+    """Stop writing to a version that will never be active (the live sink skips retired ones); its number stays used."""
+    connection.execute("UPDATE labkit_index SET state = 'retired' WHERE version = %s", (version,))
+
+
 def vector_index_name(version: int, model: str, dim: int) -> str:
     """The HNSW index of one model's vectors in one index version (a name PostgreSQL accepts for any model id)."""
     return f"{table(version)}_hnsw_{hashlib.sha1(model.encode()).hexdigest()[:10]}_{int(dim)}"
