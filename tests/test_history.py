@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,8 +148,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    status = f"/proc/{pid}/status"
-    return not (os.path.exists(status) and "zombie" in open(status).read())
+    status = Path(f"/proc/{pid}/status")  # an exited child not yet reaped is a zombie: gone all the same
+    return not (status.exists() and "zombie" in status.read_text())
 
 
 def test_the_sink_writes_one_row_per_request_whatever_order_the_streams_arrive_in_and_a_replay_changes_nothing(
