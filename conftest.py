@@ -11,7 +11,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from labkit.broker import free_port
+from labkit._net import free_port, free_ports
+
+#: The engine every test runs on, and every `labkit` the tests start: LABKIT_TEST_ENGINE=tansu (default) or kafka
+#: (Apache Kafka), with LABKIT_TEST_BROKERS nodes (default 1). .ci/run runs the suite on both.
+ENGINE = os.environ.get("LABKIT_TEST_ENGINE", "tansu")
+BROKERS = int(os.environ.get("LABKIT_TEST_BROKERS", "1"))
 
 #: The throw-away folders this process made (not a user's own LABKIT_* folders): removed when the run ends.
 _MADE: list[Path] = []
@@ -25,9 +30,10 @@ def _folder(variable: str, prefix: str) -> None:
 
 def pytest_configure(config):
     os.environ.setdefault("LABKIT_MODEL", "test-tiny")
+    os.environ["LABKIT_ENGINE"], os.environ["LABKIT_BROKERS"] = ENGINE, str(BROKERS)
     if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
         return  # pytest-xdist's controller: each worker (its own process) picks its own ports and folders below
-    os.environ.setdefault("LABKIT_BROKER_PORT", str(free_port()))
+    os.environ.setdefault("LABKIT_BROKER_PORT", str(free_ports(BROKERS)))  # node N listens on this + N - 1
     os.environ.setdefault("LABKIT_WEB_PORT", str(free_port()))
     # Exported ONNX towers go to a throw-away folder, not the user's cache.
     _folder("LABKIT_ONNX_CACHE_DIR", "labkit-onnx-")

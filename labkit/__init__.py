@@ -5,7 +5,7 @@ each hold one concept:
 
     config          Settings (LABKIT_* variables and CLI flags), grouped by the part that reads them
     errors          the errors labkit raises on purpose, each saying what to do next
-    broker          the embedded Kafka-protocol broker (Tansu)
+    kafka           the Kafka core: the engines labkit starts (Tansu in memory, Apache Kafka in KRaft mode)
     kafka_config    librdkafka settings for producers, consumers and admin clients, each with its reason
     partitioning    which partition a key lands in: librdkafka's CRC32 vs Java's murmur2
     admin           topics: create, list, describe with offsets and lag, read back
@@ -44,10 +44,12 @@ processes and stop signals), ``_logging`` (how a command logs), ``_cli_settings`
 from importlib import import_module
 from importlib.util import find_spec
 
+from ._net import free_port
 from .admin import create_topics, describe_topics, group_assignments, group_members, read_topic, wait_for_broker
-from .broker import EmbeddedBroker, free_port
 from .config import TEST_MODEL, Settings, load_settings
 from .errors import BadImage, BrokerUnavailable, LabkitError, ModelUnavailable, TopicMissing, WireFormatError
+from .kafka.engines import ApacheKafka, Broker, TansuBroker, start_broker
+from .kafka.engines.control import ClusterControl
 from .lab_client import LabClient
 from .stack import Stack, ensure_pipeline
 from .wire import ImageRequest, LabelScore, ScoreResult
@@ -56,9 +58,11 @@ __version__ = "0.1.0"
 
 # The public API, in one list. None of it loads PyTorch (tests/test_torch_free.py checks).
 __all__ = [
+    "ApacheKafka",
     "BadImage",
+    "Broker",
     "BrokerUnavailable",
-    "EmbeddedBroker",
+    "ClusterControl",
     "ImageRequest",
     "LabClient",
     "LabelScore",
@@ -68,6 +72,7 @@ __all__ = [
     "Settings",
     "Stack",
     "TEST_MODEL",
+    "TansuBroker",
     "TopicMissing",
     "WireFormatError",
     "create_topics",
@@ -78,6 +83,7 @@ __all__ = [
     "group_members",
     "load_settings",
     "read_topic",
+    "start_broker",
     "wait_for_broker",
 ]
 

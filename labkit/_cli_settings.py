@@ -8,13 +8,15 @@ from .config import SETTING_GROUPS, Settings
 
 #: The setting groups each command reads (``labkit config`` shows them all).
 _CONNECT = ("Kafka connection",)
-_PIPELINE = (*_CONNECT, "Kafka topics", "consumer group", "CLIP model", "processor batches", "image limits", "web app")
+_ENGINE = (*_CONNECT, "Apache Kafka engine")
+_PIPELINE = (*_ENGINE, "Kafka topics", "consumer group", "CLIP model", "processor batches", "image limits", "web app")
 USES: dict[str, tuple[str, ...]] = {
-    "up": _PIPELINE,
-    "lab": (*_PIPELINE, "lab"),
+    "up": (*_PIPELINE, "history"),
+    "lab": (*_PIPELINE, "history", "lab"),
     "bench": _PIPELINE,
     "load": _PIPELINE,
-    "broker": _CONNECT,
+    "broker": (*_ENGINE, "history"),
+    "cluster": (*_ENGINE, "history"),
     "topics": (*_CONNECT, "Kafka topics", "consumer group"),
     "processor": (*_CONNECT, "Kafka topics", "consumer group", "CLIP model", "processor batches", "image limits"),
     "web": (*_CONNECT, "Kafka topics", "consumer group", "image limits", "web app"),

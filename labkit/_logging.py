@@ -21,7 +21,7 @@ def log_to_stderr(level: str) -> None:
     )
     logging.getLogger("labkit").setLevel(level)
     # librdkafka's own complaints about an absent broker: labkit reports broker trouble itself.
-    logging.getLogger("labkit.kafka").setLevel(logging.NOTSET if level == "DEBUG" else logging.CRITICAL)
+    logging.getLogger("labkit.librdkafka").setLevel(logging.NOTSET if level == "DEBUG" else logging.CRITICAL)
 
 
 #: Each service's log file is rotated past this size, keeping one older file: at most ~2 MB per service.

@@ -49,6 +49,14 @@ def stop_process(process: subprocess.Popen | None, timeout: float = 10) -> None:
         process.wait()
 
 
+def describe_exit(code: int) -> str:
+    """``"code 3"``, or ``"code -9 (SIGKILL)"`` for a process that a signal killed."""
+    try:
+        return f"code {code}" + (f" ({signal.Signals(-code).name})" if code < 0 else "")
+    except ValueError:
+        return f"code {code}"
+
+
 def parse_failpoint(value: str | None) -> tuple[str, int] | None:
     """``LABKIT_FAILPOINT``: ``"before-commit:3"`` → ``("before-commit", 3)`` (the format is checked by Settings)."""
     if not value:

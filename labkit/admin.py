@@ -55,20 +55,28 @@ def wait_for_broker(
             time.sleep(0.2)
 
 
+def cluster_brokers(settings: Settings, timeout: float = 1.0) -> list[int]:
+    """The ids of the brokers the cluster lists as alive now (empty when none answers)."""
+    try:
+        return sorted(make_admin(settings).list_topics(timeout=timeout).brokers)
+    except KafkaException:
+        return []
+
+
 def create_topics(settings: Settings, topics: list[str] | None = None) -> dict[str, str]:
     """Create the topics that do not exist yet; returns ``{topic: "created" | "exists"}``.
 
     Safe to run any number of times (idempotent): an existing topic is left as it is, even if
-    its partition count differs from ``settings.partitions``.
+    its partition count differs from ``settings.partitions``. Each partition gets
+    ``settings.replication_factor`` copies, by default min(3, brokers in the cluster): one on a
+    single node, three (a leader and two followers) on a cluster of three or more.
     """
     admin = make_admin(settings)
-    wait_for_broker(settings, admin=admin)
+    metadata = wait_for_broker(settings, admin=admin)
     wanted = topics or labkit_topics(settings)
+    replicas = settings.replication_factor or min(3, len(metadata.brokers))
     futures = admin.create_topics(
-        [
-            NewTopic(t, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
-            for t in wanted
-        ],
+        [NewTopic(t, num_partitions=settings.partitions, replication_factor=replicas) for t in wanted],
         request_timeout=settings.connect_timeout_s,
     )
     outcome = {}

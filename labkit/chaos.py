@@ -10,7 +10,7 @@ stages them at will, with a real broker behind it, for notebook 07 and the failu
   does but its answer never comes back, then the connection drops. The producer retries both, so without idempotence the
   second batch is written before the first, and twice: **reordering and duplicates**.
 
-The broker must advertise the proxy's port (``EmbeddedBroker(advertised_port=proxy.port)``),
+The broker must advertise the proxy's port (``labkit.start_broker(port, advertised_port=proxy.port)``),
 or clients would bypass the proxy after their first metadata request.
 """
 

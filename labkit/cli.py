@@ -2,7 +2,8 @@
 
     labkit up            broker + topics + a processor per task (CLIP, OCR) + web app, until Ctrl-C; a part that dies restarts
     labkit lab           the same, plus JupyterLab on notebooks/
-    labkit broker        the embedded Kafka-protocol broker (Tansu) alone
+    labkit broker        the broker alone: Tansu (embedded, in memory), or Apache Kafka with --engine kafka [--brokers 3]
+    labkit cluster status|stop|kill|start [NODE]   one node of labkit's Apache Kafka cluster, on purpose
     labkit topics create|list|describe|tail|perf
     labkit processor     one processor of one task, --task clip|ocr (several of a task share its partitions)
     labkit web           the web app alone
@@ -52,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     lab = command("lab", "`up` plus JupyterLab on the notebooks")
     lab.add_argument("--notebook-dir", type=Path, default=Path("notebooks"))
     lab.add_argument("--no-web", action="store_true", help="run without the web app")
+    broker = command("broker", "run the broker alone: Tansu, or Apache Kafka (--engine kafka, --brokers 3)")
+    for starts_a_broker in (up, lab, broker):
+        starts_a_broker.add_argument(
+            "--fresh", action="store_true", help="engine kafka: wipe the cluster's data (topics, offsets) first"
+        )
     for stack in (up, lab):
         stack.add_argument("--no-sink", action="store_true", help="run without the history's sink (`labkit sink`)")
         stack.add_argument(
@@ -62,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
             help="how many processors: N = CLIP's (they share its group), or per task: clip=2,ocr=2; "
             "a task of --tasks not named runs 1 [default: 1 each]",
         )
-    command("broker", "run the embedded Kafka-protocol broker")
+    cluster = command("cluster", "show, stop, SIGKILL or start one node of labkit's running Apache Kafka cluster")
+    cluster.add_argument("action", choices=["status", "stop", "kill", "start"])
+    cluster.add_argument("node", nargs="?", type=int, help="the node id (1, 2, 3…); status shows them all")
     topics = command("topics", "create, list or describe labkit's topics; tail a topic; measure a consumer")
     topics.add_argument("action", choices=["create", "list", "describe", "tail", "perf"])
     topics.add_argument("topic", nargs="?", help="for tail and perf: the topic to read")
@@ -121,20 +129,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
-    from .broker import EmbeddedBroker
+    from .kafka.engines import engine_for
+    from .supervisor import Supervisor
 
-    with EmbeddedBroker(settings.broker_port, settings.broker_host) as broker:
-        print(
-            f"broker ready: Kafka protocol on {broker.bootstrap_servers} (Tansu, in-memory). Ctrl-C stops it.",
-            flush=True,
-        )
-        process = broker.process
-        assert process is not None  # started on entering the with block
+    def say(message: str) -> None:
+        print(f"broker: {message}", flush=True)
+
+    on_stop_signal(_raise_interrupt)  # Ctrl-C while Kafka starts stops what started
+    with engine_for(settings, settings.service_log_dir, args.fresh, say) as broker:
+        say(f"{broker.description} ready on {broker.bootstrap_servers}. Ctrl-C stops it.")
         stop = threading.Event()
         on_stop_signal(stop.set)
+        supervisor = Supervisor(broker.supervised_children(), say)  # a node that dies is restarted
         while not stop.wait(0.5):
-            if process.poll() is not None:
-                raise LabkitError(f"the broker exited with code {process.returncode}")
+            if failure := broker.failure():
+                raise LabkitError(failure)
+            supervisor.check()
+    return 0
+
+
+def _cmd_cluster(settings: Settings, args: argparse.Namespace) -> int:
+    from .kafka.engines.control import ClusterControl
+
+    cluster = ClusterControl(settings)
+    if args.action != "status":
+        if args.node is None:
+            raise LabkitError(f"Say which node: labkit cluster {args.action} NODE (one of {cluster.node_ids}).")
+        getattr(cluster, args.action)(args.node)
+    for node in cluster.status():
+        print(f"node {node.node_id}  {node.address:<16} {node.state}" + (f" (pid {node.pid})" if node.pid else ""))
     return 0
 
 
@@ -198,6 +221,7 @@ def _cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
         processors=processors_per_task(settings, args.processors),
         notebook_dir=getattr(args, "notebook_dir", None),
         sink=not args.no_sink,
+        fresh=args.fresh,
     )
     # Ctrl-C or SIGTERM during start-up must also stop what was started: both raise KeyboardInterrupt.
     on_stop_signal(_raise_interrupt)
@@ -264,6 +288,7 @@ def _cmd_config(settings: Settings, args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "broker": _cmd_broker,
+    "cluster": _cmd_cluster,
     "topics": _cmd_topics,
     "processor": _cmd_processor,
     "web": _cmd_web,

@@ -18,16 +18,22 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The model name that selects a small, randomly initialised CLIP of the same code path.
 TEST_MODEL = "test-tiny"
+#: The Apache Kafka version ``--engine kafka`` runs by default; docker-compose.yml's apache/kafka image is the same.
+KAFKA_VERSION = "4.1.1"
 
 
-def bootstrap_address(bootstrap: str | None, broker_port: int | str) -> str:
-    """The address clients connect to: the one given, else the embedded broker's port on this machine."""
-    return bootstrap or f"localhost:{broker_port}"
+def bootstrap_address(bootstrap: str | None, broker_port: int | str, brokers: int | str = 1) -> str:
+    """The address clients connect to: the one given, else every node labkit starts on this machine.
+
+    labkit's brokers listen on consecutive ports from ``broker_port`` (9092, 9093, 9094), and a
+    client is given all of them: with one node down it still finds the cluster through another.
+    """
+    return bootstrap or ",".join(f"localhost:{int(broker_port) + i}" for i in range(int(brokers)))
 
 
 class Settings(BaseSettings):
@@ -40,8 +46,18 @@ class Settings(BaseSettings):
         None,
         description="Kafka bootstrap servers (HOST:PORT[,HOST:PORT]). Unset: localhost:<broker_port>.",
     )
-    broker_port: int = Field(9092, description="Port of the embedded broker `labkit broker` starts.")
-    broker_host: str = Field("127.0.0.1", description="Address the embedded broker listens on.")
+    engine: Literal["tansu", "kafka"] = Field(
+        "tansu",
+        description="The broker labkit starts when none answers: 'tansu' (embedded, in memory, starts at once) or "
+        "'kafka' (Apache Kafka in KRaft mode, on disk; needs Java 17+).",
+    )
+    brokers: int = Field(
+        1, ge=1, le=9, description="Nodes of the Apache Kafka cluster labkit starts (engine kafka); Tansu has one."
+    )
+    broker_port: int = Field(
+        9092, description="Port of the broker labkit starts; Apache Kafka's node N listens on broker_port + N - 1."
+    )
+    broker_host: str = Field("127.0.0.1", description="Address the broker labkit starts listens on.")
     requests_topic: str = Field("image-requests", description="Topic the web app writes uploads to.")
     results_topic: str = Field("image-results", description="Topic processors write CLIP results to.")
     dead_letter_topic: str = Field(
@@ -51,7 +67,9 @@ class Settings(BaseSettings):
         "image-embeddings", description="Topic CLIP processors write each image's embedding to (the sink reads it)."
     )
     partitions: int = Field(3, ge=1, description="Partitions per topic: the most processors that can work in parallel.")
-    replication_factor: int = Field(1, ge=1, description="Copies of each partition (1 for one broker).")
+    replication_factor: int | None = Field(
+        None, ge=1, description="Copies of each partition of labkit's topics. Unset: min(3, brokers in the cluster)."
+    )
     task: str = Field(
         "clip",
         pattern=r"^[a-z][a-z0-9_]{0,30}$",
@@ -81,6 +99,22 @@ class Settings(BaseSettings):
         ge=0,
         description="How long the web app and processors keep retrying, with backoff, for Kafka "
         "and its topics at start.",
+    )
+
+    # --- the Apache Kafka engine --------------------------------------------------------------
+    kafka_version: str = Field(
+        KAFKA_VERSION,
+        pattern=r"^4\.\d+\.\d+$",
+        description="Apache Kafka version for engine kafka (fetched once by Maven unless KAFKA_HOME is set).",
+    )
+    kafka_heap_mb: int = Field(512, ge=128, description="Java heap of each Apache Kafka node, in MB.")
+    kafka_dir: Path | None = Field(
+        None,
+        description="Where the Apache Kafka cluster keeps its data across restarts "
+        "(default: <history_dir>/kafka/<brokers>-node-<broker_port>).",
+    )
+    kafka_cache_dir: Path | None = Field(
+        None, description="Where Apache Kafka's jars are kept once fetched (default: ~/.cache/labkit/kafka)."
     )
 
     # --- CLIP -----------------------------------------------------------------------------------
@@ -160,7 +194,8 @@ class Settings(BaseSettings):
     )
     history_dir: Path = Field(
         Path("~/.local/share/labkit").expanduser(),
-        description="labkit's data folder: the embedded PostgreSQL of the history lives in <history_dir>/postgres.",
+        description="labkit's data folder: the history's embedded PostgreSQL (<history_dir>/postgres) and the "
+        "Apache Kafka cluster's data (<history_dir>/kafka).",
     )
     log_dir: Path | None = Field(
         None,
@@ -173,10 +208,24 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _one_tansu(self) -> "Settings":
+        if self.engine == "tansu" and self.brokers > 1:
+            raise ValueError(
+                f"Tansu runs one node; for a cluster of {self.brokers} use the Apache Kafka engine "
+                f"(--engine kafka --brokers {self.brokers})"
+            )
+        return self
+
     @property
     def bootstrap_servers(self) -> str:
         """The Kafka address clients connect to."""
-        return bootstrap_address(self.bootstrap, self.broker_port)
+        return bootstrap_address(self.bootstrap, self.broker_port, self.brokers)
+
+    @property
+    def kafka_data_dir(self) -> Path:
+        """The Apache Kafka cluster's data folder: ``kafka_dir``, else one per size and port under ``history_dir``."""
+        return self.kafka_dir or self.history_dir / "kafka" / f"{self.brokers}-node-{self.broker_port}"
 
     @property
     def group_id(self) -> str:
@@ -231,7 +280,16 @@ class Settings(BaseSettings):
 #: Which settings belong to which part of the system (for ``--help``: each command lists only the
 #: groups it uses; ``labkit config --help`` lists them all).
 SETTING_GROUPS: dict[str, tuple[str, ...]] = {
-    "Kafka connection": ("bootstrap", "broker_port", "broker_host", "connect_timeout_s", "startup_timeout_s"),
+    "Kafka connection": (
+        "bootstrap",
+        "engine",
+        "brokers",
+        "broker_port",
+        "broker_host",
+        "connect_timeout_s",
+        "startup_timeout_s",
+    ),
+    "Apache Kafka engine": ("kafka_version", "kafka_heap_mb", "kafka_dir", "kafka_cache_dir"),
     "Kafka topics": (
         "requests_topic",
         "results_topic",

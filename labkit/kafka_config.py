@@ -25,8 +25,8 @@ def _base(settings: Settings, client_id: str) -> dict[str, Any]:
         # address shows up quickly. librdkafka still reconnects in the background, with backoff.
         "socket.connection.setup.timeout.ms": int(settings.connect_timeout_s * 1000),
         # Route librdkafka's own log lines (e.g. every failed reconnect) into Python logging under
-        # "labkit.kafka", where the CLI can quiet them: labkit reports failures itself, in one line.
-        "logger": logging.getLogger("labkit.kafka"),
+        # "labkit.librdkafka", where the CLI can quiet them: labkit reports failures itself, in one line.
+        "logger": logging.getLogger("labkit.librdkafka"),
     }
 
 

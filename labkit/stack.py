@@ -1,4 +1,4 @@
-"""Run the whole pipeline on one machine: broker, topics, processors, web app and (optionally) JupyterLab, as child processes.
+"""Run the whole pipeline on one machine: broker (Tansu or Apache Kafka), topics, processors, web app and (optionally) JupyterLab, as child processes.
 
 ``labkit up`` and ``labkit lab`` use :class:`Stack`, with processors for every enabled task
 (``LABKIT_TASKS``: CLIP and OCR, each task its own consumer group); notebooks use
@@ -9,7 +9,7 @@ next starts. Its output is shown after its name (``clip``, ``clip2``, ``ocr``, `
 kept, time-stamped, in a capped file of that name (``Settings.service_log_dir``, where notebooks
 read it). While it runs, a part that dies is restarted and the others keep
 working (:mod:`labkit.supervisor`). Stopping the stack (Ctrl-C,
-SIGTERM, ``stop()``, or the embedded broker dying) stops every process it started, newest first;
+SIGTERM, ``stop()``, or the in-memory Tansu broker dying) stops every process it started, newest first;
 on Linux the children are also told to exit if this process dies without cleaning up.
 """
 
@@ -24,12 +24,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ._logging import ServiceLogFile
+from ._net import port_is_open
 from ._process import on_stop_signal
 from .admin import create_topics, group_assignments, wait_for_broker
-from .broker import EmbeddedBroker, port_is_open
 from .config import Settings, load_settings
 from .errors import BrokerUnavailable, LabkitError
-from .supervisor import Child, Supervisor, describe_exit, local_processors
+from .kafka.engines import Broker, start_engine
+from .supervisor import Child, Supervisor, local_processors
 
 __all__ = ["Child", "Stack", "ensure_pipeline", "processor_name", "processors_per_task"]
 
@@ -75,15 +76,18 @@ class Stack:
         echo: bool = True,
         notebook_dir: Path | None = None,
         sink: bool = False,
+        fresh: bool = False,
     ):
-        """``sink``: also run the history's sink (``labkit sink``; ``labkit up``/``lab`` do unless ``--no-sink``)."""
+        """``sink``: also run the history's sink (``labkit sink``; ``labkit up``/``lab`` do unless ``--no-sink``);
+        ``fresh``: wipe the Apache Kafka cluster's data before starting it (``--fresh``)."""
         self.settings = settings
+        self.fresh = fresh
         self.want_sink = sink
         self.want_web, self.want_jupyter = web, jupyter
         self.processors = dict(processors) if isinstance(processors, Mapping) else {settings.task: processors}
         self.echo = echo
         self.notebook_dir = notebook_dir or Path.cwd() / "notebooks"
-        self.broker: EmbeddedBroker | None = None
+        self.broker: Broker | None = None
         self.children: list[Child] = []
         self._ready_tmp: tempfile.TemporaryDirectory | None = None
         self.log_dir: Path | None = settings.service_log_dir
@@ -110,13 +114,16 @@ class Stack:
     def _start_broker_if_needed(self) -> None:
         try:
             wait_for_broker(self.settings, timeout=1.5)
-            self._say(f"using the Kafka broker at {self.settings.bootstrap_servers}")
+            self._say(
+                f"using the Kafka broker at {self.settings.bootstrap_servers}"
+                + (" (--fresh ignored: labkit did not start it)" if self.fresh else "")
+            )
             return
         except BrokerUnavailable:
             if self.settings.names_its_broker:
                 raise  # the user named a broker: never start a different one in its place
-        self.broker = EmbeddedBroker(self.settings.broker_port, self.settings.broker_host).start()
-        self._say(f"embedded broker (Tansu, in-memory) ready on {self.broker.bootstrap_servers}")
+        self.broker = start_engine(self.settings, self.log_dir, self.fresh, self._say)
+        self._say(f"{self.broker.description} ready on {self.broker.bootstrap_servers}")
 
     def _spawn(
         self,
@@ -234,18 +241,15 @@ class Stack:
         """Run until Ctrl-C / SIGTERM (or our broker dies), restarting children that die; returns an exit code."""
         stop = threading.Event()
         on_stop_signal(stop.set)
-        supervisor = Supervisor(self.children, self._say)
+        # Apache Kafka's nodes are supervised like the rest (restarted when they die, unless stopped on purpose).
+        nodes = self.broker.supervised_children() if self.broker else []
+        supervisor = Supervisor([*nodes, *self.children], self._say)
         self._say("ready. Press Ctrl-C to stop everything.")
         code = 0
         while not stop.wait(0.5):
-            broker = self.broker.process if self.broker else None  # started with the stack
-            if broker is not None and broker.poll() is not None:
-                # In-memory: a new broker would be an empty cluster, and producers that outlived the old one fail.
-                self._say(
-                    f"the embedded broker exited with {describe_exit(broker.returncode)}; "
-                    "it held every topic in memory, so they are gone: stopping everything. Start labkit again "
-                    "for a new, empty broker."
-                )
+            if self.broker is not None and (failure := self.broker.failure()):
+                # Tansu is in memory: a new broker would be an empty cluster, and producers that outlived it fail.
+                self._say(f"{failure}: stopping everything. Start labkit again for a new broker.")
                 code = 1
                 break
             supervisor.check()

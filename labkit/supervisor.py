@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._logging import ServiceLogFile
-from ._process import die_with_parent, stop_process
+from ._process import describe_exit, die_with_parent, stop_process
 from .config import Settings, bootstrap_address
 from .errors import LabkitError
 
@@ -38,8 +37,13 @@ class Child:
         echo: bool = True,
         log: ServiceLogFile | None = None,
         task: str | None = None,
+        pid_file: Path | None = None,
+        hold_file: Path | None = None,
     ):
+        """``pid_file``: written with the pid at every start; ``hold_file``: while it exists, the child is down
+        on purpose (a Kafka node a lesson stopped) and no supervisor restarts it."""
         self.name, self.task = name, task  # task: the one a processor runs (None: not a processor)
+        self.pid_file, self.hold_file = pid_file, hold_file
         self.command, self.env = command, {**os.environ, **env}
         self.ready_file, self.ready_url = ready_file, ready_url
         self.echo, self.log = echo, log
@@ -61,9 +65,16 @@ class Child:
             bufsize=1,
             preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
+        if self.pid_file is not None:
+            self.pid_file.write_text(f"{self.process.pid}\n")
         threading.Thread(
             target=self._pump, args=(self.process.stdout,), name=f"{self.name}-output", daemon=True
         ).start()
+
+    @property
+    def held(self) -> bool:
+        """True while the child is stopped on purpose (its hold file exists): not to be restarted."""
+        return self.hold_file is not None and self.hold_file.exists()
 
     def _pump(self, output) -> None:
         for line in output:
@@ -104,14 +115,6 @@ class Child:
         stop_process(self.process, timeout)
 
 
-def describe_exit(code: int) -> str:
-    """``"code 3"``, or ``"code -9 (SIGKILL)"`` for a process that a signal killed."""
-    try:
-        return f"code {code}" + (f" ({signal.Signals(-code).name})" if code < 0 else "")
-    except ValueError:
-        return f"code {code}"
-
-
 @dataclass
 class _Watch:
     delay: float  # the pause before the next restart
@@ -138,12 +141,23 @@ class Supervisor:
         self.say = say
         self.given_up: list[Child] = []
         self._watches: dict[Child, _Watch] = {}
+        self._held: set[Child] = set()  # children seen stopped on purpose
 
     def check(self, now: float | None = None) -> None:
         """Notice children that died, and start again those whose pause is over."""
         now = time.monotonic() if now is None else now
         for child in self.children:
             if child in self.given_up:
+                continue
+            if child.held:  # stopped on purpose (a lesson's `labkit cluster stop 2`): not a crash
+                self._held.add(child)
+                self._watches.pop(child, None)
+                continue
+            if child in self._held:  # let go again: start it now if it is down
+                self._held.discard(child)
+                if child.process.poll() is not None:
+                    child.start()
+                    self.say(f"started {child.name} again (pid {child.process.pid})")
                 continue
             watch = self._watches.setdefault(child, _Watch(self.first_delay))
             if watch.restart_at is None and child.process.poll() is not None:

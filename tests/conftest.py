@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from labkit.broker import EmbeddedBroker, free_port
+from labkit._net import free_port
 from labkit.config import Settings
+from labkit.kafka.engines import make_broker
 
 REPO = Path(__file__).resolve().parents[1]
 # OpenAI's CLIP sample photos (MIT), kept in the repository (tests/data/photos/README.md);
@@ -27,8 +28,12 @@ PHOTOS = Path(os.environ.get("LABKIT_TEST_PHOTOS") or REPO / "tests" / "data" / 
 
 @pytest.fixture(scope="session")
 def broker():
-    # The port comes from the root conftest.py.
-    with EmbeddedBroker(port=int(os.environ["LABKIT_BROKER_PORT"])) as running:
+    """The session's broker: the engine ``LABKIT_TEST_ENGINE`` names (Tansu by default, or Apache Kafka with
+    ``LABKIT_TEST_BROKERS`` nodes), on the port the root conftest.py chose; Kafka's logs go to test-artifacts/."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    brokers = int(os.environ.get("LABKIT_BROKERS", "1"))
+    logs = REPO / "test-artifacts" / f"kafka-{worker}"
+    with make_broker(int(os.environ["LABKIT_BROKER_PORT"]), brokers=brokers, log_dir=logs) as running:
         yield running
 
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Producer
 
+from labkit._net import free_port
 from labkit.admin import create_topics, read_topic
-from labkit.broker import EmbeddedBroker, free_port
 from labkit.chaos import ChaosProxy
+from labkit.kafka.engines import make_broker
 
 
 @pytest.fixture
 def flaky(settings):
     broker_port, proxy_port = free_port(), free_port()
     proxy = ChaosProxy(proxy_port, broker_port).start()
-    with EmbeddedBroker(broker_port, advertised_port=proxy_port) as broker:
+    with make_broker(broker_port, advertised_port=proxy_port) as broker:
         yield proxy, settings.model_copy(update={"bootstrap": broker.bootstrap_servers, "partitions": 1})
     proxy.cut()
 

@@ -7,10 +7,11 @@ from functools import partial
 import pytest
 from confluent_kafka import TopicPartition
 
+from labkit._net import free_port
 from labkit.admin import create_topics, read_topic
-from labkit.broker import EmbeddedBroker, free_port
 from labkit.chaos import ChaosProxy
 from labkit.checkpoint import Checkpoint, RenewableProducer, ResultsNotAcknowledged, rewind
+from labkit.kafka.engines import make_broker
 from labkit.kafka_config import make_consumer, make_producer
 
 
@@ -26,7 +27,7 @@ def _take(consumer, count: int, timeout: float = 30) -> list:
 def test_nothing_is_committed_until_the_output_is_acknowledged_and_a_rewind_reads_the_batch_again(settings):
     broker_port, proxy_port = free_port(), free_port()
     network = ChaosProxy(proxy_port, broker_port).start()
-    broker = EmbeddedBroker(broker_port, advertised_port=proxy_port).start()
+    broker = make_broker(broker_port, advertised_port=proxy_port).start()
     own = settings.model_copy(update={"bootstrap": broker.bootstrap_servers, "partitions": 1})
     create_topics(own)
     requests = TopicPartition(own.requests_topic, 0)

@@ -15,9 +15,9 @@ import psutil
 import pytest
 from test_resilience import _upload, _wait_done
 
+from labkit._net import free_port
 from labkit._process import die_with_parent
 from labkit.admin import read_topic
-from labkit.broker import free_port
 from labkit.config import Settings
 from labkit.samples import sample_photos
 from labkit.stack import ensure_pipeline

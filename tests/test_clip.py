@@ -14,7 +14,7 @@ import pytest
 
 import labkit.clip
 from conftest import PHOTOS
-from labkit.broker import free_port
+from labkit._net import free_port
 from labkit.clip import ClipScorer, build_scorer, load_clip
 from labkit.config import Settings
 from labkit.errors import ModelUnavailable

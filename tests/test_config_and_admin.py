@@ -7,8 +7,8 @@ import time
 import pytest
 from confluent_kafka import Producer
 
+from labkit._net import free_port
 from labkit.admin import create_topics, describe_topics, require_topics, wait_for_broker
-from labkit.broker import free_port
 from labkit.cli import build_parser
 from labkit.config import SETTING_GROUPS, Settings, load_settings
 from labkit.errors import BrokerUnavailable, TopicMissing

@@ -320,12 +320,13 @@ def test_dead_letter_check(settings, capsys):
 
 
 def test_reachable_broker_check(settings, capsys):
-    from labkit.broker import EmbeddedBroker, free_port
+    from labkit._net import free_port
+    from labkit.kafka.engines import make_broker
 
-    fails("the EmbeddedBroker you started", exercises.check_reachable_broker, settings, "127.0.0.1")
-    with EmbeddedBroker(free_port(), advertised_host="kafka-in-docker") as unreachable:
+    fails("the broker you started", exercises.check_reachable_broker, settings, "127.0.0.1")
+    with make_broker(free_port(), advertised_host="kafka-in-docker") as unreachable:
         fails("told the client to use ['kafka-in-docker:", exercises.check_reachable_broker, settings, unreachable)
-    with EmbeddedBroker(free_port(), advertised_host="127.0.0.1") as reachable:
+    with make_broker(free_port(), advertised_host="127.0.0.1") as reachable:
         passes(exercises.check_reachable_broker, settings, reachable, capsys=capsys)
 
 

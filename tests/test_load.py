@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from labkit._net import free_port
 from labkit.admin import read_topic
 from labkit.bench.load import load_test, rss_mb, run_load
-from labkit.broker import free_port
 from labkit.stack import Stack
 from labkit.wire import ScoreResult
 

@@ -11,8 +11,8 @@ from confluent_kafka import TopicPartition
 from test_exercises import commit as _commit
 
 from labkit import exercises
+from labkit._net import free_port
 from labkit.admin import create_topics, describe_topics
-from labkit.broker import free_port
 from labkit.errors import BrokerUnavailable, TopicMissing
 from labkit.exercises import ExerciseFailed
 from labkit.kafka_config import make_consumer, make_producer

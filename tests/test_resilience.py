@@ -17,9 +17,10 @@ import pytest
 from websockets.sync.client import connect
 
 from conftest import WebServer
+from labkit._net import free_port
 from labkit.admin import create_topics, read_topic
-from labkit.broker import EmbeddedBroker, free_port
 from labkit.chaos import ChaosProxy
+from labkit.kafka.engines import make_broker
 from labkit.stack import Stack
 
 
@@ -134,7 +135,7 @@ def test_services_started_before_the_broker_wait_with_backoff_then_work(settings
             "a second retry while no broker answers",
         )
         assert not processor.ready.is_set() and processor.error is None  # still waiting, not crashed
-        with EmbeddedBroker(port):
+        with make_broker(port):
             _wait_until(lambda: _logged(caplog, "topics missing"), "the processor to find the broker, not its topics")
             assert not processor.ready.is_set() and processor.error is None
             create_topics(late)
@@ -151,7 +152,7 @@ def test_the_broker_going_away_gives_clear_503s_and_work_resumes_when_it_returns
 
     broker_port, reachable_port = free_port(), free_port()
     network = ChaosProxy(reachable_port, broker_port).start()  # clients reach the broker only through this
-    broker = EmbeddedBroker(broker_port, advertised_port=reachable_port).start()
+    broker = make_broker(broker_port, advertised_port=reachable_port).start()
     own = settings.model_copy(update={"bootstrap": broker.bootstrap_servers, "connect_timeout_s": 2})
     create_topics(own)
     processor = Processor(own, scorer, name="outage-processor").start_in_thread()
@@ -260,7 +261,7 @@ def test_a_processor_whose_results_cannot_be_delivered_rewinds_and_carries_on(se
 
     broker_port, proxy_port = free_port(), free_port()
     network = ChaosProxy(proxy_port, broker_port).start()
-    broker = EmbeddedBroker(broker_port, advertised_port=proxy_port).start()
+    broker = make_broker(broker_port, advertised_port=proxy_port).start()
     own = settings.model_copy(update={"bootstrap": broker.bootstrap_servers})
     create_topics(own)
     held = _HeldScorer(scorer)
@@ -323,7 +324,7 @@ def test_kafka_cut_while_partitions_are_revoked_the_processor_rewinds_and_loses_
 
     broker_port, proxy_port = free_port(), free_port()
     network = ChaosProxy(proxy_port, broker_port).start()
-    broker = EmbeddedBroker(broker_port, advertised_port=proxy_port).start()
+    broker = make_broker(broker_port, advertised_port=proxy_port).start()
     own = settings.model_copy(
         update={
             "bootstrap": broker.bootstrap_servers,

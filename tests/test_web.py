@@ -328,8 +328,8 @@ def test_the_pipeline_view_reads_kafka_once_for_many_pages_and_says_so_when_kafk
     from fastapi import HTTPException
 
     import labkit.monitor
+    from labkit._net import free_port
     from labkit.admin import create_topics
-    from labkit.broker import free_port
     from labkit.web.app import PipelineView
 
     create_topics(settings)

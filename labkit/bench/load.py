@@ -177,7 +177,7 @@ def load_test(
     stack runs ``settings.task`` alone (CLIP): it loads the web tier, and OCR's own speed is
     ``labkit bench``'s section h. Against ``url``, each upload waits for every task there.
     """
-    from ..broker import free_port
+    from .._net import free_port
     from ..stack import Stack
 
     stack = None

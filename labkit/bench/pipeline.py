@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from tqdm.auto import tqdm
 
-from ..broker import free_port
+from .._net import free_port
 from ..config import Settings
 from ..errors import LabkitError
 from ..stack import Stack

@@ -15,7 +15,7 @@ def check_reachable_broker(settings: Settings, broker: Any) -> None:
     """Bootstrap through the broker's listening address, then create a topic and produce, as any client would."""
     require(
         hasattr(broker, "port") and hasattr(broker, "advertised_host"),
-        "`fixed_broker` should be the EmbeddedBroker you started, e.g. EmbeddedBroker(port, advertised_host=...).",
+        "`fixed_broker` should be the broker you started, e.g. labkit.start_broker(port, advertised_host=...).",
     )
     on_this_machine = settings.model_copy(update={"bootstrap": f"127.0.0.1:{broker.port}", "connect_timeout_s": 3.0})
     metadata = make_admin(on_this_machine).list_topics(timeout=5)

