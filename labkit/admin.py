@@ -88,7 +88,7 @@ def create_topics(settings: Settings, topics: list[str] | None = None) -> dict[s
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
             outcome[topic] = "exists"
-    # Creation is asynchronous on a real cluster: wait until metadata shows every partition.
+    # Creation is asynchronous on a real cluster: wait until metadata shows every partition...
     deadline = time.monotonic() + settings.connect_timeout_s
     while time.monotonic() < deadline:
         metadata = admin.list_topics(timeout=settings.connect_timeout_s)
@@ -97,7 +97,35 @@ def create_topics(settings: Settings, topics: list[str] | None = None) -> dict[s
         ):
             break
         time.sleep(0.1)
+    # ...and until each new partition's leader serves it: for a moment after CreateTopics, Apache Kafka's
+    # metadata names a leader that still answers NOT_LEADER_FOR_PARTITION (measured: ~50 ms on one node).
+    created = [t for t, state in outcome.items() if state == "created" and t in metadata.topics]
+    _wait_for_leaders(settings, {t: sorted(metadata.topics[t].partitions) for t in created}, deadline)
     return outcome
+
+
+#: What a partition's leader answers while it is still taking up its leadership: worth asking again.
+_NOT_READY = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART)
+
+
+def _wait_for_leaders(settings: Settings, partitions: dict[str, list[int]], deadline: float) -> None:
+    """Until every partition's leader answers a ListOffsets request (or ``deadline``, after which callers retry)."""
+    if not partitions:
+        return
+    consumer = make_consumer(settings, client_id="labkit-admin")
+    try:
+        for topic, numbers in partitions.items():
+            for partition in numbers:
+                while True:
+                    try:
+                        consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=2)
+                        break
+                    except KafkaException as exc:
+                        if exc.args[0].code() not in _NOT_READY or time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.05)
+    finally:
+        consumer.close()
 
 
 def wait_for_topics(settings: Settings, topics: list[str], who: str = "labkit") -> ClusterMetadata:

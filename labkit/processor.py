@@ -52,6 +52,7 @@ from .batch import BatchScorer, Decoded, Rejected, Skipped
 from .checkpoint import Checkpoint, RenewableProducer, ResultsNotAcknowledged, rewind
 from .config import Settings
 from .errors import LabkitError
+from .kafka.group_errors import raise_if_refused
 from .kafka_config import make_consumer, make_producer
 from .tasks import Task, build_task
 
@@ -245,6 +246,7 @@ class Processor:
             if message is None:
                 break
             if message.error():
+                raise_if_refused([message], self.settings.group_id, self.settings.session_timeout_ms)
                 if message.error().code() != KafkaError._PARTITION_EOF:
                     log.warning("%s: consumer error: %s", self.name, message.error())
             else:

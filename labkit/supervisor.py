@@ -239,7 +239,8 @@ def local_processors(settings: Settings) -> list[int]:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
         port = _flag(command, "--broker-port") or env.get("LABKIT_BROKER_PORT", "9092")
-        bootstrap = bootstrap_address(_flag(command, "--bootstrap") or env.get("LABKIT_BOOTSTRAP"), port)
+        brokers = _flag(command, "--brokers") or env.get("LABKIT_BROKERS", "1")
+        bootstrap = bootstrap_address(_flag(command, "--bootstrap") or env.get("LABKIT_BOOTSTRAP"), port, brokers)
         prefix = _flag(command, "--group-prefix") or env.get("LABKIT_GROUP_PREFIX", "labkit")
         task = _flag(command, "--task") or env.get("LABKIT_TASK", "clip")
         if f"{prefix}-{task}" == settings.group_id and bootstrap == settings.bootstrap_servers:

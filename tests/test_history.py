@@ -442,8 +442,8 @@ def test_the_sink_killed_mid_batch_loses_no_row_and_doubles_none(embedded_histor
     database = open_database(settings)
     records = _sink_records(settings, photos, 5)
     _produce(settings, records)
-    # A short session: the group hands the dead member's partitions on soon after it dies.
-    env = {**os.environ, **settings.to_env(), "LABKIT_FAILPOINT": failpoint, "LABKIT_SESSION_TIMEOUT_MS": "2000"}
+    # labkit's session.timeout.ms (6 s, Apache Kafka's least) hands the dead member's partitions on soon after.
+    env = {**os.environ, **settings.to_env(), "LABKIT_FAILPOINT": failpoint}
     log = tmp_path / "sink.log"
     with log.open("w") as output:
         doomed = subprocess.Popen([sys.executable, "-m", "labkit", "sink"], env=env, stdout=output, stderr=output)

@@ -262,8 +262,8 @@ def test_the_ocr_processor_killed_mid_batch_loses_no_ocr_result(
     log = tmp_path / "processor.log"
     with log.open("w") as output:
         doomed = subprocess.Popen(
-            # A short session: the group hands its partitions on soon after it dies.
-            [*command, "--failpoint", failpoint, "--max-batch-size", "2", "--session-timeout-ms", "2000"],
+            # labkit's session.timeout.ms (6 s, Apache Kafka's least) hands its partitions on soon after it dies.
+            [*command, "--failpoint", failpoint, "--max-batch-size", "2"],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -178,14 +178,21 @@ def load_test(
     ``labkit bench``'s section h. Against ``url``, each upload waits for every task there.
     """
     from .._net import free_port
+    from ..kafka.engines import private_broker
     from ..stack import Stack
 
-    stack = None
-    if url is None:
-        own = {"bootstrap": None, "broker_port": free_port(), "web_port": free_port(), "web_host": "127.0.0.1"}
-        settings = settings.model_copy(update={**own, "tasks": settings.task})
-        stack = Stack(settings, web=True, processors=1, echo=False).start()
-        url = f"http://127.0.0.1:{settings.web_port}"
+    with private_broker(settings) as broker:
+        stack = None
+        if url is None:  # a broker of settings' engine, on ports of its own
+            own = {**broker, "web_port": free_port(), "web_host": "127.0.0.1"}
+            settings = settings.model_copy(update={**own, "tasks": settings.task})
+            stack = Stack(settings, web=True, processors=1, echo=False).start()
+            url = f"http://127.0.0.1:{settings.web_port}"
+        return _measure(url, stack, images, uploads, clients, progress)
+
+
+def _measure(url: str, stack, images: list[bytes], uploads: int, clients: int, progress) -> dict:
+    """The load run of :func:`load_test`, against ``url``; stops ``stack`` (when given) at the end."""
     try:
         web_pid = next((c.process.pid for c in stack.children if c.name == "web"), None) if stack else None
         run_load(url, images, min(20, uploads), min(4, clients))  # warm-up: connections, caches, first batches

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from .._net import free_port
 from ..config import Settings
 from ..errors import LabkitError
+from ..kafka.engines import private_broker
 from ..stack import Stack
 from .load import LoadResult, rss_mb, run_load
 
@@ -59,7 +60,8 @@ class BenchPipeline:
     """An embedded broker, topics and the web app on free ports; :meth:`processors` adds the processors."""
 
     def __init__(self, settings: Settings):
-        own = {"bootstrap": None, "broker_port": free_port(), "web_port": free_port(), "web_host": "127.0.0.1"}
+        self._broker = private_broker(settings)  # of the engine asked for (--engine), on ports of its own
+        own = {**self._broker.__enter__(), "web_port": free_port(), "web_host": "127.0.0.1"}
         tasks = ",".join(dict.fromkeys(("clip", *settings.enabled_tasks)))  # what uploads here may name
         self.settings = settings.model_copy(update={**own, "tasks": tasks})
         self.base = Stack(self.settings, web=True, processors=0, echo=False)
@@ -70,6 +72,7 @@ class BenchPipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.base.stop()
+        self._broker.__exit__(None, None, None)
 
     @contextmanager
     def processors(self, backend: str, max_batch: int, count: int = 1, task: str = "clip") -> Iterator[Processors]:

@@ -30,6 +30,7 @@ from ..config import Settings
 from ..embeddings import encode_embedding
 from ..errors import LabkitError
 from ..images import load_rgb
+from ..kafka.group_errors import raise_if_refused
 from ..kafka_config import make_consumer, make_producer
 from ..wire import ImageRequest, record_headers
 
@@ -88,7 +89,7 @@ def reembed(
         ):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"re-embedding had not reached the end of the requests after {timeout_s:.0f} s")
-            batch = [m for m in consumer.consume(REEMBED_BATCH, 0.2) if not m.error()]
+            batch = raise_if_refused(consumer.consume(REEMBED_BATCH, 0.2), group_id, settings.session_timeout_ms)
             if not batch:
                 continue
             quiet_since = time.monotonic()

@@ -33,6 +33,7 @@ from ..checkpoint import next_offsets, seek_back
 from ..config import Settings
 from ..embeddings import ImageEmbedding, decode_embedding
 from ..errors import LabkitError
+from ..kafka.group_errors import raise_if_refused
 from ..kafka_config import make_consumer
 from ..serde import RESULTS
 from ..wire import ImageRequest, ScoreResult, record_headers
@@ -184,7 +185,9 @@ class Sink:
 
     def step(self, timeout: float = 0.5) -> int:
         """Poll one batch and write it; returns how many records it committed (0 when none came or it was rewound)."""
-        batch = [m for m in self._consumer.consume(SINK_BATCH, timeout) if not m.error()]
+        batch = raise_if_refused(
+            self._consumer.consume(SINK_BATCH, timeout), self.group_id, self.settings.session_timeout_ms
+        )
         if not batch:
             return 0
         crash_at_failpoint(self._failpoint, "after-consume", self.stats.batches + 1, "sink")

@@ -9,9 +9,14 @@ a :class:`~labkit.chaos.ChaosProxy`). Clients never know which engine answers: t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from ..._net import free_ports
 from ...config import Settings, load_settings
 from ...errors import LabkitError
 from .apache import DEFAULT_VERSION, ApacheKafka, default_cache_dir, server_properties
@@ -25,6 +30,7 @@ __all__ = [
     "Broker",
     "TansuBroker",
     "make_broker",
+    "private_broker",
     "server_properties",
     "start_broker",
     "start_engine",
@@ -103,3 +109,20 @@ def make_broker(
 def start_broker(port: int, **options) -> Broker:
     """:func:`make_broker`, started: ``labkit.start_broker(port, advertised_host="kafka-in-docker")``."""
     return make_broker(port, **options).start()
+
+
+@contextmanager
+def private_broker(settings: Settings) -> Iterator[dict[str, Any]]:
+    """Settings overrides for a broker of ``settings``' engine of its own, on free ports, its data thrown away after.
+
+    For ``labkit bench`` and ``labkit load``, whose stacks must not meet the user's lab:
+    ``settings.model_copy(update=overrides)`` then starts one like ``labkit up`` would.
+    """
+    overrides: dict[str, Any] = {"bootstrap": None, "broker_port": free_ports(settings.brokers)}
+    if settings.engine == "kafka":
+        overrides["kafka_dir"] = Path(tempfile.mkdtemp(prefix="labkit-kafka-"))
+    try:
+        yield overrides
+    finally:
+        if "kafka_dir" in overrides:
+            shutil.rmtree(overrides["kafka_dir"], ignore_errors=True)

@@ -60,6 +60,12 @@ class Node:
     folder: Path
 
     @property
+    def reachable(self) -> str:
+        """Where this machine reaches the node's client listener, whatever it advertises (lesson 09 advertises
+        an unreachable name on purpose)."""
+        return f"{'127.0.0.1' if self.host in ('0.0.0.0', '::') else self.host}:{self.port}"
+
+    @property
     def properties_file(self) -> Path:
         return self.folder / "server.properties"
 
@@ -111,6 +117,11 @@ transaction.state.log.replication.factor={replicas}
 transaction.state.log.min.isr={in_sync}
 share.coordinator.state.topic.replication.factor={replicas}
 share.coordinator.state.topic.min.isr={in_sync}
+
+# How often the broker deletes segments past retention.ms (default every 5 minutes) and the log cleaner
+# looks for logs to compact (default every 15 s): every second here, so a lesson sees both happen.
+log.retention.check.interval.ms=1000
+log.cleaner.backoff.ms=1000
 
 # A new consumer group starts at once instead of waiting 3 s for more members (the default suits big
 # deployments; the lab and its tests make many small groups).
@@ -317,7 +328,7 @@ class ApacheKafka(Broker):
                         f"output: {' / '.join(list(child.tail)[-3:]) or 'none'}"
                         + (f" (all of it in {child.log.path})" if child.log is not None else "")
                     )
-                if node_serves(self.nodes[node_id].advertised, node_id):
+                if node_serves(self.nodes[node_id].reachable, node_id):
                     waiting.discard(node_id)
             if not waiting:
                 return
