@@ -55,6 +55,19 @@ def wait_for_broker(
             time.sleep(0.2)
 
 
+#: The cluster id Tansu always reports (Apache Kafka's is random, made when its storage is formatted).
+TANSU_CLUSTER_ID = "tansu_cluster"
+
+
+def engine_of(settings: Settings) -> str:
+    """Which engine answers at ``settings``' address: ``"tansu"``, or ``"kafka"`` for Apache Kafka (or another broker).
+
+    Read from the broker (its cluster id), not from ``LABKIT_ENGINE``: a lab pointed at a Kafka
+    of its own with ``--bootstrap`` still gets the right answer.
+    """
+    return "tansu" if wait_for_broker(settings).cluster_id == TANSU_CLUSTER_ID else "kafka"
+
+
 def cluster_brokers(settings: Settings, timeout: float = 1.0) -> list[int]:
     """The ids of the brokers the cluster lists as alive now (empty when none answers)."""
     try:
@@ -105,7 +118,12 @@ def create_topics(settings: Settings, topics: list[str] | None = None) -> dict[s
 
 
 #: What a partition's leader answers while it is still taking up its leadership: worth asking again.
-_NOT_READY = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART)
+_NOT_READY = (
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_PARTITION,  # this client's own metadata does not show the partition yet
+)
 
 
 def _wait_for_leaders(settings: Settings, partitions: dict[str, list[int]], deadline: float) -> None:

@@ -1,4 +1,4 @@
-"""Shared fixtures: one real Tansu broker per test session on a free port, the random test model, the sample photos.
+"""Shared fixtures: one real broker per test session on free ports (the engine LABKIT_TEST_ENGINE names), the random test model, the sample photos.
 
 No Kafka mocks: every test talks to the broker over TCP through confluent-kafka, as the
 services do. Each test gets its own topic names and consumer group, so tests never see each

@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import NewTopic
 
 from labkit._net import free_ports
+from labkit.admin import engine_of
 from labkit.config import Settings
 from labkit.kafka.engines import make_broker
 from labkit.kafka_config import make_admin
@@ -110,6 +111,7 @@ def _assignment_within(consumer: Consumer, topic: str, seconds: float) -> tuple[
 
 def test_end_offsets_count_records_on_kafka_and_batches_on_tansu(engine):
     name, settings = engine
+    assert engine_of(settings) == name  # told apart by the cluster id the broker reports
     topic = _topic(settings)
     assert _deliver(_producer(settings), topic, [(None, b"x")] * 10) == []  # one batch (linger 50 ms)
     low, high = _watermarks(settings, topic)

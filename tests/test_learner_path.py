@@ -1,6 +1,6 @@
 """The lab as a learner walks it: one running stack, one kernel per notebook, cells in order, twice.
 
-The stack is started the way ``labkit lab`` starts it (``labkit up``: embedded broker, topics,
+The stack is started the way ``labkit lab`` starts it (``labkit up``: the broker of the session's engine, topics,
 a processor, the web app), and every notebook's kernel gets the environment JupyterLab would
 give it. In each notebook the learner runs the cells top to bottom; at every exercise they
 run the template, then its check — which must fail with feedback —, then the reference

@@ -14,8 +14,10 @@ Sections (see README "Benchmark"):
   h. OCR beside CLIP (when LABKIT_TASKS has ocr): the OCR task alone on rendered-text cards and on
      photos (and how many cards it read exactly), then the pipeline with one OCR processor;
   i. the history's sink: requests + results + embeddings written to PostgreSQL, beside (b)'s throughput;
-  j. vector search over 100k and 1M synthetic 512-d vectors: exact vs pgvector HNSW, p50/p99 and recall@10.
-Everything runs on this machine: one embedded broker and web app for the run, and real processor
+  j. vector search over 100k and 1M synthetic 512-d vectors: exact vs pgvector HNSW, p50/p99 and recall@10;
+  k. on Apache Kafka with three or more brokers (--engine kafka --brokers 3): the failover time, from a
+     broker's SIGKILL (and from its clean shutdown) to the first acknowledged produce to a partition it led.
+Everything runs on this machine: one broker (of the engine --engine names) and web app for the run, and real processor
 processes, started afresh for each measurement (:mod:`.pipeline`).
 PyTorch is imported only by the functions that measure it (:func:`run_bench`, the tower and
 text-tower sections), so ``labkit load`` and the notebooks that use :mod:`.batching` or
@@ -34,6 +36,7 @@ from tqdm.auto import tqdm
 from ..clip import BACKENDS, build_scorer, load_clip
 from ..config import Settings
 from ..images import load_rgb
+from ..kafka.failover import leader_of, time_failover
 from ..samples import sample_photos
 from .history import search_benchmark, sink_throughput
 from .images import image_sets
@@ -238,6 +241,16 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict:
                     alone = row.pop("img_per_s")  # the row's img_per_s is the pipeline's from here on
                     ratio = float(f"{result.img_per_s / alone:.3g}")
                     row.update(alone_img_per_s=alone, **_summary(result), ratio_to_alone=ratio)
+        # (k) failover, on a cluster of three or more Apache Kafka brokers.
+        cluster = pipeline.base.broker
+        if settings.engine == "kafka" and settings.brokers >= 3 and cluster is not None:
+            with tqdm(total=2, desc="k. failover", unit="broker") as bar:
+                report["failover"] = []
+                for how in ("kill", "stop"):
+                    node = leader_of(pipeline.settings, pipeline.settings.requests_topic, 0)
+                    seconds = time_failover(pipeline.settings, cluster, node, how)
+                    report["failover"].append({"broker": node, "how": how, "seconds": round(seconds, 2)})
+                    bar.update(1)
         # (i) the sink, on the run's broker, beside the pipeline's saturated throughput.
         with tqdm(total=1, desc="i. sink", unit="run") as bar:
             sink = sink_throughput(pipeline.settings, images["224px"], options.sink_requests)

@@ -42,6 +42,7 @@ class LoadResult:
     seconds: float
     latencies_ms: list[float]
     statuses: Counter = field(default_factory=Counter)  # every HTTP answer, retries included
+    accepted: list[str] = field(default_factory=list)  # the request id of every 202
     lost: list[str] = field(default_factory=list)  # accepted request ids with no result within the timeout
     failed: list[str] = field(default_factory=list)  # accepted request ids whose result was an error
 
@@ -103,6 +104,7 @@ async def _client(
                     raise RuntimeError(f"upload {i}: HTTP {response.status_code} {response.text[:200]}")
                 accepted = response.json()
                 request_id = accepted["id"]
+                out.accepted.append(request_id)
                 unanswered[request_id] = set(accepted.get("tasks") or [])  # none listed: the first result ends it
                 waiting[request_id] = loop.create_future()
                 await socket.send(json.dumps({"type": "subscribe", "id": request_id}))

@@ -57,7 +57,7 @@ class Processors:
 
 
 class BenchPipeline:
-    """An embedded broker, topics and the web app on free ports; :meth:`processors` adds the processors."""
+    """A broker of its own (of --engine's engine), topics and the web app; :meth:`processors` adds processors."""
 
     def __init__(self, settings: Settings):
         self._broker = private_broker(settings)  # of the engine asked for (--engine), on ports of its own

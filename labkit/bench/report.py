@@ -90,6 +90,14 @@ def print_report(report: dict) -> None:
             ],
         )
 
+    if report.get("failover"):
+        _table(
+            "k. failover on Apache Kafka: a partition leader's broker SIGKILLed (kill) or shut down (stop) → the first "
+            "acknowledged produce to a partition it led (replication factor 3, min.insync.replicas 2)",
+            report["failover"],
+            ["broker", "how", "seconds"],
+        )
+
 
 def save_plot(report: dict, path: Path) -> None:
     import matplotlib
