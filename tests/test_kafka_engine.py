@@ -15,8 +15,8 @@ from labkit.admin import create_topics, read_topic
 from labkit.config import KAFKA_VERSION, Settings
 from labkit.errors import LabkitError
 from labkit.kafka.engines import ApacheKafka, default_cache_dir, server_properties
-from labkit.kafka.engines.apache import Node
 from labkit.kafka.engines.distribution import find_java, java_major_version, kafka_runtime
+from labkit.kafka.engines.kraft import Node
 from labkit.kafka_config import make_consumer, make_producer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,3 +108,11 @@ def test_a_restarted_cluster_keeps_its_topics_records_and_offsets_and_fresh_wipe
     with cluster(fresh=True):  # --fresh: a new cluster
         assert create_topics(settings, ["kept"]) == {"kept": "created"}
         assert read_topic(settings, "kept", idle_s=0.5) == []
+
+
+def test_a_cluster_id_never_starts_with_a_dash():
+    """kafka-storage format -t -abc… reads the id as an option: Kafka's own ids never start with '-', nor do labkit's."""
+    from labkit.kafka.engines.kraft import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(2000)]  # about 31 would start with '-' if nothing prevented it
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids) and len(set(ids)) == len(ids)

@@ -83,7 +83,7 @@ def time_failover(settings: Settings, cluster, node: int, how: str = "kill") -> 
     clock = FailoverClock(settings, node)
     try:
         started = time.monotonic()
-        cluster.kill_node(node) if how == "kill" else cluster.stop_node(node)
+        cluster.kill_node(node) if how == "kill" else cluster.stop_node(node, wait=False)  # timed from the signal
         return clock.seconds_since(started)
     finally:
         clock.producer.flush(10)
