@@ -57,6 +57,20 @@ def describe_exit(code: int) -> str:
         return f"code {code}"
 
 
+def is_running(pid: int) -> bool:
+    """True while process ``pid`` runs; a zombie (exited, not yet reaped by its parent) counts as stopped.
+
+    Safer than ``Popen.poll()`` from a second thread: while another thread is inside ``poll()``,
+    CPython's answers "still running" without looking.
+    """
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def parse_failpoint(value: str | None) -> tuple[str, int] | None:
     """``LABKIT_FAILPOINT``: ``"before-commit:3"`` → ``("before-commit", 3)`` (the format is checked by Settings)."""
     if not value:

@@ -153,7 +153,7 @@ def test_a_node_is_killed_and_started_on_purpose_by_command_and_a_crash_is_resta
         return done.stdout
 
     try:
-        assert "node 2" in labkit_cluster("kill", "2") and cluster.node_pid(2) is None
+        assert "node 2" in labkit_cluster("kill", "2") and cluster.node_pid(2) is None  # it waits for the death
         time.sleep(2)  # four supervisor checks: a node stopped on purpose stays down
         assert "stopped on purpose" in labkit_cluster("status") and cluster.node_pid(2) is None
         assert "node 2  localhost" in labkit_cluster("start", "2") and node_serves(f"127.0.0.1:{cluster.port + 1}", 2)

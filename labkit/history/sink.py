@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 
 from .._process import crash_at_failpoint, parse_failpoint
 from ..checkpoint import next_offsets, seek_back
@@ -65,6 +65,7 @@ class SinkStats:
     written: int = 0  # records written and committed
     unreadable: int = 0  # records logged and committed past
     retries: int = 0  # batches rewound after a database error
+    commit_failures: int = 0  # batches written whose offsets Kafka did not take (they may come again)
 
 
 Row = RequestRow | ScoreResult | ImageEmbedding
@@ -201,7 +202,14 @@ class Sink:
             self._stop.wait(self.retry_s)
             return 0
         crash_at_failpoint(self._failpoint, "before-commit", self.stats.batches + 1, "sink")  # rows in, offsets not
-        self._consumer.commit(offsets=next_offsets(batch), asynchronous=False)
+        try:
+            self._consumer.commit(offsets=next_offsets(batch), asynchronous=False)
+        except KafkaException as exc:
+            # The group's coordinator moved (its broker died) or the group is rebalancing. The rows are in, and
+            # the upserts are idempotent: if these records come again, writing them again changes nothing. The
+            # next commit covers these offsets too.
+            log.warning("sink: committing %d records failed (%s); they may be read again", len(batch), exc)
+            self.stats.commit_failures += 1
         self.stats.batches += 1
         self.stats.written += sum(row is not None for row in rows)
         self.stats.unreadable += sum(row is None for row in rows)

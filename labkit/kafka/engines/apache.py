@@ -33,6 +33,7 @@ from typing_extensions import Self
 
 from ..._logging import ServiceLogFile
 from ..._net import free_port, port_is_open
+from ..._process import is_running
 from ...config import KAFKA_VERSION as DEFAULT_VERSION
 from ...errors import LabkitError
 from ...supervisor import Child, Supervisor
@@ -132,7 +133,7 @@ class ApacheKafka(Broker):
                 f"{self.data_dir} holds a cluster of {state.get('brokers')} node(s), not {self.brokers}. "
                 "Start it with the same --brokers, or wipe it with --fresh."
             )
-        if (owner := state.get("owner_pid")) and owner != os.getpid() and _alive(owner):
+        if (owner := state.get("owner_pid")) and owner != os.getpid() and is_running(owner):
             raise LabkitError(
                 f"Another labkit (pid {owner}) runs the Kafka cluster in {self.data_dir}. Use it "
                 f"(--bootstrap {self.bootstrap_servers}), stop it, or give this one another --kafka-dir."
@@ -318,7 +319,7 @@ class ApacheKafka(Broker):
     def node_pid(self, node_id: int) -> int | None:
         """The pid of node ``node_id``'s process while it runs, else None."""
         child = self._child(node_id)
-        return child.process.pid if child.process.poll() is None else None
+        return child.process.pid if is_running(child.process.pid) else None
 
     def _child(self, node_id: int) -> Child:
         if node_id not in self.children:
@@ -348,16 +349,6 @@ def node_serves(address: str, node_id: int) -> bool:
 def default_cache_dir() -> Path:
     """Where Kafka's jars are kept once fetched: ``$XDG_CACHE_HOME/labkit/kafka`` (``~/.cache/labkit/kafka``)."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit" / "kafka"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _release(state_file: Path) -> None:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..._process import is_running
 from ...config import Settings, load_settings
 from ...errors import LabkitError
 from .apache import node_serves
@@ -70,7 +71,7 @@ class ClusterControl:
             pid = int((self._node(node_id) / "pid").read_text())
         except (OSError, ValueError):
             return None
-        return pid if _running(pid) else None
+        return pid if is_running(pid) else None
 
     def status(self) -> list[NodeState]:
         addresses = self.settings.bootstrap_servers.split(",")
@@ -96,7 +97,7 @@ class ClusterControl:
             return
         os.kill(pid, sig)
         deadline = time.monotonic() + timeout
-        while _running(pid):
+        while is_running(pid):
             if time.monotonic() > deadline:
                 os.kill(pid, signal.SIGKILL)
             time.sleep(0.05)
@@ -104,7 +105,7 @@ class ClusterControl:
     def start(self, node_id: int, timeout: float = 120.0) -> None:
         """Let node ``node_id`` run again and wait until it is back in the cluster's metadata."""
         owner = json.loads((self.folder / "cluster.json").read_text()).get("owner_pid")
-        if not owner or not _running(owner):
+        if not owner or not is_running(owner):
             raise LabkitError(
                 f"No labkit runs the cluster in {self.folder} any more, so nobody can start node {node_id}. "
                 "Start the cluster again (`labkit lab --engine kafka ...` or `labkit broker --engine kafka ...`)."
@@ -119,13 +120,3 @@ class ClusterControl:
                     "lab's log folder."
                 )
             time.sleep(0.2)
-
-
-def _running(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie, dead but not yet reaped by its parent, counts as stopped)."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
