@@ -145,10 +145,13 @@ class ApacheKafka(Broker):
                     f"Kafka broker, use it with --bootstrap localhost:{self.port + i}; otherwise choose another "
                     "first port with --broker-port."
                 )
-        controllers = [
-            port if port and not port_is_open("127.0.0.1", port) else free_port()
-            for port in state.get("controller_ports", [None] * self.brokers)
-        ]
+        clients = range(self.port, self.port + self.brokers)
+        controllers = []
+        for kept in state.get("controller_ports", [None] * self.brokers):
+            port = kept if kept and not port_is_open("127.0.0.1", kept) else free_port()
+            while port in clients or port in controllers:
+                port = free_port()
+            controllers.append(port)
         cluster_id = state.get("cluster_id") or new_cluster_id()
         for i in range(self.brokers):
             node_id = i + 1
