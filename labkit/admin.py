@@ -68,14 +68,6 @@ def engine_of(settings: Settings) -> str:
     return "tansu" if wait_for_broker(settings).cluster_id == TANSU_CLUSTER_ID else "kafka"
 
 
-def cluster_brokers(settings: Settings, timeout: float = 1.0) -> list[int]:
-    """The ids of the brokers the cluster lists as alive now (empty when none answers)."""
-    try:
-        return sorted(make_admin(settings).list_topics(timeout=timeout).brokers)
-    except KafkaException:
-        return []
-
-
 def create_topics(settings: Settings, topics: list[str] | None = None) -> dict[str, str]:
     """Create the topics that do not exist yet; returns ``{topic: "created" | "exists"}``.
 

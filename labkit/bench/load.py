@@ -183,14 +183,13 @@ def load_test(
     from ..kafka.engines import private_broker
     from ..stack import Stack
 
-    with private_broker(settings) as broker:
-        stack = None
-        if url is None:  # a broker of settings' engine, on ports of its own
-            own = {**broker, "web_port": free_port(), "web_host": "127.0.0.1"}
-            settings = settings.model_copy(update={**own, "tasks": settings.task})
-            stack = Stack(settings, web=True, processors=1, echo=False).start()
-            url = f"http://127.0.0.1:{settings.web_port}"
-        return _measure(url, stack, images, uploads, clients, progress)
+    if url is not None:
+        return _measure(url, None, images, uploads, clients, progress)
+    with private_broker(settings) as broker:  # a broker of settings' engine, on ports of its own
+        own = {**broker, "web_port": free_port(), "web_host": "127.0.0.1"}
+        settings = settings.model_copy(update={**own, "tasks": settings.task})
+        stack = Stack(settings, web=True, processors=1, echo=False).start()
+        return _measure(f"http://127.0.0.1:{settings.web_port}", stack, images, uploads, clients, progress)
 
 
 def _measure(url: str, stack, images: list[bytes], uploads: int, clients: int, progress) -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from tqdm.auto import tqdm
 
@@ -60,8 +60,9 @@ class BenchPipeline:
     """A broker of its own (of --engine's engine), topics and the web app; :meth:`processors` adds processors."""
 
     def __init__(self, settings: Settings):
-        self._broker = private_broker(settings)  # of the engine asked for (--engine), on ports of its own
-        own = {**self._broker.__enter__(), "web_port": free_port(), "web_host": "127.0.0.1"}
+        self._cleanup = ExitStack()  # the broker's throw-away data folder, removed on exit
+        broker = self._cleanup.enter_context(private_broker(settings))  # --engine's engine, on ports of its own
+        own = {**broker, "web_port": free_port(), "web_host": "127.0.0.1"}
         tasks = ",".join(dict.fromkeys(("clip", *settings.enabled_tasks)))  # what uploads here may name
         self.settings = settings.model_copy(update={**own, "tasks": tasks})
         self.base = Stack(self.settings, web=True, processors=0, echo=False)
@@ -72,7 +73,7 @@ class BenchPipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.base.stop()
-        self._broker.__exit__(None, None, None)
+        self._cleanup.close()
 
     @contextmanager
     def processors(self, backend: str, max_batch: int, count: int = 1, task: str = "clip") -> Iterator[Processors]:

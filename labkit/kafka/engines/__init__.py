@@ -19,13 +19,12 @@ from typing import Any
 from ..._net import free_ports
 from ...config import Settings, load_settings
 from ...errors import LabkitError
-from .apache import DEFAULT_VERSION, ApacheKafka, default_cache_dir
+from .apache import ApacheKafka, default_cache_dir
 from .base import Broker
 from .kraft import server_properties
 from .tansu import TansuBroker
 
 __all__ = [
-    "DEFAULT_VERSION",
     "ENGINES",
     "ApacheKafka",
     "Broker",

@@ -8,8 +8,8 @@ What happens on :meth:`ApacheKafka.start`, in the order an operator would do it 
    committed offsets and the history's replay are still there next time (``--fresh`` wipes it).
 3. A new data folder is formatted once with one cluster id (``kafka-storage format``).
 4. The nodes start (``kafka.Kafka server.properties``), their output in ``kafka1.log``…
-5. Ready means ready over the Kafka protocol: every node is listed in the cluster's metadata
-   (a KRaft broker is listed once the controller quorum has unfenced it).
+5. Ready means ready over the Kafka protocol: each node answers a metadata request on its own
+   address and lists itself among the live brokers (once the controller quorum has unfenced it).
 
 SIGTERM makes a node shut down cleanly (it hands its partitions' leadership to the others
 first); :meth:`ApacheKafka.kill_node` SIGKILLs one, as a power cut would, for lessons and tests.
@@ -34,7 +34,7 @@ from typing_extensions import Self
 from ..._logging import ServiceLogFile
 from ..._net import free_port, port_is_open
 from ..._process import is_running
-from ...config import KAFKA_VERSION as DEFAULT_VERSION
+from ...config import KAFKA_VERSION
 from ...errors import LabkitError
 from ...supervisor import Child, Supervisor
 from .base import Broker
@@ -64,7 +64,7 @@ class ApacheKafka(Broker):
         host: str = "127.0.0.1",
         brokers: int = 1,
         data_dir: Path | None = None,
-        version: str = DEFAULT_VERSION,
+        version: str = KAFKA_VERSION,
         advertised_host: str | None = None,
         advertised_port: int | None = None,
         heap_mb: int = 512,
@@ -90,7 +90,10 @@ class ApacheKafka(Broker):
         self.nodes: dict[int, Node] = {}
         self.children: dict[int, Child] = {}
         self._logs: list[ServiceLogFile] = []
-        self.description = f"Apache Kafka {version} (KRaft, {brokers} node{'s' if brokers > 1 else ''})"
+        self.description = self._describe()
+
+    def _describe(self) -> str:
+        return f"Apache Kafka {self.version} (KRaft, {self.brokers} node{'s' if self.brokers > 1 else ''})"
 
     # --- addresses ------------------------------------------------------------------------------
 
@@ -107,9 +110,7 @@ class ApacheKafka(Broker):
         try:
             self.runtime = kafka_runtime(self.version, self.cache_dir, self.say)
             self.version = self.runtime.version
-            self.description = (
-                f"Apache Kafka {self.version} (KRaft, {self.brokers} node{'s' if self.brokers > 1 else ''})"
-            )
+            self.description = self._describe()  # KAFKA_HOME may hold another version
             self._prepare_folder()
             for node in self.nodes.values():
                 self._start_child(node)
