@@ -1,13 +1,13 @@
 """One micro-batch of image requests for one task: decode each record, run the task on the images, produce results and dead letters.
 
 No consumer here, and no commit: the processor's loop (``labkit.processor``) polls the records
-and hands the output to a :class:`labkit.checkpoint.Checkpoint` (or any ``sink`` with the same
+and hands the output to a :class:`labkit.kafka.checkpoint.Checkpoint` (or any ``sink`` with the same
 ``produce``), which decides when the batch counts as done. No model either: the task
 (``labkit.tasks``) prepares and runs the images; this module is the same for every task.
 
 A task that makes an image embedding (CLIP) has it produced to the embeddings topic just before
 the result, through the same checkpoint: it is acknowledged before the batch commits, like the
-result (``labkit.embeddings`` says why it has a topic of its own).
+result (``labkit.records.embeddings`` says why it has a topic of its own).
 
 Every task reads the whole requests topic in its own consumer group, so each decides alone:
 
@@ -33,13 +33,12 @@ from typing import Any, NamedTuple, Protocol
 from confluent_kafka import Message
 
 from .config import Settings
-from .dead_letters import H_DLQ_TASK, dead_letter_headers
-from .embeddings import encode_embedding
 from .errors import LabkitError
 from .images import load_rgb
-from .serde import RESULTS
-from .tasks import Output, Task
-from .wire import (
+from .records.dead_letters import H_DLQ_TASK, dead_letter_headers
+from .records.embeddings import encode_embedding
+from .records.serde import RESULTS
+from .records.wire import (
     H_TASKS,
     ImageRequest,
     ScoreResult,
@@ -49,6 +48,7 @@ from .wire import (
     record_position,
     validate_tasks,
 )
+from .tasks import Output, Task
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 
 class Sink(Protocol):
-    """Where a batch's output goes (a :class:`labkit.checkpoint.Checkpoint`)."""
+    """Where a batch's output goes (a :class:`labkit.kafka.checkpoint.Checkpoint`)."""
 
     def produce(self, topic: str, key: bytes | None, value: bytes | None, headers=None) -> None: ...
 

@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     from .kafka.engines import engine_for
-    from .supervisor import Supervisor
+    from .ops.supervisor import Supervisor
 
     def say(message: str) -> None:
         print(f"broker: {message}", flush=True)
@@ -162,7 +162,7 @@ def _cmd_cluster(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
-    from .console import topics_command
+    from .kafka.console import topics_command
 
     options = {"from_beginning": args.from_beginning, "group": args.group, "max_records": args.max}
     return topics_command(settings, args.action, args.topic, follow=args.follow, **options)
@@ -186,7 +186,7 @@ def _cmd_processor(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_web(settings: Settings, args: argparse.Namespace) -> int:
-    from .admin import wait_for_topics
+    from .kafka.admin import wait_for_topics
     from .web import serve
 
     wait_for_topics(settings, [settings.requests_topic, settings.results_topic], who="web")
@@ -206,7 +206,7 @@ def _raise_interrupt() -> None:
 
 
 def _cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
-    from .stack import Stack, processors_per_task
+    from .ops.stack import Stack, processors_per_task
 
     jupyter = args.command == "lab"
     if jupyter and not args.notebook_dir.is_dir():
@@ -237,7 +237,7 @@ def _cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
 
 def _cmd_send(settings: Settings, args: argparse.Namespace) -> int:
     from .lab_client import LabClient
-    from .wire import describe_result
+    from .records.wire import describe_result
 
     with LabClient(settings) as lab:
         ids = [(lab.submit(path), path) for path in args.files]

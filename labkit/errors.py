@@ -29,4 +29,4 @@ class BadImage(LabkitError):
 
 
 class WireFormatError(LabkitError):
-    """A Kafka record does not follow labkit's wire format (see ``labkit.wire``)."""
+    """A Kafka record does not follow labkit's wire format (see ``labkit.records.wire``)."""

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from .config import Settings, load_settings
+from .records.wire import ScoreResult
 from .request_sender import RequestSender, choose_tasks
 from .results_listener import ResultsListener, ResultStore
-from .wire import ScoreResult
 
 
 class LabClient:

@@ -27,7 +27,7 @@ duplicates). Notebook 07 and ``tests/test_resilience.py`` use both.
 
 The steps live in modules of their own, so each can be read (and tested) alone:
 ``labkit.batch`` does one batch's work for any task (decode → run → results and dead letters,
-no consumer in sight); ``labkit.checkpoint`` produces it, waits for the acknowledgement and commits — or
+no consumer in sight); ``labkit.kafka.checkpoint`` produces it, waits for the acknowledgement and commits — or
 rewinds the batch with a fresh producer when Kafka is away. This module is the loop that
 composes them: polling, the consumer group's callbacks, and the failpoints.
 """
@@ -47,13 +47,13 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from ._process import crash_at_failpoint, parse_failpoint
-from .admin import wait_for_topics
 from .batch import BatchScorer, Decoded, Rejected, Skipped
-from .checkpoint import Checkpoint, RenewableProducer, ResultsNotAcknowledged, rewind
 from .config import Settings
 from .errors import LabkitError
+from .kafka.admin import wait_for_topics
+from .kafka.checkpoint import Checkpoint, RenewableProducer, ResultsNotAcknowledged, rewind
+from .kafka.client_config import make_consumer, make_producer
 from .kafka.group_errors import raise_if_refused
-from .kafka_config import make_consumer, make_producer
 from .tasks import Task, build_task
 
 __all__ = ["Processor", "ProcessorStats", "ResultsNotAcknowledged"]

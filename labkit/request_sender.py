@@ -13,12 +13,12 @@ from functools import partial
 from confluent_kafka import Producer
 
 from ._loop import ThreadLoop
-from .checkpoint import RenewableProducer
 from .config import Settings
 from .errors import WireFormatError
 from .images import PreparedImage, prepare_upload
-from .kafka_config import make_producer
-from .wire import ImageRequest, new_request_id, validate_labels, validate_tasks
+from .kafka.checkpoint import RenewableProducer
+from .kafka.client_config import make_producer
+from .records.wire import ImageRequest, new_request_id, validate_labels, validate_tasks
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class RequestSender:
     """Produces image requests; a background thread serves delivery reports (``producer.poll``).
 
     After a fatal producer error (e.g. a fenced producer id after an outage) the next
-    :meth:`send` goes through a new producer: :class:`labkit.checkpoint.RenewableProducer`, the
+    :meth:`send` goes through a new producer: :class:`labkit.kafka.checkpoint.RenewableProducer`, the
     same renewal the processor uses.
     """
 

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, TopicPartition
 
 from ._loop import ThreadLoop
-from .admin import wait_for_topics
 from .config import Settings
-from .kafka_config import make_consumer
-from .serde import RESULTS
-from .wire import ScoreResult, now_ms, record_headers
+from .kafka.admin import wait_for_topics
+from .kafka.client_config import make_consumer
+from .records.serde import RESULTS
+from .records.wire import ScoreResult, now_ms, record_headers
 
 log = logging.getLogger(__name__)
 

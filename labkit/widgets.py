@@ -17,9 +17,9 @@ import ipywidgets as widgets
 
 from ._logging import read_service_logs
 from ._loop import ThreadLoop
-from .admin import describe_topics, group_assignments
 from .config import Settings
 from .errors import BadImage, LabkitError
+from .kafka.admin import describe_topics, group_assignments
 from .lab_client import LabClient
 
 

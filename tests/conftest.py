@@ -102,7 +102,7 @@ def start_processor(settings, scorer, request):
     session's text reader; the default is the CLIP task with the session's test-tiny scorer.
     ``model`` replaces the session's model (e.g. one that fails on cue).
     """
-    from labkit.admin import create_topics
+    from labkit.kafka.admin import create_topics
 
     create_topics(settings)
     started = []

@@ -342,7 +342,7 @@ def test_each_model_shows_its_own_state_and_result_and_a_failed_one_holds_back_n
     from playwright.sync_api import expect
     from test_web import _ocr_result, _produce_result
 
-    from labkit.wire import ScoreResult
+    from labkit.records.wire import ScoreResult
 
     page = both_tasks
     expect(page.locator('#tasks input[name="task"]:checked')).to_have_count(2)  # every model, at first

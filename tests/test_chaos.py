@@ -1,4 +1,4 @@
-"""labkit.chaos on the real broker: a lost produce request reorders and duplicates records without idempotence, and not with it."""
+"""labkit.ops.chaos on the real broker: a lost produce request reorders and duplicates records without idempotence, and not with it."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 from confluent_kafka import Producer
 
 from labkit._net import free_port
-from labkit.admin import create_topics, read_topic
-from labkit.chaos import ChaosProxy
+from labkit.kafka.admin import create_topics, read_topic
 from labkit.kafka.engines import make_broker
+from labkit.ops.chaos import ChaosProxy
 
 
 @pytest.fixture

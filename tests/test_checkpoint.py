@@ -8,11 +8,11 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from labkit._net import free_port
-from labkit.admin import create_topics, read_topic
-from labkit.chaos import ChaosProxy
-from labkit.checkpoint import Checkpoint, RenewableProducer, ResultsNotAcknowledged, rewind
+from labkit.kafka.admin import create_topics, read_topic
+from labkit.kafka.checkpoint import Checkpoint, RenewableProducer, ResultsNotAcknowledged, rewind
+from labkit.kafka.client_config import make_consumer, make_producer
 from labkit.kafka.engines import make_broker
-from labkit.kafka_config import make_consumer, make_producer
+from labkit.ops.chaos import ChaosProxy
 
 
 def _take(consumer, count: int, timeout: float = 30) -> list:

@@ -17,12 +17,12 @@ from test_resilience import _upload, _wait_done
 
 from labkit._net import free_port
 from labkit._process import die_with_parent
-from labkit.admin import read_topic
 from labkit.config import Settings
+from labkit.kafka.admin import read_topic
+from labkit.ops.stack import ensure_pipeline
+from labkit.ops.supervisor import local_processors
+from labkit.records.wire import ScoreResult
 from labkit.samples import sample_photos
-from labkit.stack import ensure_pipeline
-from labkit.supervisor import local_processors
-from labkit.wire import ScoreResult
 
 
 def labkit(*args, env=None, timeout=60):

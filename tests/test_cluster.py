@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from labkit._net import free_ports
-from labkit.admin import create_topics
 from labkit.bench.load import run_load
 from labkit.history.database import open_database
 from labkit.history.sink import Sink
+from labkit.kafka.admin import create_topics
 from labkit.kafka.engines import ApacheKafka
 from labkit.kafka.failover import FailoverClock, coordinator_of, leader_of
 

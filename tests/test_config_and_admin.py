@@ -8,10 +8,10 @@ import pytest
 from confluent_kafka import Producer
 
 from labkit._net import free_port
-from labkit.admin import create_topics, describe_topics, require_topics, wait_for_broker
 from labkit.cli import build_parser
 from labkit.config import SETTING_GROUPS, Settings, load_settings
 from labkit.errors import BrokerUnavailable, TopicMissing
+from labkit.kafka.admin import create_topics, describe_topics, require_topics, wait_for_broker
 
 
 def test_env_overrides_default_and_flag_overrides_env(monkeypatch):

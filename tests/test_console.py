@@ -8,10 +8,10 @@ import sys
 import threading
 import time
 
-from labkit.admin import create_topics
-from labkit.console import consumer_throughput, describe_value, tail
 from labkit.images import PreparedImage, prepare_upload
-from labkit.kafka_config import make_producer
+from labkit.kafka.admin import create_topics
+from labkit.kafka.client_config import make_producer
+from labkit.kafka.console import consumer_throughput, describe_value, tail
 
 
 def _topic_with_three_kinds_of_value(settings, photos) -> tuple[str, PreparedImage]:

@@ -19,10 +19,10 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import NewTopic
 
 from labkit._net import free_ports
-from labkit.admin import engine_of
 from labkit.config import Settings
+from labkit.kafka.admin import engine_of
+from labkit.kafka.client_config import make_admin
 from labkit.kafka.engines import make_broker
-from labkit.kafka_config import make_admin
 
 REPO = Path(__file__).resolve().parents[1]
 BROKERS = int(os.environ.get("LABKIT_BROKERS", "1"))

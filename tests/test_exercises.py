@@ -15,10 +15,10 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from labkit import exercises
-from labkit.admin import create_topics, read_topic
 from labkit.exercises import ExerciseFailed
-from labkit.kafka_config import make_consumer, make_producer
-from labkit.partitioning import java_partition
+from labkit.kafka.admin import create_topics, read_topic
+from labkit.kafka.client_config import make_consumer, make_producer
+from labkit.kafka.partitioning import java_partition
 
 
 def fails(says: str, check, *args) -> None:
@@ -203,7 +203,7 @@ def test_zero_shot_checks(capsys):
 
 
 def test_own_labels_check_reads_the_result_from_the_results_topic(settings, capsys):
-    from labkit.wire import LabelScore, ScoreResult, new_request_id
+    from labkit.records.wire import LabelScore, ScoreResult, new_request_id
 
     create_topics(settings)
     fails("at least two labels", exercises.check_own_labels, settings, "r1", ["a dog"])
@@ -288,7 +288,7 @@ def test_at_least_once_check(settings, capsys):
 
 
 def test_dead_letter_check(settings, capsys):
-    from labkit.wire import header_dict
+    from labkit.records.wire import header_dict
 
     create_topics(settings)
     headers = {

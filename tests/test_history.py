@@ -13,8 +13,6 @@ import numpy as np
 import pytest
 from confluent_kafka import TopicPartition
 
-from labkit.admin import create_topics, describe_topics
-from labkit.embeddings import ImageEmbedding, decode_embedding, encode_embedding
 from labkit.errors import WireFormatError
 from labkit.history import (
     ReplayIncomplete,
@@ -32,9 +30,11 @@ from labkit.history.database import Database, release_embedded
 from labkit.history.schema import MIGRATIONS, schema_version
 from labkit.history.sink import HistoryWriter
 from labkit.history.store import request_row, thumbnail_size
-from labkit.kafka_config import make_producer
-from labkit.serde import RESULTS
-from labkit.wire import ImageRequest, LabelScore, ScoreResult, TextLine, now_ms
+from labkit.kafka.admin import create_topics, describe_topics
+from labkit.kafka.client_config import make_producer
+from labkit.records.embeddings import ImageEmbedding, decode_embedding, encode_embedding
+from labkit.records.serde import RESULTS
+from labkit.records.wire import ImageRequest, LabelScore, ScoreResult, TextLine, now_ms
 
 
 def _unit(vector) -> np.ndarray:

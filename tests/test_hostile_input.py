@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 
 from conftest import WebServer
-from labkit.admin import create_topics, read_topic
 from labkit.errors import BadImage, WireFormatError
 from labkit.images import load_rgb, prepare_upload
+from labkit.kafka.admin import create_topics, read_topic
+from labkit.records.versions import H_SCHEMA
+from labkit.records.wire import H_CONTENT_TYPE, H_LABELS, H_SENT_AT, ImageRequest, ScoreResult, header_dict
 from labkit.results_listener import ResultsListener
-from labkit.versions import H_SCHEMA
-from labkit.wire import H_CONTENT_TYPE, H_LABELS, H_SENT_AT, ImageRequest, ScoreResult, header_dict
 
 header_names = st.sampled_from([H_CONTENT_TYPE, H_SCHEMA, H_SENT_AT, H_LABELS, "labkit-filename", "x-other"])
 header_values = st.one_of(

@@ -11,13 +11,13 @@ from confluent_kafka import TopicPartition
 from pydantic import ValidationError
 
 from labkit._net import free_ports
-from labkit.admin import create_topics, read_topic
 from labkit.config import KAFKA_VERSION, Settings
 from labkit.errors import LabkitError
+from labkit.kafka.admin import create_topics, read_topic
+from labkit.kafka.client_config import make_consumer, make_producer
 from labkit.kafka.engines import ApacheKafka, default_cache_dir, server_properties
 from labkit.kafka.engines.distribution import find_java, java_major_version, kafka_runtime
 from labkit.kafka.engines.kraft import Node
-from labkit.kafka_config import make_consumer, make_producer
 
 REPO = Path(__file__).resolve().parents[1]
 

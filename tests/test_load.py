@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 
 from labkit._net import free_port
-from labkit.admin import read_topic
 from labkit.bench.load import load_test, rss_mb, run_load
-from labkit.stack import Stack
-from labkit.wire import ScoreResult
+from labkit.kafka.admin import read_topic
+from labkit.ops.stack import Stack
+from labkit.records.wire import ScoreResult
 
 
 def test_a_thousand_uploads_from_fifty_clients_all_come_back(settings, photos):

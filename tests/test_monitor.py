@@ -1,4 +1,4 @@
-"""labkit.monitor against the real broker: lag in records and in seconds, the pipeline snapshot, and the lesson 12 check's wrong answers."""
+"""labkit.ops.monitor against the real broker: lag in records and in seconds, the pipeline snapshot, and the lesson 12 check's wrong answers."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from test_exercises import commit as _commit
 
 from labkit import exercises
 from labkit._net import free_port
-from labkit.admin import create_topics, describe_topics
 from labkit.errors import BrokerUnavailable, TopicMissing
 from labkit.exercises import ExerciseFailed
-from labkit.kafka_config import make_consumer, make_producer
-from labkit.monitor import PartitionLag, partition_lag, pipeline_snapshot
+from labkit.kafka.admin import create_topics, describe_topics
+from labkit.kafka.client_config import make_consumer, make_producer
+from labkit.ops.monitor import PartitionLag, partition_lag, pipeline_snapshot
 
 
 def _backdated(settings, topic: str, ages: dict[int, list[float]]) -> dict[int, list[float]]:
@@ -112,7 +112,7 @@ def test_snapshot_reports_missing_topics_instead_of_failing(settings):
 
 
 def test_each_task_group_has_its_own_lag_in_the_snapshot_the_describe_table_and_metrics(settings):
-    from labkit.console import describe_groups
+    from labkit.kafka.console import describe_groups
     from labkit.web.metrics import WebMetrics
 
     settings = settings.model_copy(update={"tasks": "clip,ocr"})

@@ -21,13 +21,13 @@ from test_resilience import _wait_until
 from websockets.sync.client import connect
 
 from conftest import WebServer
-from labkit.admin import create_topics, describe_topics, read_topic
 from labkit.errors import LabkitError
+from labkit.kafka.admin import create_topics, describe_topics, read_topic
+from labkit.records.serde import RESULTS
+from labkit.records.wire import ImageRequest, ScoreResult
 from labkit.request_sender import RequestSender
 from labkit.results_listener import ResultsListener
-from labkit.serde import RESULTS
 from labkit.tasks import TASKS, OcrTask, build_task
-from labkit.wire import ImageRequest, ScoreResult
 
 #: Debian's fonts-dejavu-core (.ci/run installs it); "default" is the font Pillow bundles.
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import pkgutil
 import subprocess
 import sys
 import types
+
+import pytest
 
 import labkit
 
@@ -21,9 +24,21 @@ def test_every_export_and_submodule_resolves():
         assert isinstance(getattr(labkit, name), types.ModuleType)
 
 
+def _listed(package: types.ModuleType) -> set[str]:
+    doc = package.__doc__ or ""
+    return {line.split()[0] for line in doc.splitlines() if line.startswith("    ") and line.strip()}
+
+
 def test_the_package_docstring_lists_every_public_module():
-    listed = {line.split()[0] for line in labkit.__doc__.splitlines() if line.startswith("    ") and line.strip()}
-    assert listed == _public_modules(), "update the module list in labkit/__init__.py's docstring"
+    assert _listed(labkit) == _public_modules(), "update the module list in labkit/__init__.py's docstring"
+
+
+@pytest.mark.parametrize("name", ["kafka", "records", "ops", "tasks"])
+def test_each_layer_lists_its_modules(name):
+    """The tree tells the architecture: each layer's docstring names every module in it, in reading order."""
+    package = importlib.import_module(f"labkit.{name}")
+    modules = {m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")}
+    assert _listed(package) == modules, f"update the module list in labkit/{name}/__init__.py's docstring"
 
 
 def test_import_labkit_does_not_load_torch():

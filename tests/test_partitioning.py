@@ -1,4 +1,4 @@
-"""labkit.partitioning's two hashes agree with where librdkafka really puts keyed records on the broker."""
+"""labkit.kafka.partitioning's two hashes agree with where librdkafka really puts keyed records on the broker."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
-from labkit.kafka_config import make_admin
-from labkit.partitioning import java_partition, librdkafka_default_partition, murmur2
+from labkit.kafka.client_config import make_admin
+from labkit.kafka.partitioning import java_partition, librdkafka_default_partition, murmur2
 
 
 def test_murmur2_matches_the_java_clients_published_values():

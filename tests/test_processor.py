@@ -6,10 +6,10 @@ import time
 
 from confluent_kafka import Producer
 
-from labkit.admin import describe_topics, read_topic
+from labkit.kafka.admin import describe_topics, read_topic
+from labkit.records.wire import header_dict
 from labkit.request_sender import RequestSender
 from labkit.results_listener import ResultsListener
-from labkit.wire import header_dict
 
 
 def _collect(settings):

@@ -18,10 +18,10 @@ from websockets.sync.client import connect
 
 from conftest import WebServer
 from labkit._net import free_port
-from labkit.admin import create_topics, read_topic
-from labkit.chaos import ChaosProxy
+from labkit.kafka.admin import create_topics, read_topic
 from labkit.kafka.engines import make_broker
-from labkit.stack import Stack
+from labkit.ops.chaos import ChaosProxy
+from labkit.ops.stack import Stack
 
 
 def _upload(url: str, data: bytes, name: str = "photo.jpg") -> httpx.Response:
@@ -126,7 +126,7 @@ def test_services_started_before_the_broker_wait_with_backoff_then_work(settings
 
     port = free_port()
     late = settings.model_copy(update={"bootstrap": f"127.0.0.1:{port}", "connect_timeout_s": 1})
-    caplog.set_level(logging.WARNING, logger="labkit.admin")
+    caplog.set_level(logging.WARNING, logger="labkit.kafka.admin")
     processor = Processor(late, scorer, name="early-processor").start_in_thread(wait=False)
     try:
         # It retries (twice at least), with backoff, instead of giving up.
@@ -372,7 +372,7 @@ def test_a_sender_whose_producer_was_fenced_starts_a_new_one(settings, photos, m
     from confluent_kafka import KafkaError
 
     import labkit.request_sender
-    from labkit.checkpoint import producer_is_done_for
+    from labkit.kafka.checkpoint import producer_is_done_for
     from labkit.request_sender import RequestSender
 
     assert producer_is_done_for(KafkaError(KafkaError.PRODUCER_FENCED))  # seen from the embedded broker after an outage

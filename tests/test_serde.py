@@ -8,12 +8,12 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from test_exercises import fails, passes
 
 from labkit import exercises
-from labkit.admin import create_topics
 from labkit.errors import WireFormatError
-from labkit.kafka_config import make_producer
-from labkit.serde import RESULTS
-from labkit.versions import REQUEST_SCHEMA, RESULT_SCHEMA, SchemaVersion
-from labkit.wire import ImageRequest, LabelScore, ScoreResult
+from labkit.kafka.admin import create_topics
+from labkit.kafka.client_config import make_producer
+from labkit.records.serde import RESULTS
+from labkit.records.versions import REQUEST_SCHEMA, RESULT_SCHEMA, SchemaVersion
+from labkit.records.wire import ImageRequest, LabelScore, ScoreResult
 
 RESULT = ScoreResult(id="a" * 32, status="ok", labels=[LabelScore(label="a dog", score=0.9)], partition=2, offset=7)
 

@@ -9,8 +9,8 @@ import time
 import psutil
 
 from labkit.config import Settings
-from labkit.stack import Child
-from labkit.supervisor import Supervisor, describe_exit, local_processors, supervised_pid
+from labkit.ops.stack import Child
+from labkit.ops.supervisor import Supervisor, describe_exit, local_processors, supervised_pid
 
 #: A stand-in for a processor: a process whose command line reads ``… labkit processor …`` and that waits.
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)", "labkit", "processor"]

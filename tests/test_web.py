@@ -89,7 +89,7 @@ def test_any_replica_knows_a_result_uploaded_through_another(settings, start_pro
 
 
 def test_upload_with_custom_labels_and_bad_labels(web, photos):
-    from labkit.wire import MAX_LABELS
+    from labkit.records.wire import MAX_LABELS
 
     photo = photos[16].read_bytes()
     ok = httpx.post(
@@ -200,7 +200,7 @@ def test_each_refusal_is_answered_and_counted_once_by_its_reason(web, settings, 
 def test_the_hub_owns_pending_uploads_so_gauge_health_and_429_agree_through_expiry(settings, photos):
     import asyncio
 
-    from labkit.admin import create_topics
+    from labkit.kafka.admin import create_topics
     from labkit.web.errors import Backlogged
     from labkit.web.hub import ResultHub
     from labkit.web.limits import Upload
@@ -258,8 +258,8 @@ def test_the_readme_api_example_is_a_working_client(web, photos):
 
 
 def test_a_result_says_where_its_request_sat_and_where_its_time_went_and_the_pipeline_shows_it(web, settings, photos):
-    from labkit.kafka_config import make_producer
-    from labkit.wire import ImageRequest, new_request_id
+    from labkit.kafka.client_config import make_producer
+    from labkit.records.wire import ImageRequest, new_request_id
 
     before_ms = time.time() * 1000
     accepted = upload(web, photos[18].read_bytes(), photos[18].name)
@@ -330,15 +330,15 @@ def test_the_pipeline_view_reads_kafka_once_for_many_pages_and_says_so_when_kafk
 ):
     from fastapi import HTTPException
 
-    import labkit.monitor
+    import labkit.ops.monitor
     from labkit._net import free_port
-    from labkit.admin import create_topics
+    from labkit.kafka.admin import create_topics
     from labkit.web.app import PipelineView
 
     create_topics(settings)
     reads = []
-    real = labkit.monitor.pipeline_snapshot
-    monkeypatch.setattr(labkit.monitor, "pipeline_snapshot", lambda s: reads.append(s) or real(s))
+    real = labkit.ops.monitor.pipeline_snapshot
+    monkeypatch.setattr(labkit.ops.monitor, "pipeline_snapshot", lambda s: reads.append(s) or real(s))
 
     async def many_pages():
         view = PipelineView(settings, max_age_s=60)
@@ -385,8 +385,8 @@ def test_the_pipeline_view_reads_kafka_once_for_many_pages_and_says_so_when_kafk
 
 def _produce_result(settings, result) -> None:
     """Write ``result`` onto the results topic as a processor of its task would (keyed by its request id)."""
-    from labkit.kafka_config import make_producer
-    from labkit.serde import RESULTS
+    from labkit.kafka.client_config import make_producer
+    from labkit.records.serde import RESULTS
 
     value, headers = RESULTS.serialize(result, settings.results_topic)
     producer = make_producer(settings)
@@ -395,7 +395,7 @@ def _produce_result(settings, result) -> None:
 
 
 def _ocr_result(request_id: str, **fields):
-    from labkit.wire import ScoreResult, TextLine
+    from labkit.records.wire import ScoreResult, TextLine
 
     read = [
         TextLine(text="KAFKA STREAMS 2026", score=0.99, box=[(10, 20), (400, 20), (400, 70), (10, 70)]),
@@ -442,7 +442,7 @@ def test_each_task_answers_on_its_own_duplicates_are_dropped_and_a_failed_one_ho
     settings, start_processor, photos
 ):
     """CLIP scores for real; OCR's results are written by hand onto the results topic, as its processor would."""
-    from labkit.wire import ScoreResult
+    from labkit.records.wire import ScoreResult
 
     both = settings.model_copy(update={"tasks": "clip,ocr"})
     start_processor()  # the CLIP task only
@@ -487,8 +487,8 @@ def test_each_task_answers_on_its_own_duplicates_are_dropped_and_a_failed_one_ho
 
 
 def test_an_upload_names_its_tasks_and_waits_for_those_alone(settings, start_processor, photos):
-    from labkit.admin import read_topic
-    from labkit.wire import ImageRequest, record_headers
+    from labkit.kafka.admin import read_topic
+    from labkit.records.wire import ImageRequest, record_headers
 
     both = settings.model_copy(update={"tasks": "clip,ocr"})
     start_processor()

@@ -48,7 +48,7 @@ def test_a_file_name_is_shown_escaped(settings, start_processor, photos):
 
 
 def test_inspector_reads_offsets_and_lag_then_stops(settings, photos):
-    from labkit.admin import create_topics
+    from labkit.kafka.admin import create_topics
 
     create_topics(settings)
     with LabClient(settings) as lab:
@@ -97,7 +97,7 @@ def test_the_stack_writes_each_part_to_its_log_file_and_tells_the_children_where
     import sys
 
     from labkit.config import Settings
-    from labkit.stack import Stack
+    from labkit.ops.stack import Stack
     from labkit.widgets import log_lines
 
     settings = Settings(log_dir=tmp_path / "logs", web_port=1)

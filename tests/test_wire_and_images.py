@@ -8,12 +8,12 @@ import pytest
 from confluent_kafka import Producer
 from PIL import Image
 
-from labkit.admin import create_topics
 from labkit.bench.images import TWELVE_MP, enlarged_jpeg
 from labkit.errors import BadImage, WireFormatError
 from labkit.images import load_rgb, prepare_upload
-from labkit.kafka_config import make_consumer
-from labkit.wire import ImageRequest, LabelScore, ScoreResult, Timings
+from labkit.kafka.admin import create_topics
+from labkit.kafka.client_config import make_consumer
+from labkit.records.wire import ImageRequest, LabelScore, ScoreResult, Timings
 
 
 def test_request_survives_a_trip_through_kafka(settings, photos):

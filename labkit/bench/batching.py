@@ -19,9 +19,9 @@ import time
 import uuid
 from pathlib import Path
 
-from ..admin import create_topics
 from ..clip import Scorer
 from ..config import Settings
+from ..kafka.admin import create_topics
 from ..lab_client import LabClient
 from ..processor import Processor
 from .load import percentile

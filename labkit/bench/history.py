@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..admin import create_topics
 from ..config import Settings
-from ..embeddings import encode_embedding
 from ..history import Sink, open_database
 from ..history.database import release_embedded
 from ..history.schema import table
-from ..kafka_config import make_producer
-from ..serde import RESULTS
-from ..wire import ImageRequest, LabelScore, ScoreResult
+from ..kafka.admin import create_topics
+from ..kafka.client_config import make_producer
+from ..records.embeddings import encode_embedding
+from ..records.serde import RESULTS
+from ..records.wire import ImageRequest, LabelScore, ScoreResult
 from .load import percentile
 
 DIM = 512

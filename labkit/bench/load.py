@@ -181,7 +181,7 @@ def load_test(
     """
     from .._net import free_port
     from ..kafka.engines import private_broker
-    from ..stack import Stack
+    from ..ops.stack import Stack
 
     if url is not None:
         return _measure(url, None, images, uploads, clients, progress)

@@ -57,8 +57,8 @@ def ocr_alone(settings: Settings, sets: dict[str, list[bytes]], texts: list[str]
     the median of ``runs`` passes counts.
     """
     from ..images import load_rgb
+    from ..records.wire import ImageRequest
     from ..tasks import build_task
-    from ..wire import ImageRequest
 
     task = build_task(settings.for_task("ocr"))
     started = time.perf_counter()

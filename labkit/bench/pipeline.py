@@ -21,12 +21,12 @@ from .._net import free_port
 from ..config import Settings
 from ..errors import LabkitError
 from ..kafka.engines import private_broker
-from ..stack import Stack
+from ..ops.stack import Stack
 from .load import LoadResult, rss_mb, run_load
 
 
 def processor_threads(settings: Settings, processors: int) -> int:
-    """The inference threads each of ``processors`` processors runs with, as :class:`~labkit.stack.Stack` sets them."""
+    """The inference threads each of ``processors`` processors runs with, as :class:`~labkit.ops.stack.Stack` sets them."""
     from ..clip.prepare import default_threads
 
     if settings.inference_threads:

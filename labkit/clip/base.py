@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..wire import LabelScore
+from ..records.wire import LabelScore
 from . import zero_shot
 from .labels import DEFAULT_LABELS, DEFAULT_TEMPLATES
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..wire import LabelScore
+from ..records.wire import LabelScore
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from ..admin import create_topics
 from ..config import Settings
-from ..kafka_config import make_producer
+from ..kafka.admin import create_topics
+from ..kafka.client_config import make_producer
 
 
 def fresh_topic(settings: Settings, name: str, partitions: int = 3, records: int = 0, key: str = "record") -> str:

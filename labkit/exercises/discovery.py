@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ..admin import create_topics
 from ..config import Settings
-from ..kafka_config import make_admin, make_producer
+from ..kafka.admin import create_topics
+from ..kafka.client_config import make_admin, make_producer
 from ._feedback import require, solved
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..admin import read_topic
 from ..config import Settings
+from ..kafka.admin import read_topic
 from ._feedback import require, solved
 
 

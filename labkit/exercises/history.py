@@ -9,7 +9,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from ..config import Settings
-from ..kafka_config import make_consumer, make_producer
+from ..kafka.client_config import make_consumer, make_producer
 from ._feedback import require, solved
 from ._setup import fresh_topic
 

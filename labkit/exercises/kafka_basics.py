@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..admin import describe_topics, read_topic
 from ..config import Settings
-from ..kafka_config import make_admin, make_producer
-from ..partitioning import java_partition
+from ..kafka.admin import describe_topics, read_topic
+from ..kafka.client_config import make_admin, make_producer
+from ..kafka.partitioning import java_partition
 from ._feedback import require, solved
 
 
@@ -67,7 +67,7 @@ def check_partition_prediction(settings: Settings, topic: str, key: str, predict
     require(
         predicted == landed[0],
         f"Key {key!r} went to partition {landed[0]} of {partitions}, not {predicted}. librdkafka's default "
-        "partitioner: zlib.crc32(key_bytes) % number_of_partitions (labkit.partitioning has it too).",
+        "partitioner: zlib.crc32(key_bytes) % number_of_partitions (labkit.kafka.partitioning has it too).",
     )
     solved(
         f"Key {key!r} lands in partition {landed[0]}, as you predicted: same key, same partition, so its "

@@ -10,7 +10,7 @@ from numbers import Real
 from confluent_kafka import TopicPartition
 
 from ..config import Settings
-from ..kafka_config import make_consumer, make_producer
+from ..kafka.client_config import make_consumer, make_producer
 from ._feedback import require, solved
 from ._setup import fresh_topic
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from PIL import Image
 
-from ..admin import describe_topics, read_topic
 from ..config import Settings
-from ..serde import RESULTS
-from ..wire import ScoreResult, record_headers
+from ..kafka.admin import describe_topics, read_topic
+from ..records.serde import RESULTS
+from ..records.wire import ScoreResult, record_headers
 from ._feedback import require, solved
 
 #: The check's images: solid squares whose dominant colour is not in doubt.

@@ -7,10 +7,10 @@ from typing import Any
 
 from confluent_kafka import OFFSET_END
 
-from ..admin import read_topic
 from ..config import Settings
-from ..serde import RESULTS
-from ..wire import ScoreResult, now_ms, record_headers, record_position
+from ..kafka.admin import read_topic
+from ..records.serde import RESULTS
+from ..records.wire import ScoreResult, now_ms, record_headers, record_position
 from ._feedback import require, solved
 
 
@@ -18,7 +18,7 @@ def _result_for(settings: Settings, request_id: str, timeout: float = 60) -> Sco
     """The result record keyed ``request_id`` on the results topic (the last 10 minutes of it), once it is there."""
     from confluent_kafka import TopicPartition
 
-    from ..kafka_config import make_consumer
+    from ..kafka.client_config import make_consumer
 
     topic = settings.results_topic
     reader = make_consumer(settings)
@@ -47,7 +47,7 @@ def check_own_labels(settings: Settings, request_id: Any, labels: Any) -> None:
     )
     require(
         isinstance(request_id, str) and request_id,
-        "Set `request_id` to the key of the record you produced (labkit.wire.new_request_id()).",
+        "Set `request_id` to the key of the record you produced (labkit.records.wire.new_request_id()).",
     )
     result = _result_for(settings, request_id)
     require(
@@ -80,7 +80,7 @@ def check_replayed_window(
     """The learner started each partition of ``topic`` at the broker's offset for ``since_ms`` and read on to ``until_ms``."""
     from confluent_kafka import TopicPartition
 
-    from ..kafka_config import make_consumer
+    from ..kafka.client_config import make_consumer
 
     require(
         isinstance(starts, list) and all(hasattr(tp, "offset") for tp in starts),

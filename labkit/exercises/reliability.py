@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..admin import describe_topics, read_topic
 from ..config import Settings
-from ..wire import record_position
+from ..kafka.admin import describe_topics, read_topic
+from ..records.wire import record_position
 from ._feedback import require, solved
 
 
@@ -51,8 +51,8 @@ def check_at_least_once(settings: Settings, topic: str, group_id: str, processed
 
 def check_dead_letter_reason(settings: Settings, request_id: str, reason: Any, origin: Any) -> None:
     """The learner found the dead letter for ``request_id``: why it failed and where the original record is."""
-    from ..dead_letters import H_DLQ_ERROR
-    from ..wire import header_dict, record_headers
+    from ..records.dead_letters import H_DLQ_ERROR
+    from ..records.wire import header_dict, record_headers
 
     letters = [
         m for m in read_topic(settings, settings.dead_letter_topic, idle_s=0.5) if m.key() == request_id.encode()
@@ -63,7 +63,7 @@ def check_dead_letter_reason(settings: Settings, request_id: str, reason: Any, o
         isinstance(reason, str) and reason == headers[H_DLQ_ERROR],
         f"`reason` should be the dead letter's {H_DLQ_ERROR!r} header, as text. Read the topic with "
         "labkit.read_topic(settings, settings.dead_letter_topic), find the record whose key is the "
-        "request id, and decode its headers (labkit.wire.header_dict).",
+        "request id, and decode its headers (labkit.records.wire.header_dict).",
     )
     expected = (headers["labkit-dlq-topic"], int(headers["labkit-dlq-partition"]), int(headers["labkit-dlq-offset"]))
     require(

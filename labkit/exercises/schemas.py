@@ -6,13 +6,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..admin import read_topic
 from ..config import Settings
 from ..errors import WireFormatError
-from ..kafka_config import make_producer
-from ..serde import RESULTS, Serde, validation_problem
-from ..versions import RESULT_SCHEMA, SchemaVersion
-from ..wire import ScoreResult, record_headers
+from ..kafka.admin import read_topic
+from ..kafka.client_config import make_producer
+from ..records.serde import RESULTS, Serde, validation_problem
+from ..records.versions import RESULT_SCHEMA, SchemaVersion
+from ..records.wire import ScoreResult, record_headers
 from ._feedback import require, solved
 from ._setup import fresh_topic
 

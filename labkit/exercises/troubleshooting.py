@@ -9,9 +9,9 @@ from typing import Any
 from confluent_kafka import TopicPartition
 
 from .._net import free_port, port_is_open
-from ..admin import describe_topics
 from ..config import Settings
-from ..kafka_config import make_admin, make_consumer
+from ..kafka.admin import describe_topics
+from ..kafka.client_config import make_admin, make_consumer
 from ._feedback import ExerciseFailed, require, solved
 from ._setup import fresh_topic
 
@@ -51,7 +51,7 @@ def _missing(settings: Settings) -> Situation:
         settings.model_copy(update={"requests_topic": topic}),
         "topic missing",
         f"the broker answers, but {topic} does not exist: labkit.describe_topics(settings, "
-        "[settings.requests_topic]) raises labkit.TopicMissing (so does labkit.admin.require_topics). "
+        "[settings.requests_topic]) raises labkit.TopicMissing (so does labkit.kafka.admin.require_topics). "
         "Catch it — and don't produce to find out: a broker that auto-creates topics would create it.",
     )
 

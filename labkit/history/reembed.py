@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING
 
 from confluent_kafka import TopicPartition
 
-from ..checkpoint import next_offsets
 from ..config import Settings
-from ..embeddings import encode_embedding
 from ..errors import LabkitError
 from ..images import load_rgb
+from ..kafka.checkpoint import next_offsets
+from ..kafka.client_config import make_consumer, make_producer
 from ..kafka.group_errors import raise_if_refused
-from ..kafka_config import make_consumer, make_producer
-from ..wire import ImageRequest, record_headers
+from ..records.embeddings import encode_embedding
+from ..records.wire import ImageRequest, record_headers
 
 if TYPE_CHECKING:
     from ..clip import Scorer

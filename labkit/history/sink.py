@@ -29,14 +29,14 @@ from typing import Any
 from confluent_kafka import KafkaException, Message, TopicPartition
 
 from .._process import crash_at_failpoint, parse_failpoint
-from ..checkpoint import next_offsets, seek_back
 from ..config import Settings
-from ..embeddings import ImageEmbedding, decode_embedding
 from ..errors import LabkitError
+from ..kafka.checkpoint import next_offsets, seek_back
+from ..kafka.client_config import make_consumer
 from ..kafka.group_errors import raise_if_refused
-from ..kafka_config import make_consumer
-from ..serde import RESULTS
-from ..wire import ImageRequest, ScoreResult, record_headers
+from ..records.embeddings import ImageEmbedding, decode_embedding
+from ..records.serde import RESULTS
+from ..records.wire import ImageRequest, ScoreResult, record_headers
 from .database import Database
 from .schema import adopt_model, ensure_vector_index
 from .store import RequestRow, put_embedding, put_request, put_result, request_row
@@ -277,7 +277,7 @@ def run_sink(
 ) -> None:
     """``labkit sink``: wait for the topics, open (or start) the database, and run one sink member until stopped."""
     from .._process import on_stop_signal
-    from ..admin import wait_for_topics
+    from ..kafka.admin import wait_for_topics
     from .database import open_database, redacted
 
     wait_for_topics(settings, sink_topics(settings), who="sink")

@@ -25,9 +25,9 @@ from datetime import datetime, timezone
 import numpy as np
 from PIL import Image
 
-from ..embeddings import ImageEmbedding
 from ..images import load_rgb
-from ..wire import ImageRequest, ScoreResult
+from ..records.embeddings import ImageEmbedding
+from ..records.wire import ImageRequest, ScoreResult
 from .schema import table
 
 #: The longest side of the thumbnail kept for each request (the history page shows them small).

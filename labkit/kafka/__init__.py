@@ -1,1 +1,16 @@
-"""The Kafka core: the engines labkit can start (Tansu, Apache Kafka) and, as it grows, the plumbing every consumer and producer shares."""
+"""The Kafka core: the plumbing every producer, consumer and admin client in labkit shares.
+
+Nothing here knows an image or a model: the processor, the history sink, re-embedding and the
+console all build on these modules.
+
+    engines         the brokers labkit starts: Tansu in memory, Apache Kafka in KRaft mode (1–9 nodes)
+    client_config   librdkafka settings for producers, consumers and admin clients, each with its reason
+    admin           topics: create, list, describe with offsets and lag, read back; groups and their members
+    offsets         end offsets, a group's position and lag, and reading a set of topics to their end
+    producer        a producer that can be replaced by a fresh one, and waiting for acknowledgements
+    checkpoint      produce, wait for the broker's acknowledgement, commit, or rewind with a fresh producer
+    group_errors    a group's refusal to let a member join, as an error that says what to change
+    partitioning    which partition a key lands in: librdkafka's CRC32 vs Java's murmur2
+    failover        who leads a partition or coordinates a group, and how long a move takes
+    console         `labkit topics` at a terminal: tail a topic readably, measure a consumer's throughput
+"""

@@ -18,7 +18,7 @@ from confluent_kafka.admin import NewTopic
 
 from ..config import Settings
 from ..errors import LabkitError
-from ..kafka_config import make_admin, producer_config
+from .client_config import make_admin, producer_config
 
 
 def leader_of(settings: Settings, topic: str, partition: int) -> int:

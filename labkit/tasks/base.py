@@ -2,7 +2,7 @@
 
 A task is the only part of a processor that knows its model. The rest — polling, micro-batches,
 dead letters, commit-after-acknowledgement, failpoints — is shared (``labkit.batch``,
-``labkit.checkpoint``, ``labkit.processor``), so a new task is one module here plus one line in
+``labkit.kafka.checkpoint``, ``labkit.processor``), so a new task is one module here plus one line in
 the registry (``labkit/tasks/__init__.py``). For each micro-batch the processor
 
 1. decodes each record into an upright RGB image (``labkit.images.load_rgb``) and calls
@@ -22,7 +22,7 @@ from PIL import Image
 
 from ..config import Settings
 from ..errors import LabkitError
-from ..wire import ImageRequest
+from ..records.wire import ImageRequest
 
 
 @dataclass(frozen=True)

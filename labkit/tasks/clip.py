@@ -8,7 +8,7 @@ from typing import Any
 from PIL import Image
 
 from ..clip import Scorer, build_scorer
-from ..wire import ImageRequest
+from ..records.wire import ImageRequest
 from .base import Output, Task
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ModelUnavailable
-from ..wire import ImageRequest, TextLine
+from ..records.wire import ImageRequest, TextLine
 from .base import Output, Task
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ Routes
                                once Kafka has it
     ``GET /api/images/{id}``   every task's result so far, ``status`` ``processing`` until all have answered (REST fallback)
     ``GET /api/tasks``         the tasks this pipeline runs (``LABKIT_TASKS``): what an upload may name
-    ``GET /api/pipeline``      topics, the processors' group and their lag (:func:`labkit.monitor.pipeline_snapshot`)
+    ``GET /api/pipeline``      topics, the processors' group and their lag (:func:`labkit.ops.monitor.pipeline_snapshot`)
     ``WS /ws``                 send ``{"type": "subscribe", "id": ...}``; receive ``{"type": "result", "task": ...}``
                                per task
     ``GET /api/history``, ``/api/search``, ``/api/images/{id}/similar|duplicates|thumbnail``
@@ -83,7 +83,7 @@ class PipelineView:
         return {**self._snapshot, "age_s": round(time.monotonic() - self._read_at, 1)}
 
     def _read(self) -> dict[str, Any]:
-        from ..monitor import pipeline_snapshot
+        from ..ops.monitor import pipeline_snapshot
 
         return pipeline_snapshot(self.settings)
 
@@ -185,7 +185,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/api/pipeline")
     async def pipeline_now() -> dict:
-        """The topics, the processors' group and their lag, as :func:`labkit.monitor.pipeline_snapshot` reads them (≤ 1 s old)."""
+        """The topics, the processors' group and their lag, as :func:`labkit.ops.monitor.pipeline_snapshot` reads them (≤ 1 s old)."""
         return await pipeline.snapshot()
 
     @app.get("/api/images/{request_id}")

@@ -24,9 +24,9 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from ..config import Settings
 from ..errors import BrokerUnavailable, WireFormatError
+from ..records.wire import ScoreResult
 from ..request_sender import RequestSender, choose_tasks, expected_tasks
 from ..results_listener import ResultsListener, ResultStore
-from ..wire import ScoreResult
 from .errors import Backlogged, BadLabels, BadTasks, KafkaUnavailable
 from .limits import Upload
 from .views import Accepted, Health, answered, public_view, upload_view

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 
 from ..config import Settings
-from ..wire import ScoreResult
+from ..records.wire import ScoreResult
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class _RequestLag:
         self.settings = settings
 
     def collect(self):
-        from ..monitor import partition_lag, task_groups
+        from ..ops.monitor import partition_lag, task_groups
 
         records = GaugeMetricFamily(
             "labkit_request_lag",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..wire import ScoreResult
+from ..records.wire import ScoreResult
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 :func:`start_engine` starts the one a :class:`~labkit.config.Settings` names, as ``labkit up``,
 ``labkit lab`` and ``labkit broker`` do; :func:`make_broker` makes a throw-away single broker
 of either engine (lessons and tests use it for brokers with an odd advertised address or behind
-a :class:`~labkit.chaos.ChaosProxy`). Clients never know which engine answers: they only get
+a :class:`~labkit.ops.chaos.ChaosProxy`). Clients never know which engine answers: they only get
 ``bootstrap_servers``.
 """
 

@@ -36,7 +36,7 @@ from ..._net import free_port, port_is_open
 from ..._process import is_running
 from ...config import KAFKA_VERSION
 from ...errors import LabkitError
-from ...supervisor import Child, Supervisor
+from ...ops.supervisor import Child, Supervisor
 from .base import Broker
 from .distribution import KafkaRuntime, kafka_runtime
 from .kraft import Node, new_cluster_id, server_properties

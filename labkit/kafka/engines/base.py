@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 from typing_extensions import Self
 
 if TYPE_CHECKING:
-    from ...supervisor import Child
+    from ...ops.supervisor import Child
 
 
 class Broker(ABC):

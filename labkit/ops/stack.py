@@ -8,7 +8,7 @@ each says it is ready (a processor writes a ready file, a web server answers HTT
 next starts. Its output is shown after its name (``clip``, ``clip2``, ``ocr``, ``web``…) and
 kept, time-stamped, in a capped file of that name (``Settings.service_log_dir``, where notebooks
 read it). While it runs, a part that dies is restarted and the others keep
-working (:mod:`labkit.supervisor`). Stopping the stack (Ctrl-C,
+working (:mod:`labkit.ops.supervisor`). Stopping the stack (Ctrl-C,
 SIGTERM, ``stop()``, or the in-memory Tansu broker dying) stops every process it started, newest first;
 on Linux the children are also told to exit if this process dies without cleaning up.
 """
@@ -23,13 +23,13 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ._logging import ServiceLogFile
-from ._net import port_is_open
-from ._process import on_stop_signal
-from .admin import create_topics, group_assignments, wait_for_broker
-from .config import Settings, load_settings
-from .errors import BrokerUnavailable, LabkitError
-from .kafka.engines import Broker, start_engine
+from .._logging import ServiceLogFile
+from .._net import port_is_open
+from .._process import on_stop_signal
+from ..config import Settings, load_settings
+from ..errors import BrokerUnavailable, LabkitError
+from ..kafka.admin import create_topics, group_assignments, wait_for_broker
+from ..kafka.engines import Broker, start_engine
 from .supervisor import Child, Supervisor, local_processors
 
 __all__ = ["Child", "Stack", "ensure_pipeline", "processor_name", "processors_per_task"]
@@ -212,7 +212,7 @@ class Stack:
     def _history_place(self) -> str:
         if self.settings.database_url is None:
             return f"an embedded PostgreSQL in {self.settings.history_dir / 'postgres'}"
-        from .history.database import redacted
+        from ..history.database import redacted
 
         return redacted(self.settings.database_url.get_secret_value())
 

@@ -4,7 +4,7 @@ Request (topic ``image-requests``)
     key      the request id (32 hex chars). Kafka hashes the key to pick the partition, so
              one request always lands in one partition.
     value    the image file itself (JPEG/PNG/WebP/GIF bytes), not base64: no 33 % overhead.
-    headers  ``content-type`` (e.g. ``image/jpeg``), ``labkit-schema`` (:mod:`labkit.versions`),
+    headers  ``content-type`` (e.g. ``image/jpeg``), ``labkit-schema`` (:mod:`labkit.records.versions`),
              ``labkit-sent-at`` (ms since the epoch), optional ``labkit-filename``,
              ``labkit-labels`` and ``labkit-tasks``.
 
@@ -13,11 +13,11 @@ Result (topic ``image-results``)
     value    UTF-8 JSON, a :class:`ScoreResult`, one per task: id, status (``ok``/``error``),
              the task, its answer (CLIP's top labels, OCR's text and lines), the model id, the
              request's partition and offset, and timings in ms (queued, batch wait, decode,
-             inference, total). :mod:`labkit.serde` writes and reads it against its JSON Schema.
-    headers  ``labkit-schema`` (:mod:`labkit.versions`: what a version promises).
+             inference, total). :mod:`labkit.records.serde` writes and reads it against its JSON Schema.
+    headers  ``labkit-schema`` (:mod:`labkit.records.versions`: what a version promises).
 
 Embedding (topic ``image-embeddings``)
-    One per CLIP result, keyed by the request id: :mod:`labkit.embeddings`.
+    One per CLIP result, keyed by the request id: :mod:`labkit.records.embeddings`.
 
 Dead letter (topic ``image-requests-dlq``)
     The original key, value and headers, plus ``labkit-dlq-error`` and the origin
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple, cast
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .errors import WireFormatError
+from ..errors import WireFormatError
 from .versions import H_SCHEMA, REQUEST_SCHEMA, SCHEMA_VERSION, SchemaVersion
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import WireFormatError
+from ..errors import WireFormatError
 from .versions import H_SCHEMA, SCHEMA_VERSION, SchemaVersion, schema_of
 from .wire import Headers, ProduceHeaders
 

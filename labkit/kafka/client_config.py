@@ -14,7 +14,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from .config import Settings
+from ..config import Settings
 
 
 def _base(settings: Settings, client_id: str) -> dict[str, Any]:

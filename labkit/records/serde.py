@@ -2,8 +2,8 @@
 
 Kafka stores bytes and never looks inside them; the schema is a contract between the programs
 that write a topic and the programs that read it. labkit's contract for results is the pydantic
-model :class:`~labkit.wire.ScoreResult`, published as a JSON Schema (:meth:`Serde.json_schema`),
-and a ``labkit-schema: MAJOR.MINOR`` header on every record (see :mod:`labkit.wire`).
+model :class:`~labkit.records.wire.ScoreResult`, published as a JSON Schema (:meth:`Serde.json_schema`),
+and a ``labkit-schema: MAJOR.MINOR`` header on every record (see :mod:`labkit.records.wire`).
 
 The classes follow confluent-kafka's ``Serializer``/``Deserializer`` interface (a callable taking
 the value and a ``SerializationContext``), so they also plug into its ``SerializingProducer``
@@ -20,7 +20,7 @@ from typing import Generic, TypeVar, cast
 from confluent_kafka.serialization import Deserializer, MessageField, SerializationContext, Serializer
 from pydantic import BaseModel, ValidationError
 
-from .errors import WireFormatError
+from ..errors import WireFormatError
 from .versions import H_SCHEMA, RESULT_SCHEMA, SchemaVersion, schema_of
 from .wire import Headers, ProduceHeaders, ScoreResult
 

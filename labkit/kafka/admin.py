@@ -22,9 +22,9 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
 
-from .config import Settings
-from .errors import BrokerUnavailable, TopicMissing
-from .kafka_config import make_admin, make_consumer
+from ..config import Settings
+from ..errors import BrokerUnavailable, TopicMissing
+from .client_config import make_admin, make_consumer
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from datetime import datetime, timezone
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError, Message, TopicPartition
 
+from ..config import Settings
+from ..records.wire import record_headers
 from .admin import require_topics
-from .config import Settings
-from .kafka_config import make_consumer
-from .wire import record_headers
+from .client_config import make_consumer
 
 
 def describe_value(value: bytes | None) -> str:
@@ -146,7 +146,7 @@ def consumer_throughput(settings: Settings, topic: str, max_records: int | None 
 
 def describe_groups(settings: Settings, extra: dict[str, str], print_line: Callable[[str], None] = print) -> None:
     """Print each task's consumer group (and ``extra``'s {group: task}) on the requests topic: committed, end, lag in records and seconds."""
-    from .monitor import partition_lag, task_groups
+    from ..ops.monitor import partition_lag, task_groups
 
     topic = settings.requests_topic
     print_line(f"consumer groups on {topic}: lag = records not committed yet, lag s = how long the oldest has waited")
@@ -168,8 +168,8 @@ def describe_groups(settings: Settings, extra: dict[str, str], print_line: Calla
 
 def topics_command(settings: Settings, action: str, topic: str | None, follow: bool = False, **options) -> int:
     """``labkit topics ACTION [TOPIC]``: create, list, describe, tail or perf; prints, returns the exit code."""
+    from ..errors import LabkitError
     from .admin import create_topics, describe_topics, labkit_topics, wait_for_broker
-    from .errors import LabkitError
 
     if action == "create":
         for name, state in create_topics(settings).items():
@@ -190,7 +190,7 @@ def topics_command(settings: Settings, action: str, topic: str | None, follow: b
     elif action == "tail":
         import threading
 
-        from ._process import on_stop_signal
+        from .._process import on_stop_signal
 
         stopped = threading.Event()
         on_stop_signal(stopped.set)  # Ctrl-C or SIGTERM ends a --follow cleanly

@@ -36,10 +36,10 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, ClusterMetadata, OffsetSpec
 
-from .admin import labkit_topics, require_topics
-from .config import Settings
-from .errors import BrokerUnavailable
-from .kafka_config import make_admin, make_consumer
+from ..config import Settings
+from ..errors import BrokerUnavailable
+from ..kafka.admin import labkit_topics, require_topics
+from ..kafka.client_config import make_admin, make_consumer
 
 #: Seconds any one request to the broker may take here: a monitor must answer, not hang.
 TIMEOUT_S = 2.0

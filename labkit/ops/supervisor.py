@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._logging import ServiceLogFile
-from ._process import describe_exit, die_with_parent, stop_process
-from .config import Settings, bootstrap_address
-from .errors import LabkitError
+from .._logging import ServiceLogFile
+from .._process import describe_exit, die_with_parent, stop_process
+from ..config import Settings, bootstrap_address
+from ..errors import LabkitError
 
 
 class Child:

@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from .errors import LabkitError
-from .wire import record_position
+from ..errors import LabkitError
+from ..records.wire import record_position
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from .errors import WireFormatError
+from ..errors import WireFormatError
 
 H_SCHEMA = "labkit-schema"
 

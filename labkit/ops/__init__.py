@@ -1,0 +1,9 @@
+"""Operations: running the pipeline's parts, keeping them up, watching them and breaking them on purpose.
+
+These modules run and watch the pipeline's parts; none of them is a part of the pipeline itself.
+
+    supervisor      restarting a part that dies, with backoff (as Compose does)
+    stack           running all of it as child processes (labkit up / lab)
+    monitor         lag in records and in seconds, and a JSON snapshot of the pipeline, read from the broker alone
+    chaos           a proxy that cuts the network or loses a request, to stage failures
+"""
