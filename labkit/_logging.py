@@ -1,4 +1,7 @@
-"""How labkit logs: a command's own lines on stderr (other libraries' warnings only), and each service's output in a capped file."""
+"""How labkit logs: a command's own lines on stderr, and each service's output in a capped file.
+
+On stderr, other libraries show their warnings only.
+"""
 
 from __future__ import annotations
 

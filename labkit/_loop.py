@@ -68,7 +68,10 @@ class ThreadLoop:
         return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float = 5) -> None:
-        """Ask the loop to end after its current step and wait up to ``timeout`` s (not when called from the loop itself)."""
+        """Ask the loop to end after its current step and wait up to ``timeout`` s.
+
+        It does not wait when called from the loop itself.
+        """
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)

@@ -1,4 +1,7 @@
-"""Process helpers: children that die with their parent, stopping politely then firmly, Ctrl-C / SIGTERM, and failpoints."""
+"""Process helpers: child processes, stop signals and failpoints.
+
+Children that die with their parent, stopping politely then firmly, Ctrl-C / SIGTERM, and failpoints.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""One micro-batch of image requests for one task: decode each record, run the task on the images, produce results and dead letters.
+"""One micro-batch of image requests for one task.
+
+Decode each record, run the task on the images, produce results and dead letters.
 
 No consumer here, and no commit: the processor's loop (``labkit.processor``) polls the records
-and hands the output to a :class:`labkit.kafka.checkpoint.Checkpoint` (or any ``sink`` with the same
+and hands the output to a :class:`labkit.kafka.checkpoint.Checkpoint` (or any ``Outbox`` with the same
 ``produce``), which decides when the batch counts as done. No model either: the task
 (``labkit.tasks``) prepares and runs the images; this module is the same for every task.
 
@@ -52,10 +54,8 @@ from .tasks import Output, Task
 
 log = logging.getLogger(__name__)
 
-#: Dead-letter header: the task that could not use the record (every task dead-letters on its own).
 
-
-class Sink(Protocol):
+class Outbox(Protocol):
     """Where a batch's output goes (a :class:`labkit.kafka.checkpoint.Checkpoint`)."""
 
     def produce(self, topic: str, key: bytes | None, value: bytes | None, headers=None) -> None: ...
@@ -141,7 +141,10 @@ def _reason(exc: Exception) -> str:
 
 
 class BatchScorer:
-    """A processor's work on one batch for its task, without the Kafka plumbing: :meth:`decode`, :meth:`score`, :meth:`produce`."""
+    """A processor's work on one batch for its task, without the Kafka plumbing.
+
+    Three steps: :meth:`decode`, :meth:`score`, :meth:`produce`.
+    """
 
     def __init__(self, task: Task, settings: Settings, processor: str):
         self.task = task
@@ -195,12 +198,19 @@ class BatchScorer:
         began_ms, t0 = time.time() * 1000, time.perf_counter()
         try:
             outputs = self.task.run([d.prepared for d in group], [d.request for d in group])
+            for output in outputs:
+                if not isinstance(output.answer, self.task.answer_model):
+                    raise LabkitError(
+                        f"the {self.task.name} task answered with a {type(output.answer).__name__}, not its "
+                        f"{self.task.answer_model.__name__}: make its run() return "
+                        f"Output({self.task.answer_model.__name__}(...))"
+                    )
         except Exception as exc:  # the model failed on this input: never on the whole batch's account
             if len(group) > 1:
                 for item in group:
                     self._run([item], batch)
                 return
-            log.warning("%s failed on %s: %s", self.task.name, group[0].request.id, _reason(exc), exc_info=exc)
+            log.warning("%s failed on %s: %s", self.task.name, group[0].request.request_id, _reason(exc), exc_info=exc)
             batch.rejected.append(Rejected(group[0].message, f"the {self.task.name} task failed: {_reason(exc)}"))
             return
         inference_ms = (time.perf_counter() - t0) * 1000 / len(group)
@@ -209,7 +219,7 @@ class BatchScorer:
             for item, output in zip(group, outputs, strict=True)
         ]
 
-    def produce(self, batch: ScoredBatch, sink: Sink) -> None:
+    def produce(self, batch: ScoredBatch, outbox: Outbox) -> None:
         """Produce the batch's dead letters (with an error result each, when the sender is known) and results."""
         for skipped in batch.skipped:
             log.info(
@@ -220,16 +230,33 @@ class BatchScorer:
                 self.task.name,
             )
         for rejected in batch.rejected:
-            self._dead_letter(rejected, sink)
+            self._dead_letter(rejected, outbox)
         for scored in batch.scored:
-            self._result(scored, batch.size, sink)
+            self._result(scored, batch.size, outbox)
 
-    def _result(self, scored: Scored, batch_size: int, sink: Sink) -> None:
+    def produce_embeddings(self, batch: ScoredBatch, outbox: Outbox) -> int:
+        """Produce the batch's image embeddings only — no result, no dead letter — and return how many.
+
+        For re-embedding after a model change (``labkit.history.reembed``): the history needs the
+        new model's vectors, while the answers each upload was given stay those it was shown.
+        """
+        return sum(self._embedding(scored, outbox) for scored in batch.scored)
+
+    def _embedding(self, scored: Scored, outbox: Outbox) -> bool:
+        """Produce ``scored``'s image embedding, if its task made one, keyed by its request id; whether it did."""
+        if scored.output.embedding is None:
+            return False
+        vector, headers = encode_embedding(scored.output.embedding, self.task.model_id)
+        # The request record's key is its request id: the embedding's key too, so the sink joins them.
+        outbox.produce(self.settings.embeddings_topic, key=scored.decoded.message.key(), value=vector, headers=headers)
+        return True
+
+    def _result(self, scored: Scored, batch_size: int, outbox: Outbox) -> None:
         item = scored.decoded
         position = record_position(item.message)
         done_ms = now_ms()
         result = ScoreResult(
-            id=item.request.id,
+            request_id=item.request.request_id,
             status="ok",
             task=self.task.name,
             model=self.task.model_id,
@@ -245,18 +272,16 @@ class BatchScorer:
                 inference=round(scored.inference_ms, 2),
                 total=max(done_ms - item.request.sent_at_ms, 0),
             ),
-            **scored.output.fields,
+            answer=scored.output.answer.model_dump(mode="json"),
         )
-        if scored.output.embedding is not None:  # before the result: whoever sees the result may look for it
-            vector, vector_headers = encode_embedding(scored.output.embedding, self.task.model_id)
-            sink.produce(self.settings.embeddings_topic, key=result.id.encode(), value=vector, headers=vector_headers)
+        self._embedding(scored, outbox)  # before the result: whoever sees the result may look for it
         value, headers = RESULTS.serialize(result, self.settings.results_topic)
-        sink.produce(self.settings.results_topic, key=result.id.encode(), value=value, headers=headers)
+        outbox.produce(self.settings.results_topic, key=result.request_id.encode(), value=value, headers=headers)
         t = result.timings_ms
         log.info(
             "scored %s (p%d@%d) with %s → %s | queued %.0f ms, batch wait %.1f ms, decode %.1f ms, "
             "inference %.1f ms, total %.0f ms, batch %d",
-            result.id,
+            result.request_id,
             position.partition,
             position.offset,
             self.task.name,
@@ -269,13 +294,16 @@ class BatchScorer:
             batch_size,
         )
 
-    def _dead_letter(self, rejected: Rejected, sink: Sink) -> None:
-        """Park a record this task cannot use in the dead-letter topic, and tell its sender (if we know who) it failed."""
+    def _dead_letter(self, rejected: Rejected, outbox: Outbox) -> None:
+        """Park a record this task cannot use in the dead-letter topic.
+
+        Also tell its sender (if we know who) that it failed.
+        """
         message, reason = rejected.message, rejected.reason
         position = record_position(message)
         log.warning("dead-lettered %s[%d]@%d for %s: %s", *position, self.task.name, reason)
         headers = dead_letter_headers(record_headers(message), reason, *position)
-        sink.produce(
+        outbox.produce(
             self.settings.dead_letter_topic,
             key=message.key(),
             value=message.value(),
@@ -284,7 +312,7 @@ class BatchScorer:
         request_id = request_id_of(message)
         if request_id:
             error = ScoreResult(
-                id=request_id,
+                request_id=request_id,
                 status="error",
                 error=reason,
                 task=self.task.name,
@@ -295,4 +323,6 @@ class BatchScorer:
                 produced_at_ms=now_ms(),
             )
             value, result_headers = RESULTS.serialize(error, self.settings.results_topic)
-            sink.produce(self.settings.results_topic, key=error.id.encode(), value=value, headers=result_headers)
+            outbox.produce(
+                self.settings.results_topic, key=error.request_id.encode(), value=value, headers=result_headers
+            )

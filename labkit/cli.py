@@ -1,8 +1,8 @@
 """The ``labkit`` command: one subcommand per part of the pipeline, every setting also a flag.
 
-    labkit up            broker + topics + a processor per task (CLIP, OCR) + web app, until Ctrl-C; a part that dies restarts
+    labkit up            broker + topics + a processor per task (CLIP, OCR) + web app, until Ctrl-C; dead parts restart
     labkit lab           the same, plus JupyterLab on notebooks/
-    labkit broker        the broker alone: Tansu (embedded, in memory), or Apache Kafka with --engine kafka [--brokers 3]
+    labkit broker        the broker alone: Tansu (embedded, in memory) or Apache Kafka with --engine kafka [--brokers 3]
     labkit cluster status|stop|kill|start [NODE]   one node of labkit's Apache Kafka cluster, on purpose
     labkit topics create|list|describe|tail|perf
     labkit processor     one processor of one task, --task clip|ocr (several of a task share its partitions)
@@ -195,7 +195,7 @@ def _cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_sink(settings: Settings, args: argparse.Namespace) -> int:
-    from .history.sink import run_sink
+    from .history.service import run_sink
 
     run_sink(settings, args.rebuild, args.reembed, allow_missing=args.allow_missing, ready_file=args.ready_file)
     return 0
@@ -237,7 +237,7 @@ def _cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
 
 def _cmd_send(settings: Settings, args: argparse.Namespace) -> int:
     from .lab_client import LabClient
-    from .records.wire import describe_result
+    from .tasks import describe_result
 
     with LabClient(settings) as lab:
         ids = [(lab.submit(path), path) for path in args.files]

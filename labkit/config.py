@@ -121,7 +121,8 @@ class Settings(BaseSettings):
     model: str = Field("ViT-B-32", description=f"open_clip architecture, or '{TEST_MODEL}' for a small random model.")
     pretrained: str = Field(
         "openai",
-        description=f"open_clip pretrained tag (downloaded once, then cached); for {TEST_MODEL}, seedN: another random model.",
+        description=f"open_clip pretrained tag (downloaded once, then cached); for {TEST_MODEL}, "
+        "seedN: another random model.",
     )
     checkpoint: Path | None = Field(
         None, description="Local weights file for `model`; used instead of downloading `pretrained`."

@@ -30,3 +30,7 @@ class BadImage(LabkitError):
 
 class WireFormatError(LabkitError):
     """A Kafka record does not follow labkit's wire format (see ``labkit.records.wire``)."""
+
+
+class UnknownTasks(WireFormatError):
+    """An upload names tasks that are not task names, or that this pipeline does not run (``LABKIT_TASKS``)."""

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from .config import Settings, load_settings
 from .records.wire import ScoreResult
-from .request_sender import RequestSender, choose_tasks
+from .request_sender import RequestSender
 from .results_listener import ResultsListener, ResultStore
+from .tasks import TASKS, answer_of
 
 
 class LabClient:
@@ -38,8 +39,8 @@ class LabClient:
         self.sender = RequestSender(self.settings, client_id="labkit-client")
 
     def _on_result(self, result: ScoreResult) -> None:
-        if result.id in self.sent and self.results.add(result):
-            self.arrived_s[(result.id, result.task)] = time.monotonic() - self._started
+        if result.request_id in self.sent and self.results.add(result):
+            self.arrived_s[(result.request_id, result.task)] = time.monotonic() - self._started
             with self._arrived:
                 self._arrived.notify_all()
 
@@ -55,32 +56,35 @@ class LabClient:
         timeout: float = 15,
         tasks: list[str] | None = None,
     ) -> str:
-        """Send one image (bytes or a file path), optionally with your own candidate labels and the tasks
-        that should score it (default: every enabled task); returns its request id once Kafka has it."""
+        """Send one image (bytes or a file path); returns its request id once Kafka has it.
+
+        Optionally with your own candidate labels, and the tasks that should score it (default: every
+        enabled task).
+        """
         return self.submit_many([(image, filename)], labels, timeout, tasks)[0]
 
     def submit_many(
         self, images: list, labels: list[str] | None = None, timeout: float = 30, tasks: list[str] | None = None
     ) -> list[str]:
-        """Send many images at once — each a path, bytes, or a (bytes or path, filename) pair — and
-        return their request ids once Kafka has acknowledged all of them.
+        """Send many images at once, and return their request ids once Kafka has acknowledged all of them.
+
+        Each image is a path, bytes, or a (bytes or path, filename) pair.
 
         Faster than one ``submit`` after another: the producer batches records that are sent
         together, and we wait for all acknowledgements once, not once per image. ``tasks`` names
         the tasks that score them (``["clip"]``, ``["ocr"]``…; default: every enabled task).
         """
-        named = choose_tasks(self.settings, tasks)  # a task nobody runs is refused before anything is sent
-        pending = []
+        pending = []  # the sender checks labels and tasks: a task nobody runs is refused by the first send, unsent
         for item in images:
             image, filename = item if isinstance(item, tuple) else (item, None)
             if not isinstance(image, bytes):
                 filename = filename or Path(image).name
                 image = Path(image).read_bytes()
-            request, _, acked = self.sender.send(image, filename, labels, named)
-            self.sent[request.id] = filename
-            if named is not None:
-                self.tasks[request.id] = named
-            pending.append((request.id, acked))
+            request, _, acked = self.sender.send(image, filename, labels, tasks)
+            self.sent[request.request_id] = filename
+            if request.tasks is not None:
+                self.tasks[request.request_id] = request.tasks
+            pending.append((request.request_id, acked))
         for _, acked in pending:
             acked.result(timeout)
         return [request_id for request_id, _ in pending]
@@ -139,7 +143,7 @@ class LabClient:
             clip = results.get("clip")
             top = clip.top() if clip else None
             row = {
-                "id": request_id,
+                "request_id": request_id,
                 "file": self.sent.get(request_id),
                 "status": clip.status if clip else None,
                 "top label": top.label if top else None,
@@ -172,9 +176,8 @@ class LabClient:
 
 
 def _outcome(result: ScoreResult) -> str:
-    """A task's result in a table cell: the text it read, its top labels, or its error."""
+    """A task's result in a table cell, as the task sums up its answer (``Task.summarize``), or its error."""
     if result.status != "ok":
         return f"error: {result.error}"
-    if result.text is not None:
-        return result.text
-    return ", ".join(f"{s.label} {s.score:.0%}" for s in result.labels[:3])
+    task, answer = TASKS.get(result.task), answer_of(result)
+    return task.summarize(answer) if task is not None and answer is not None else str(result.answer)

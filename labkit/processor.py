@@ -51,9 +51,10 @@ from .batch import BatchScorer, Decoded, Rejected, Skipped
 from .config import Settings
 from .errors import LabkitError
 from .kafka.admin import wait_for_topics
-from .kafka.checkpoint import Checkpoint, RenewableProducer, ResultsNotAcknowledged, rewind
+from .kafka.checkpoint import Checkpoint, ResultsNotAcknowledged, rewind
 from .kafka.client_config import make_consumer, make_producer
 from .kafka.group_errors import raise_if_refused
+from .kafka.producer import RenewableProducer
 from .tasks import Task, build_task
 
 __all__ = ["Processor", "ProcessorStats", "ResultsNotAcknowledged"]
@@ -193,8 +194,10 @@ class Processor:
 
     @property
     def _delivery_timeout_s(self) -> float:
-        """How long a batch's results may take to be acknowledged: well inside ``max.poll.interval.ms``,
-        or the group would throw this member out while it waits."""
+        """How long a batch's results may take to be acknowledged: well inside ``max.poll.interval.ms``.
+
+        Otherwise the group would throw this member out while it waits.
+        """
         return self.settings.max_poll_interval_ms * 0.6 / 1000
 
     def _rewind(self, exc: ResultsNotAcknowledged, messages: list[Message]) -> None:
@@ -234,9 +237,12 @@ class Processor:
         log.info("%s: partitions %s revoked (rebalance)", self.name, revoked)
 
     def _next_batch(self, consumer, block: bool = True) -> tuple[list[Message], list[float]]:
-        """Up to ``max_batch_size`` records: the first within 0.5 s (or none if not ``block``),
-        then whatever else arrives within ``max_batch_wait_ms``; with when each was handed over
-        (ms since the epoch: a result's ``queued`` ends there and its ``batch_wait`` begins)."""
+        """Up to ``max_batch_size`` records, with when each was handed over.
+
+        The first within 0.5 s (or none if not ``block``), then whatever else arrives within
+        ``max_batch_wait_ms``. When each was handed over is in ms since the epoch: a result's
+        ``queued`` ends there and its ``batch_wait`` begins.
+        """
         good: list[Message] = []
         fetched_ms: list[float] = []
         timeout = 0.5 if block else 0

@@ -1,4 +1,6 @@
-"""RequestSender: check an image, shrink it to fit one Kafka record, produce it keyed by a new request id, report the acknowledgement.
+"""RequestSender: check an image, shrink it to fit one Kafka record, produce it, report the acknowledgement.
+
+Each image is produced keyed by a new request id.
 
 The web app and the notebooks both send through it, so a learner's notebook talks to Kafka
 exactly as the web app does.
@@ -14,10 +16,10 @@ from confluent_kafka import Producer
 
 from ._loop import ThreadLoop
 from .config import Settings
-from .errors import WireFormatError
+from .errors import UnknownTasks, WireFormatError
 from .images import PreparedImage, prepare_upload
-from .kafka.checkpoint import RenewableProducer
 from .kafka.client_config import make_producer
+from .kafka.producer import RenewableProducer
 from .records.wire import ImageRequest, new_request_id, validate_labels, validate_tasks
 
 log = logging.getLogger(__name__)
@@ -26,14 +28,17 @@ log = logging.getLogger(__name__)
 def choose_tasks(settings: Settings, tasks: list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
     """The tasks an upload names, checked against ``settings.enabled_tasks``; None when it names none (every task).
 
-    Raises :class:`WireFormatError` saying which names are not tasks this pipeline runs.
+    Raises :class:`UnknownTasks` saying which names are not tasks this pipeline runs.
     """
     if tasks is None:
         return None
-    named = validate_tasks(tasks)
+    try:
+        named = validate_tasks(tasks)
+    except WireFormatError as exc:
+        raise UnknownTasks(str(exc)) from None
     unknown = [task for task in named if task not in settings.enabled_tasks]
     if unknown:
-        raise WireFormatError(
+        raise UnknownTasks(
             f"no processors run {', '.join(map(repr, unknown))} here; choose from "
             f"{', '.join(settings.enabled_tasks)} (LABKIT_TASKS lists the tasks this pipeline runs)"
         )
@@ -49,7 +54,7 @@ class RequestSender:
     """Produces image requests; a background thread serves delivery reports (``producer.poll``).
 
     After a fatal producer error (e.g. a fenced producer id after an outage) the next
-    :meth:`send` goes through a new producer: :class:`labkit.kafka.checkpoint.RenewableProducer`, the
+    :meth:`send` goes through a new producer: :class:`labkit.kafka.producer.RenewableProducer`, the
     same renewal the processor uses.
     """
 
@@ -86,17 +91,19 @@ class RequestSender:
         labels: list[str] | tuple[str, ...] | None = None,
         tasks: list[str] | tuple[str, ...] | None = None,
     ) -> tuple[ImageRequest, PreparedImage, Future]:
-        """Produce one image (scored against ``labels`` if given, by the ``tasks`` named, else by every task);
-        the future completes when the broker acknowledges it.
+        """Produce one image; the future completes when the broker acknowledges it.
+
+        The image is scored against ``labels`` if given, by the ``tasks`` named, else by every task.
 
         Raises :class:`labkit.errors.BadImage` for bytes that are not an acceptable image and
-        :class:`labkit.errors.WireFormatError` for unacceptable labels or task names, before anything is sent.
+        :class:`labkit.errors.WireFormatError` for unacceptable labels (:class:`labkit.errors.UnknownTasks` for task
+        names), before anything is sent: the one place an upload's tasks and labels are checked.
         """
-        labels = validate_labels(labels) if labels else None
         named = choose_tasks(self.settings, tasks)
+        labels = validate_labels(labels) if labels else None
         prepared = prepare_upload(data, self.settings)
         request = ImageRequest(
-            id=new_request_id(),
+            request_id=new_request_id(),
             image=prepared.data,
             content_type=prepared.content_type,
             filename=filename,
@@ -114,7 +121,7 @@ class RequestSender:
             if error is None:
                 acked.set_result((message.partition(), message.offset()))
             else:
-                acked.set_exception(RuntimeError(f"Kafka did not accept request {request.id}: {error}"))
+                acked.set_exception(RuntimeError(f"Kafka did not accept request {request.request_id}: {error}"))
 
         producer.produce(
             self.settings.requests_topic,

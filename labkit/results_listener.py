@@ -1,4 +1,6 @@
-"""ResultsListener: read every partition of the results topic from "now" on, outside any consumer group; ResultStore keeps them by request id and task.
+"""ResultsListener: read every partition of the results topic from "now" on, outside any consumer group.
+
+ResultStore keeps the results by request id and task.
 
 Every web replica and notebook therefore sees every result and keeps the ones its own clients
 asked for. That is how a result finds the right browser when several web replicas run: no
@@ -20,6 +22,7 @@ from .kafka.admin import wait_for_topics
 from .kafka.client_config import make_consumer
 from .records.serde import RESULTS
 from .records.wire import ScoreResult, now_ms, record_headers
+from .tasks import answer_of
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ class ResultStore:
     def add(self, result: ScoreResult) -> bool:
         """Keep ``result``; False if this request id already had one from this task (a duplicate from a retry)."""
         with self._lock:
-            tasks = self._results.setdefault(result.id, {})
+            tasks = self._results.setdefault(result.request_id, {})
             if result.task in tasks:
                 return False
             tasks[result.task] = result
@@ -127,7 +130,8 @@ class ResultsListener:
             return
         try:
             result = RESULTS.deserialize(message.value(), record_headers(message), message.topic() or "")
-        except Exception as exc:  # a record this reader cannot read (bad JSON, another major schema) is skipped
+            answer_of(result)  # the task's own model checks its answer: a field it does not declare is refused
+        except Exception as exc:  # a record this reader cannot read (bad JSON, another major, a bad answer) is skipped
             log.warning(
                 "ignoring unreadable result at %s[%d]@%d: %s",
                 message.topic(),
@@ -139,7 +143,7 @@ class ResultsListener:
         try:
             self.on_result(result)
         except Exception:
-            log.exception("result callback failed for %s", result.id)
+            log.exception("result callback failed for %s", result.request_id)
 
     @property
     def alive(self) -> bool:

@@ -1,4 +1,7 @@
-"""Notebook widgets: upload photos into the pipeline, watch results fill a live table, watch Kafka itself (offsets, lag, group members) change, and read the services' logs live.
+"""Notebook widgets: the pipeline, Kafka itself and the services' logs, live.
+
+Upload photos into the pipeline, watch results fill a live table, watch Kafka itself (offsets,
+lag, group members) change, and read the services' logs live.
 
 Thread rule for ipywidgets: the widget is *displayed* from the kernel's main thread (the cell
 that creates it); the background thread only changes widget *values* (``html.value = ...``),
@@ -40,7 +43,9 @@ class _Refreshing(widgets.VBox):
 
 
 class LiveResults(_Refreshing):
-    """An upload button, a table of this client's results (a row per photo, a column per task) and a plot of CLIP's latency, refreshed as results arrive.
+    """An upload button, a table of this client's results and a plot of CLIP's latency.
+
+    The table has a row per photo and a column per task; all of it is refreshed as results arrive.
 
     ``LiveResults(lab)`` in a cell shows it; ``send(...)`` does what the button does, from code;
     ``.close()`` stops its refresh thread.
@@ -81,7 +86,7 @@ class LiveResults(_Refreshing):
             return
         self._shown = count
         frame = self.lab.results_frame()
-        self.table.value = frame.drop(columns=["id", "model"]).to_html(index=False) if count else ""
+        self.table.value = frame.drop(columns=["request_id", "model"]).to_html(index=False) if count else ""
         timed = frame.dropna(subset=["total ms"]) if count else frame  # CLIP's latency; rows without it yet wait
         if self.plot is not None and len(timed):
             self.plot.value = _line_png(

@@ -1,4 +1,6 @@
-"""Shared fixtures: one real broker per test session on free ports (the engine LABKIT_TEST_ENGINE names), the random test model, the sample photos.
+"""Shared fixtures: one real broker per test session, the random test model, the sample photos.
+
+The broker is the engine LABKIT_TEST_ENGINE names, on free ports.
 
 No Kafka mocks: every test talks to the broker over TCP through confluent-kafka, as the
 services do. Each test gets its own topic names and consumer group, so tests never see each
@@ -28,8 +30,11 @@ PHOTOS = Path(os.environ.get("LABKIT_TEST_PHOTOS") or REPO / "tests" / "data" / 
 
 @pytest.fixture(scope="session")
 def broker():
-    """The session's broker: the engine ``LABKIT_TEST_ENGINE`` names (Tansu by default, or Apache Kafka with
-    ``LABKIT_TEST_BROKERS`` nodes), on the port the root conftest.py chose; Kafka's logs go to test-artifacts/."""
+    """The session's broker, on the port the root conftest.py chose.
+
+    The engine is the one ``LABKIT_TEST_ENGINE`` names: Tansu by default, or Apache Kafka with
+    ``LABKIT_TEST_BROKERS`` nodes, whose logs go to test-artifacts/.
+    """
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     brokers = int(os.environ.get("LABKIT_BROKERS", "1"))
     logs = REPO / "test-artifacts" / f"kafka-{worker}"
@@ -88,7 +93,7 @@ def photo_labels() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def text_reader():
-    """The real PP-OCRv4 reader (rapidocr-onnxruntime), loaded once per session (the OCR processors in threads share it)."""
+    """The real PP-OCRv4 reader (rapidocr-onnxruntime), loaded once per session; OCR processors in threads share it."""
     from labkit.tasks import TextReader
 
     return TextReader()
@@ -175,39 +180,56 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(scope="session")
 def embedded_postgres():
-    """labkit's embedded PostgreSQL (with pgvector), started once per session in the session's history folder."""
-    from labkit.history.database import _embedded_url
+    """labkit's embedded PostgreSQL (with pgvector), started once per session in its history folder.
 
-    return _embedded_url(Path(os.environ["LABKIT_HISTORY_DIR"]) / "postgres")
+    It is stopped at the session's end (it would stop by itself once this process exits: the root
+    conftest.py removes the folder).
+    """
+    from labkit.history.database import embedded_url, release_embedded
+
+    history_dir = Path(os.environ["LABKIT_HISTORY_DIR"])
+    yield embedded_url(history_dir)
+    release_embedded(history_dir)
 
 
-#: The machine's own PostgreSQL (no pgvector): the history must work there too. LABKIT_TEST_SERVER_DATABASE overrides it.
+#: The machine's own PostgreSQL (no pgvector): the history must work there too.
+#: LABKIT_TEST_SERVER_DATABASE overrides it.
 SERVER_DATABASE = os.environ.get("LABKIT_TEST_SERVER_DATABASE", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def _fresh_database(url: str, ask) -> str:
     """Create a database of this test's own on the server at ``url``; its URL."""
     import psycopg
+    from psycopg import sql
 
     name = f"labkit_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    ask.addfinalizer(lambda: _drop_database(url, name))
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     head, _, query = url.partition("?")
-    return f"{head.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+    own = f"{head.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+    ask.addfinalizer(lambda: _drop_database(url, name, own))
+    return own
 
 
-def _drop_database(url: str, name: str) -> None:
+def _drop_database(url: str, name: str, own: str) -> None:
+    """Close this process's pool for the test's database ``own``, then drop it (cutting any other connection)."""
     import psycopg
+    from psycopg import sql
 
+    from labkit.history.database import close_pools
+
+    close_pools(own)
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(params=["embedded", "server"])
 def history_settings(request, settings):
-    """Settings whose history is a fresh database: on the embedded PostgreSQL (pgvector) or on the machine's own
-    PostgreSQL (none); the latter is skipped, saying why, where no such server answers."""
+    """Settings whose history is a fresh database, on the embedded PostgreSQL or on the machine's own.
+
+    The embedded one has pgvector, the machine's none; the latter is skipped, saying why, where no
+    such server answers.
+    """
     if request.param == "embedded":
         url = _fresh_database(request.getfixturevalue("embedded_postgres"), request)
     else:
@@ -224,7 +246,7 @@ def history_settings(request, settings):
 
 @pytest.fixture
 def embedded_history(settings, embedded_postgres, request):
-    """Settings whose history is a fresh database on the embedded PostgreSQL only (where the database does not matter)."""
+    """Settings whose history is a fresh database on the embedded PostgreSQL only (where which does not matter)."""
     from pydantic import SecretStr
 
     return settings.model_copy(update={"database_url": SecretStr(_fresh_database(embedded_postgres, request))})

@@ -1,4 +1,7 @@
-"""Image-tower backends against the fp32 reference (the fidelity gate), ONNX caching, the trimmed text tower, draft decoding."""
+"""Image-tower backends against the fp32 reference: the fidelity gate.
+
+Also ONNX caching, the trimmed text tower, and draft decoding.
+"""
 
 from __future__ import annotations
 

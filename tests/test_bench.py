@@ -1,4 +1,7 @@
-"""`labkit bench --quick` runs every section (CLIP's and OCR's) through real processes and writes its report (a smoke test, not a timing test)."""
+"""`labkit bench --quick` runs every section through real processes and writes its report.
+
+Every section: CLIP's and OCR's. A smoke test, not a timing test.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The upload page in a real browser (Debian's Chromium driven by Playwright): preview at once, then each model's result; several files; a clear error.
+"""The upload page in a real browser (Debian's Chromium driven by Playwright).
+
+A preview at once, then each model's result; several files; a clear error.
 
 A failing test leaves a screenshot in test-artifacts/ (git-ignored) to show what the page showed.
 """
@@ -56,9 +58,9 @@ def test_photo_is_shown_at_once_then_its_labels_arrive(page, photos):
     page.set_input_files("#file", str(photos[16]))
     card = page.locator(".card").first
     assert card.locator("img").get_attribute("src").startswith("blob:")  # the preview, before any result
-    card.locator(".labels li").first.wait_for(timeout=30_000)
-    assert card.locator(".labels li").count() == 5
-    assert "%" in card.locator(".labels li").first.inner_text()
+    card.locator(".bars li").first.wait_for(timeout=30_000)
+    assert card.locator(".bars li").count() == 5
+    assert "%" in card.locator(".bars li").first.inner_text()
     clip = card.locator('.task[data-task="clip"]')
     assert clip.get_attribute("data-state") == "done" and clip.locator(".task-status").inner_text().startswith(
         "Done in"
@@ -70,7 +72,7 @@ def test_several_photos_at_once_each_get_their_own_labels(page, photos):
     page.set_input_files("#file", [str(p) for p in photos[40:43]])
     from playwright.sync_api import expect  # locator waits: the page's CSP forbids wait_for_function's eval
 
-    expect(page.locator(".card .labels li")).to_have_count(15, timeout=30_000)
+    expect(page.locator(".card .bars li")).to_have_count(15, timeout=30_000)
     names = page.locator(".card h2").all_inner_texts()
     assert sorted(names) == sorted(p.name for p in photos[40:43])
 
@@ -90,8 +92,8 @@ def test_custom_labels_field_is_used(page, photos):
     page.set_input_files("#file", str(photos[16]))
     from playwright.sync_api import expect
 
-    expect(page.locator(".card .labels li")).to_have_count(3, timeout=30_000)
-    labels = {text.split("\n")[0] for text in page.locator(".card .labels li").all_inner_texts()}
+    expect(page.locator(".card .bars li")).to_have_count(3, timeout=30_000)
+    labels = {text.split("\n")[0] for text in page.locator(".card .bars li").all_inner_texts()}
     assert labels == {"pizza", "teapot", "frog"}
 
 
@@ -151,10 +153,10 @@ def test_the_session_history_survives_a_reload(watched_page, photos):
     from playwright.sync_api import expect
 
     watched_page.set_input_files("#file", str(photos[60]))
-    expect(watched_page.locator('.card[data-state="done"] .labels li')).to_have_count(5, timeout=30_000)
+    expect(watched_page.locator('.card[data-state="done"] .bars li')).to_have_count(5, timeout=30_000)
     watched_page.reload()
     card = watched_page.locator(".card").first
-    expect(card.locator(".labels li")).to_have_count(5, timeout=10_000)  # from sessionStorage, at once
+    expect(card.locator(".bars li")).to_have_count(5, timeout=10_000)  # from sessionStorage, at once
     assert card.locator(".name").inner_text() == photos[60].name
     assert card.locator("img").get_attribute("src").startswith("data:image/jpeg")  # the kept thumbnail
 
@@ -171,7 +173,7 @@ def test_a_pasted_screenshot_is_uploaded(watched_page, photos):
     }""",
         [_b64(photos[61]), "pasted.jpg"],
     )
-    expect(watched_page.locator('.card[data-state="done"] .labels li')).to_have_count(5, timeout=30_000)
+    expect(watched_page.locator('.card[data-state="done"] .bars li')).to_have_count(5, timeout=30_000)
     assert watched_page.locator(".card .name").first.inner_text() == "pasted.jpg"
 
 
@@ -193,7 +195,7 @@ def test_usable_by_keyboard_alone(browser, web, photos):
         with page.expect_file_chooser(timeout=5_000) as chooser:  # fails if Enter opens no file chooser
             page.keyboard.press("Enter")
         chooser.value.set_files(str(photos[62]))
-        expect(page.locator(".card .labels li")).to_have_count(5, timeout=30_000)
+        expect(page.locator(".card .bars li")).to_have_count(5, timeout=30_000)
     finally:
         page.close()
 
@@ -206,7 +208,7 @@ def test_fits_a_phone_screen(browser, web, photos):
         phone.goto(web.url)
         phone.wait_for_selector("text=connected")
         phone.set_input_files("#file", str(photos[63]))
-        expect(phone.locator(".card .labels li")).to_have_count(5, timeout=30_000)
+        expect(phone.locator(".card .bars li")).to_have_count(5, timeout=30_000)
         width = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert width[0] <= width[1], f"the page scrolls sideways on a phone: {width}"
         box = phone.locator(".card").first.bounding_box()
@@ -222,8 +224,8 @@ def test_hostile_labels_and_names_are_shown_as_text(page, photos, tmp_path):
     hostile.write_bytes(photos[64].read_bytes())
     page.fill("#labels", '<b>bold</b>, <img src=x onerror="document.title=2">, a cat')
     page.set_input_files("#file", str(hostile))
-    expect(page.locator(".card .labels li")).to_have_count(3, timeout=30_000)
-    labels = {text.split("\n")[0] for text in page.locator(".card .labels li").all_inner_texts()}
+    expect(page.locator(".card .bars li")).to_have_count(3, timeout=30_000)
+    labels = {text.split("\n")[0] for text in page.locator(".card .bars li").all_inner_texts()}
     assert labels == {"<b>bold</b>", '<img src=x onerror="document.title=2">', "a cat"}
     assert page.locator(".card .labels img, .card .labels b, .card h2 img").count() == 0
     assert page.locator(".card h2").inner_text() == hostile.name
@@ -244,7 +246,7 @@ def test_dropped_files_are_uploaded(watched_page, photos):
     }""",
         [_b64(photos[65]), "dropped.jpg"],
     )
-    expect(watched_page.locator('.card[data-state="done"] .labels li')).to_have_count(5, timeout=30_000)
+    expect(watched_page.locator('.card[data-state="done"] .bars li')).to_have_count(5, timeout=30_000)
     assert watched_page.locator(".card .name").first.inner_text() == "dropped.jpg"
 
 
@@ -256,7 +258,7 @@ def test_a_result_that_arrives_while_the_socket_is_down_still_shows(watched_page
     watched_page.set_input_files("#file", str(photos[66]))
     card = watched_page.locator('.card[data-state="processing"]')
     expect(card).to_have_count(1, timeout=30_000)  # Kafka has it (202)
-    request_id = card.get_attribute("data-id")
+    request_id = card.get_attribute("data-request-id")
     # The network goes away (offline blocks new connections; the open socket is closed as a
     # dropped connection would be), then the result is produced, unheard.
     watched_page.context.set_offline(True)
@@ -271,7 +273,7 @@ def test_a_result_that_arrives_while_the_socket_is_down_still_shows(watched_page
     assert watched_page.locator('.card[data-state="done"]').count() == 0
     watched_page.context.set_offline(False)
     # Back online: the socket reconnects and re-subscribes (or the REST fallback asks): the labels show.
-    expect(watched_page.locator('.card[data-state="done"] .labels li')).to_have_count(5, timeout=30_000)
+    expect(watched_page.locator('.card[data-state="done"] .bars li')).to_have_count(5, timeout=30_000)
     expect(watched_page.locator("#connection")).to_have_text(re.compile("^connected"), timeout=15_000)
 
 
@@ -282,7 +284,7 @@ def test_behind_the_scenes_shows_where_the_request_sat_and_the_strip_shows_the_p
         page.set_input_files("#file", str(photos[17]))
     accepted = answer.value.json()
     card = page.locator(".card").first
-    expect(card.locator(".labels li")).to_have_count(5, timeout=30_000)
+    expect(card.locator(".bars li")).to_have_count(5, timeout=30_000)
     behind = card.locator(".behind")
     assert behind.get_attribute("open") is None  # closed until asked for
     card.locator(".behind summary").focus()
@@ -348,12 +350,14 @@ def test_each_model_shows_its_own_state_and_result_and_a_failed_one_holds_back_n
     expect(page.locator('#tasks input[name="task"]:checked')).to_have_count(2)  # every model, at first
     page.set_input_files("#file", [str(photos[20]), str(photos[21])])
     for card in (page.locator(".card").nth(0), page.locator(".card").nth(1)):  # CLIP's labels come, OCR still waits
-        expect(card.locator('.task[data-task="clip"] .labels li')).to_have_count(5, timeout=30_000)
+        expect(card.locator('.task[data-task="clip"] .bars li')).to_have_count(5, timeout=30_000)
         expect(card.locator('.task[data-task="ocr"]')).to_have_attribute("data-state", "processing")
         expect(card).to_have_attribute("data-state", "processing")
     reads, fails = page.locator(".card").nth(1), page.locator(".card").nth(0)  # the newest card comes first
-    _produce_result(page.settings, _ocr_result(reads.get_attribute("data-id")))
-    error = ScoreResult(id=fails.get_attribute("data-id"), status="error", task="ocr", error="could not read it")
+    _produce_result(page.settings, _ocr_result(reads.get_attribute("data-request-id")))
+    error = ScoreResult(
+        request_id=fails.get_attribute("data-request-id"), status="error", task="ocr", error="could not read it"
+    )
     _produce_result(page.settings, error)
 
     ocr = reads.locator('.task[data-task="ocr"]')
@@ -374,9 +378,11 @@ def test_each_model_shows_its_own_state_and_result_and_a_failed_one_holds_back_n
     expect(behind).to_have_count(2)
     assert reads.locator('.behind-task[data-task="ocr"] .processor').text_content() == "ocr-by-hand"  # (closed)
     assert reads.locator('.behind-task[data-task="clip"] .waterfall li').count() == 6
-    reads_id = reads.get_attribute("data-id")  # before the reload: `reads` is "the second card", whichever it is then
+    reads_id = reads.get_attribute(
+        "data-request-id"
+    )  # before the reload: `reads` is "the second card", whichever it is then
     page.reload()  # the session's history keeps each task's result
-    again = page.locator(f'.card[data-id="{reads_id}"]')
+    again = page.locator(f'.card[data-request-id="{reads_id}"]')
     expect(again.locator('.task[data-task="ocr"] .lines .words')).to_have_count(2, timeout=10_000)
     assert again.get_attribute("data-state") == "done"
 

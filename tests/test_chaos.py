@@ -1,4 +1,7 @@
-"""labkit.ops.chaos on the real broker: a lost produce request reorders and duplicates records without idempotence, and not with it."""
+"""labkit.ops.chaos on the real broker: a lost produce request, without and with idempotence.
+
+Without idempotence it reorders and duplicates records; with it, it does not.
+"""
 
 from __future__ import annotations
 

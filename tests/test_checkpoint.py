@@ -1,7 +1,12 @@
-"""The checkpoint on its own, on a real broker behind a cuttable network: no commit before the acknowledgement, and a rewind re-reads the batch with a fresh producer."""
+"""The checkpoint on a real broker behind a cuttable network.
+
+No commit before the acknowledgement, a rewind re-reads the batch with a fresh producer; and a
+group reading to the end offsets it took.
+"""
 
 from __future__ import annotations
 
+import threading
 from functools import partial
 
 import pytest
@@ -9,9 +14,11 @@ from confluent_kafka import TopicPartition
 
 from labkit._net import free_port
 from labkit.kafka.admin import create_topics, read_topic
-from labkit.kafka.checkpoint import Checkpoint, RenewableProducer, ResultsNotAcknowledged, rewind
+from labkit.kafka.checkpoint import Checkpoint, ResultsNotAcknowledged, rewind
 from labkit.kafka.client_config import make_consumer, make_producer
 from labkit.kafka.engines import make_broker
+from labkit.kafka.offsets import end_offsets, lag, next_offsets, reached, read_to_end
+from labkit.kafka.producer import RenewableProducer
 from labkit.ops.chaos import ChaosProxy
 
 
@@ -68,3 +75,48 @@ def test_nothing_is_committed_until_the_output_is_acknowledged_and_a_rewind_read
         consumer.close()
         network.cut()
         broker.stop()
+
+
+def test_a_group_reads_to_the_ends_it_took_and_a_member_that_starts_at_the_commit_has_reached_them(settings):
+    topic = settings.requests_topic
+    create_topics(settings.model_copy(update={"partitions": 2}), [topic])  # partition 1 stays empty
+    producer = make_producer(settings)
+    for n in range(3):  # one batch per record: the ends are then the same on Tansu (batches) and Kafka (records)
+        producer.produce(topic, key=f"in-{n}".encode(), value=b"x", partition=0)
+        assert producer.flush(10) == 0
+    group = f"{settings.group_prefix}-reader"
+
+    def member(assigned):
+        consumer = make_consumer(settings, group)
+        consumer.subscribe([topic], on_assign=lambda c, partitions: assigned.set())
+        return consumer
+
+    first_assigned, read = threading.Event(), []
+    first = member(first_assigned)
+    try:
+        ends = end_offsets(first, [topic, f"missing-{topic}"])
+        assert ends == {(topic, 0): 3}  # the empty partition and the missing topic are left out
+        assert lag(first, ends) == {(topic, 0): 3} and not reached(first, ends)  # nothing read or committed yet
+
+        def step() -> bool:
+            batch = [m for m in first.consume(10, 0.2) if not m.error()]
+            if batch:
+                read.extend(batch)
+                first.commit(offsets=next_offsets(batch), asynchronous=False)
+            return bool(batch)
+
+        read_to_end(first, step, ends, first_assigned.is_set, idle_s=0.3, timeout_s=30)
+        assert [m.key() for m in read] == [b"in-0", b"in-1", b"in-2"] and reached(first, ends)
+    finally:
+        first.close()
+
+    # A new member starts at the commit, at the end: no position until it fetches, so the commit says where it is.
+    second_assigned = threading.Event()
+    second = member(second_assigned)
+    try:
+        read_to_end(second, lambda: bool(second.consume(10, 0.2)), ends, second_assigned.is_set, idle_s=0.3)
+        assert reached(second, ends) and lag(second, ends) == {}
+        with pytest.raises(TimeoutError, match="had not read to the end .* Check that Kafka is up"):
+            read_to_end(second, lambda: False, ends, lambda: False, timeout_s=0.3)
+    finally:
+        second.close()

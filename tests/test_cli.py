@@ -190,7 +190,7 @@ def test_up_runs_a_processor_per_task_and_ctrl_c_stops_everything(photos):
         assert set(tasks) == {"clip", "ocr"}, tasks
         logs = settings.service_log_dir
         assert {"clip.log", "ocr.log", "web.log"} <= {path.name for path in logs.iterdir()}, list(logs.iterdir())
-        request_id = _upload(web, photos[0].read_bytes(), "cat.jpg").json()["id"]
+        request_id = _upload(web, photos[0].read_bytes(), "cat.jpg").json()["request_id"]
         deadline = time.monotonic() + 60
         while (done := _results_by_task(settings, request_id)) != {"clip", "ocr"}:  # each task answers it
             assert time.monotonic() < deadline, (done, up.output[-3000:])
@@ -242,7 +242,7 @@ def test_up_restarts_a_processor_killed_with_sigkill_and_the_rest_keeps_serving(
         for i in range(30):  # uploads keep coming while one processor dies
             response = _upload(web, photo, f"kitten-{i}.jpg")
             assert response.status_code == 202, response.text
-            ids.append(response.json()["id"])
+            ids.append(response.json()["request_id"])
             if i == 10:
                 victim.kill()
             time.sleep(0.1)

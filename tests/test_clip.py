@@ -1,4 +1,7 @@
-"""CLIP scoring with the random test model, clear errors when weights are missing, and the real-weights reference checks."""
+"""CLIP scoring with the random test model, and clear errors when weights are missing.
+
+Also the real-weights reference checks.
+"""
 
 from __future__ import annotations
 

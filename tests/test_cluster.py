@@ -1,14 +1,15 @@
-"""Reliability on three Apache Kafka brokers: uploads keep flowing while a partition leader or the group coordinator is SIGKILLed.
+"""Reliability on three Apache Kafka brokers: uploads keep flowing while a broker is SIGKILLed.
 
-Replication factor 3 and ``min.insync.replicas=2`` (what labkit's three-node cluster sets), the
-web's and processors' idempotent ``acks=all`` producers, and the history's sink. In each scenario
-300 uploads come from 20 WebSocket clients, and a broker is SIGKILLed after the first 60 are
-accepted: the leader of an ``image-requests`` partition, the leader of an ``image-results``
-partition, the processors' group coordinator. Every accepted upload must get its result (none
-lost, none failed), the web app may refuse only with 503 + Retry-After (the clients retry), and
-the history must hold a row for every accepted upload. The failover time (the kill → the first
-acknowledged produce to a partition that broker led) is printed. This module starts its own
-cluster whatever engine the rest of the session runs on.
+The broker killed is a partition leader or the group coordinator. Replication factor 3 and
+``min.insync.replicas=2`` (what labkit's three-node cluster sets), the web's and processors'
+idempotent ``acks=all`` producers, and the history's sink. In each scenario 300 uploads come
+from 20 WebSocket clients, and a broker is SIGKILLed after the first 60 are accepted: the leader
+of an ``image-requests`` partition, the leader of an ``image-results`` partition, the
+processors' group coordinator. Every accepted upload must get its result (none lost, none
+failed), the web app may refuse only with 503 + Retry-After (the clients retry), and the history
+must hold a row for every accepted upload. The failover time (the kill → the first acknowledged
+produce to a partition that broker led) is printed. This module starts its own cluster whatever
+engine the rest of the session runs on.
 """
 
 from __future__ import annotations
@@ -120,8 +121,11 @@ def test_every_accepted_upload_gets_its_result_while_a_broker_is_killed(cluster,
 
 
 def test_a_node_is_killed_and_started_on_purpose_by_command_and_a_crash_is_restarted(cluster):
-    """`labkit cluster kill 2` from another process: node 2 stays down (a `held` file) while the owner's supervisor
-    runs; `labkit cluster start 2` brings it back; a node that dies on its own is restarted."""
+    """`labkit cluster kill 2` from another process: node 2 stays down while the owner's supervisor runs.
+
+    A `held` file keeps it down; `labkit cluster start 2` brings it back; a node that dies on its own
+    is restarted.
+    """
     import signal
     import subprocess
     import sys

@@ -1,4 +1,7 @@
-"""Console tools (`labkit topics tail` / `perf`): every record shown with its place, key, time and headers, values made readable."""
+"""Console tools (`labkit topics tail` / `perf`): every record shown, values made readable.
+
+Each record is shown with its place, key, time and headers.
+"""
 
 from __future__ import annotations
 

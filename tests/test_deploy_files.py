@@ -1,4 +1,7 @@
-"""docker-compose.yml, the service Dockerfile and binder/: valid, and every command they run exists in the labkit CLI."""
+"""docker-compose.yml, the service Dockerfile and binder/ are valid.
+
+Every command they run exists in the labkit CLI.
+"""
 
 from __future__ import annotations
 

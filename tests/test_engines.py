@@ -73,7 +73,10 @@ def _deliver(producer: Producer, topic: str, records: list[tuple[bytes | None, b
 
 
 def _read_all(settings: Settings, topic: str, expect: int | None = None, idle_s: float = 2.0, **extra) -> list:
-    """Every record of partition 0 from the start (outside a group), until ``expect`` came or ``idle_s`` passed quietly."""
+    """Every record of partition 0 from the start (outside a group).
+
+    Read until ``expect`` came or ``idle_s`` passed quietly.
+    """
     consumer = _consumer(settings, **extra)
     consumer.assign([TopicPartition(topic, 0, 0)])
     records, quiet = [], 0.0

@@ -341,14 +341,14 @@ def test_results_as_they_arrive_check(settings, web, photos, capsys):
     fails("holds 0", exercises.check_results_as_they_arrive, settings, [])
     polled = []
     for photo in photos[:3]:
-        request_id = httpx.post(f"{web.url}/api/images", files={"file": photo.open("rb")}).json()["id"]
+        request_id = httpx.post(f"{web.url}/api/images", files={"file": photo.open("rb")}).json()["request_id"]
         polled.append(httpx.get(f"{web.url}/api/images/{request_id}").json())
     fails("not messages pushed on the socket", exercises.check_results_as_they_arrive, settings, polled)
 
     async def pushed() -> list[dict]:
         async with websockets.connect(web.url.replace("http", "ws", 1) + "/ws") as socket:
             for entry in polled:
-                await socket.send(json.dumps({"type": "subscribe", "id": entry["id"]}))
+                await socket.send(json.dumps({"type": "subscribe", "request_id": entry["request_id"]}))
             return [json.loads(await socket.recv()) for _ in polled]
 
     arrived = asyncio.run(pushed())

@@ -1,5 +1,8 @@
-"""The history: the sink group writes one row per request whatever the order, commits only after the database, and search
-finds by vector (one model at a time), by OCR words and by content — on the embedded PostgreSQL and on the machine's own."""
+"""The history: the sink group's rows and commits, and search — on the embedded PostgreSQL and the machine's own.
+
+The sink writes one row per request whatever the order and commits only after the database;
+search finds by vector (one model at a time), by OCR words and by content.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 from confluent_kafka import TopicPartition
 
@@ -57,13 +61,20 @@ def _request(photo, request_id: str, sent_at_ms: int) -> ImageRequest:
 
 def _clip(request_id: str, label: str, processor: str = "p-1", status: str = "ok") -> ScoreResult:
     labels = [LabelScore(label=label, score=0.9)] if status == "ok" else []
-    return ScoreResult(id=request_id, status=status, task="clip", labels=labels, model="m", processor=processor)
+    return ScoreResult(request_id=request_id, status=status, task="clip", labels=labels, model="m", processor=processor)
 
 
 def _ocr(request_id: str, text: str, status: str = "ok") -> ScoreResult:
     lines = [TextLine(text=line, score=0.95) for line in text.splitlines()] if status == "ok" else []
     error = None if status == "ok" else "the ocr task failed: staged"
-    return ScoreResult(id=request_id, status=status, task="ocr", text=text if lines else None, lines=lines, error=error)
+    return ScoreResult(
+        request_id=request_id,
+        status=status,
+        task="ocr",
+        text=text if status == "ok" else None,
+        lines=lines,
+        error=error,
+    )
 
 
 def _produce(settings, records) -> None:
@@ -76,9 +87,9 @@ def _produce(settings, records) -> None:
 
 def _as_record(settings, item):
     if isinstance(item, ImageRequest):
-        return settings.requests_topic, item.id, item.image, item.headers()
+        return settings.requests_topic, item.request_id, item.image, item.headers()
     if isinstance(item, ScoreResult):
-        return (settings.results_topic, item.id, *RESULTS.serialize(item, settings.results_topic))
+        return (settings.results_topic, item.request_id, *RESULTS.serialize(item, settings.results_topic))
     request_id, vector, model = item
     return (settings.embeddings_topic, request_id, *encode_embedding(vector, model))
 
@@ -162,15 +173,15 @@ def test_the_sink_writes_one_row_per_request_whatever_order_the_streams_arrive_i
     cat, dog = _request(photos[0], "a" * 32, sent - 2000), _request(photos[1], "b" * 32, sent - 1000)
     vector = _unit(np.linspace(-1, 1, 64))
     records = [
-        _clip(cat.id, "cat"),  # results before their requests
-        _ocr(cat.id, "", status="error"),  # an OCR failure first …
-        (dog.id, vector, "test-model"),  # … an embedding before anything else of its request
+        _clip(cat.request_id, "cat"),  # results before their requests
+        _ocr(cat.request_id, "", status="error"),  # an OCR failure first …
+        (dog.request_id, vector, "test-model"),  # … an embedding before anything else of its request
         dog,
-        _clip(cat.id, "lion", processor="p-2"),  # a duplicate result (at least once): the first ok stands
-        _ocr(cat.id, "INVOICE 42\nPaid"),  # … then the OCR retry that worked replaces the error
+        _clip(cat.request_id, "lion", processor="p-2"),  # a duplicate result (at least once): the first ok stands
+        _ocr(cat.request_id, "INVOICE 42\nPaid"),  # … then the OCR retry that worked replaces the error
         cat,
-        _clip(dog.id, "dog"),
-        (cat.id, -vector, "test-model"),
+        _clip(dog.request_id, "dog"),
+        (cat.request_id, -vector, "test-model"),
     ]
     _produce(settings, [_as_record(settings, item) for item in records])
     sink = Sink(settings, database)
@@ -181,14 +192,14 @@ def test_the_sink_writes_one_row_per_request_whatever_order_the_streams_arrive_i
     assert sink.stats.written == len(records) and sink.stats.unreadable == 0
 
     rows = {row[0]: row for row in _rows(database)}
-    assert set(rows) == {cat.id, dog.id}
-    kept_cat = rows[cat.id]
+    assert set(rows) == {cat.request_id, dog.request_id}
+    kept_cat = rows[cat.request_id]
     assert kept_cat[2] == photos[0].name and kept_cat[3] == len(cat.image)  # from the request
     assert max(thumbnail_size(kept_cat[7])) == 160 and kept_cat[6] == request_row(cat).content_sha256
     results = kept_cat[8]
     assert results["clip"]["labels"][0]["label"] == "cat" and results["clip"]["processor"] == "p-1"
     assert results["ocr"]["status"] == "ok" and kept_cat[9] == "cat" and kept_cat[10] == "INVOICE 42\nPaid"
-    assert kept_cat[12] == rows[dog.id][12] == "test-model"
+    assert kept_cat[12] == rows[dog.request_id][12] == "test-model"
 
     # Committed past everything: the group's offsets are at the end of each topic it reads.
     for topic in (settings.requests_topic, settings.results_topic, settings.embeddings_topic):
@@ -226,7 +237,7 @@ def test_offsets_are_committed_only_after_the_database_has_the_rows(history_sett
         sink.drain()
     finally:
         sink.close()
-    assert [row[0] for row in _rows(database)] == [request.id]
+    assert [row[0] for row in _rows(database)] == [request.request_id]
     assert sum(row.lag or 0 for row in describe_topics(settings, [settings.requests_topic], sink.group_id)) == 0
 
 
@@ -247,7 +258,7 @@ def test_search_compares_one_models_vectors_only_cuts_off_by_score_and_tells_dup
     for n, vector in enumerate(base):
         data = photo if n in (0, 1) else photos[10 + n].read_bytes()
         request = ImageRequest(f"{n:032x}", data, "image/jpeg", sent_at_ms=now - 1000 * (40 - n))
-        rows += [request_row(request), ImageEmbedding(request.id, "model-a", vector)]
+        rows += [request_row(request), ImageEmbedding(request.request_id, "model-a", vector)]
     near_copy = _unit(base[0] + 0.02 * rng.normal(size=32))  # the same picture, re-encoded
     rows += [ImageEmbedding(f"{2:032x}", "model-a", near_copy)]
     rows += [ImageEmbedding(f"{99:032x}", "model-b", base[0])]  # another model's vector: never compared
@@ -307,7 +318,7 @@ def test_the_clip_processor_publishes_each_images_embedding_and_the_sink_keeps_i
             acked.result(15)
     finally:
         sender.close()
-    ids = [request.id for request, _, _ in sent]
+    ids = [request.request_id for request, _, _ in sent]
     database = open_database(settings)
     sink = Sink(settings, database)
     try:
@@ -332,7 +343,11 @@ def _sink_records(settings, photos, count: int, first: int = 0) -> list:
     items: list = []
     for n in range(first, first + count):
         request = _request(photos[30 + n], f"{n:030x}ff", now - 1000 * n)
-        items += [_clip(request.id, f"label {n}"), request, (request.id, _unit(np.arange(n, n + 16)), "m")]
+        items += [
+            _clip(request.request_id, f"label {n}"),
+            request,
+            (request.request_id, _unit(np.arange(n, n + 16)), "m"),
+        ]
     return [_as_record(settings, item) for item in items]
 
 
@@ -398,7 +413,7 @@ def test_after_a_model_change_reembedding_fills_a_new_index_version_with_the_new
         sink.drain()
         before = {row[0]: row for row in _rows(database)}
         assert indexed_model(database) == "m" and all(
-            row[12] == "m" for row in before.values() if row[0] != ocr_only.id
+            row[12] == "m" for row in before.values() if row[0] != ocr_only.request_id
         )
 
         assert rebuild(settings, database, reembed=True, scorer=scorer, idle_s=1.0, timeout_s=120) == 2
@@ -407,7 +422,7 @@ def test_after_a_model_change_reembedding_fills_a_new_index_version_with_the_new
         assert after.keys() == before.keys()
         for request_id, row in after.items():
             assert row[:11] == before[request_id][:11]  # requests and labels as they were: only the vectors changed
-            if request_id == ocr_only.id:
+            if request_id == ocr_only.request_id:
                 assert row[12] is None  # meant for OCR only: CLIP never saw it, and re-embedding leaves it so
                 continue
             photo = next(p for p in photos if p.name == row[2])
@@ -489,7 +504,7 @@ def test_the_web_app_serves_the_history_search_similar_duplicates_and_thumbnails
     try:
         with WebServer(settings) as web:
             sent = [photos[40], photos[41], photos[40]]
-            ids = [httpx.post(f"{web.url}/api/images", files={"file": p.open("rb")}).json()["id"] for p in sent]
+            ids = [httpx.post(f"{web.url}/api/images", files={"file": p.open("rb")}).json()["request_id"] for p in sent]
             deadline = time.monotonic() + 60
             while True:  # the sink writes each row a moment after its result
                 listed = httpx.get(f"{web.url}/api/history").json()["images"]
@@ -497,11 +512,11 @@ def test_the_web_app_serves_the_history_search_similar_duplicates_and_thumbnails
                     break
                 assert time.monotonic() < deadline, listed
                 time.sleep(0.2)
-            assert [hit["id"] for hit in listed] == ids[::-1]  # newest first
+            assert [hit["request_id"] for hit in listed] == ids[::-1]  # newest first
             page = httpx.get(f"{web.url}/api/history", params={"limit": 2}).json()  # asked once all three are in
-            assert [hit["id"] for hit in page["images"]] == ids[:0:-1] and page["next"]
+            assert [hit["request_id"] for hit in page["images"]] == ids[:0:-1] and page["next"]
             rest = httpx.get(f"{web.url}/api/history", params={"limit": 2, "before": page["next"]}).json()
-            assert [hit["id"] for hit in rest["images"]] == [ids[0]] and rest["next"] is None
+            assert [hit["request_id"] for hit in rest["images"]] == [ids[0]] and rest["next"] is None
             assert httpx.get(f"{web.url}/api/history", params={"before": "nonsense"}).status_code == 422
 
             thumb = httpx.get(f"{web.url}{listed[0]['thumbnail']}")
@@ -509,18 +524,18 @@ def test_the_web_app_serves_the_history_search_similar_duplicates_and_thumbnails
             assert max(thumbnail_size(thumb.content)) <= 160
 
             similar_to = httpx.get(f"{web.url}/api/images/{ids[0]}/similar").json()["images"]
-            assert similar_to[0]["id"] == ids[2] and similar_to[0]["score"] == pytest.approx(1, abs=2e-3)
+            assert similar_to[0]["request_id"] == ids[2] and similar_to[0]["score"] == pytest.approx(1, abs=2e-3)
             copies = httpx.get(f"{web.url}/api/images/{ids[0]}/duplicates").json()
             assert copies["exact"] == [ids[2]]  # the same bytes; `near` never repeats an exact copy
             # (the random test model maps different photos close together, so `near` may hold the other photo)
-            assert all(hit["id"] == ids[1] and hit["score"] >= 0.95 for hit in copies["near"]), copies["near"]
+            assert all(hit["request_id"] == ids[1] and hit["score"] >= 0.95 for hit in copies["near"]), copies["near"]
             assert httpx.get(f"{web.url}/api/images/{'0' * 32}/similar").status_code == 404
 
             # The first text search loads the text tower (here the test model, exported on first use): slow once.
             query = {"q": "a photo of a dog", "min_score": -1}
             found = httpx.get(f"{web.url}/api/search", params=query, timeout=180).json()
             assert found["model"] == listed[0]["model"] and "random" in found["note"]
-            assert {hit["id"] for hit in found["images"]} == set(ids) and found["text"] == []
+            assert {hit["request_id"] for hit in found["images"]} == set(ids) and found["text"] == []
             scores = [hit["score"] for hit in found["images"]]
             assert scores == sorted(scores, reverse=True)
             assert httpx.get(f"{web.url}/api/search", params={"q": ""}).status_code == 422
@@ -534,3 +549,57 @@ def test_the_web_app_serves_the_history_search_similar_duplicates_and_thumbnails
     finally:
         sink.stop()
         running.join(10)
+
+
+def test_one_pool_of_connections_per_database_is_shared_by_everything_in_the_process(embedded_history):
+    from labkit.history.database import _pool
+    from labkit.web.history_api import HistoryService
+
+    sink_side, web = open_database(embedded_history), HistoryService(embedded_history)
+    web_side = web.database()
+    assert _pool(sink_side) is _pool(web_side)
+    with sink_side.connect() as connection:
+        lent = connection.info.backend_pid
+    with web_side.connect(autocommit=True) as connection:
+        assert connection.info.backend_pid == lent and connection.autocommit  # the same connection, lent again
+    # The server ends that connection (a restart, an idle timeout): the pool notices and lends a new one.
+    with psycopg.connect(sink_side.url, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", (lent,))
+    with sink_side.connect() as connection:
+        assert connection.info.backend_pid != lent and not connection.autocommit
+    pool = _pool(sink_side)
+    web.close()  # the web app's shutdown closes the process's pool; whoever connects next gets a new one
+    assert pool.closed and _pool(sink_side) is not pool
+    with sink_side.connect() as connection:
+        assert connection.execute("SELECT 1").fetchone() == (1,)
+
+
+#: The modules that talk SQL to the history: every value they send goes as a parameter (or an sql.Literal in DDL).
+SQL_MODULES = [
+    *sorted(Path("labkit/history").glob("*.py")),
+    Path("labkit/web/history_api.py"),
+    Path("labkit/exercises/history.py"),
+    Path("labkit/bench/history.py"),
+]
+
+
+@pytest.mark.parametrize("path", SQL_MODULES, ids=str)
+def test_no_sql_statement_is_built_by_pasting_text_into_it(path):
+    """No f-string or ``%`` in an SQL string: values (or names) pasted into a statement are quoting bugs and injection.
+
+    Statements are constant text, composed with psycopg.sql (Identifier, Literal) if need be.
+    """
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    pasted = []
+    for node in ast.walk(ast.parse((root / path).read_text())):
+        if isinstance(node, ast.Call) and node.args:
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            first = node.args[0]
+            built = isinstance(first, ast.JoinedStr) or (
+                isinstance(first, ast.BinOp) and isinstance(first.op, (ast.Mod, ast.Add))
+            )
+            if called in ("execute", "copy", "SQL") and built:
+                pasted.append(f"line {node.lineno}: {ast.unparse(node)[:100]}")
+    assert not pasted, "SQL built from text (use parameters, or psycopg.sql to compose names):\n" + "\n".join(pasted)

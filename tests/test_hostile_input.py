@@ -1,4 +1,6 @@
-"""Hostile and odd input, at the HTTP edge and in Kafka: property-based tests (hypothesis) and the image modes phones and editors produce.
+"""Hostile and odd input, at the HTTP edge and in Kafka.
+
+Property-based tests (hypothesis), and the image modes phones and editors produce.
 
 The properties: whatever bytes arrive, the record decoder either returns a request or raises
 WireFormatError; image decoding either returns an RGB image or raises BadImage; the upload
@@ -23,6 +25,7 @@ from conftest import WebServer
 from labkit.errors import BadImage, WireFormatError
 from labkit.images import load_rgb, prepare_upload
 from labkit.kafka.admin import create_topics, read_topic
+from labkit.records.serde import RESULTS
 from labkit.records.versions import H_SCHEMA
 from labkit.records.wire import H_CONTENT_TYPE, H_LABELS, H_SENT_AT, ImageRequest, ScoreResult, header_dict
 from labkit.results_listener import ResultsListener
@@ -49,7 +52,11 @@ def test_the_record_decoder_returns_a_request_or_says_what_is_wrong(key, value, 
     except WireFormatError as exc:
         assert str(exc)
         return
-    assert request.id == key.decode("ascii") and request.image == value and request.content_type.startswith("image/")
+    assert (
+        request.request_id == key.decode("ascii")
+        and request.image == value
+        and request.content_type.startswith("image/")
+    )
 
 
 def _jpeg(size=(64, 48), color=(200, 30, 30)) -> bytes:
@@ -114,7 +121,9 @@ def test_the_upload_endpoint_never_fails_with_a_5xx(fuzz_web, body, filename, co
     if response.status_code != 202:
         assert len(response.json()["detail"]) > 20  # a sentence that says what to do
     else:
-        assert "/" not in (httpx.get(f"{fuzz_web.url}/api/images/{response.json()['id']}").json()["filename"] or "")
+        assert "/" not in (
+            httpx.get(f"{fuzz_web.url}/api/images/{response.json()['request_id']}").json()["filename"] or ""
+        )
 
 
 @given(
@@ -190,8 +199,11 @@ def _text_png(text: str, width: int = 360) -> bytes:
 
 
 def test_hostile_records_reach_the_ocr_task_and_each_fails_alone(settings, start_processor, text_reader):
-    """Odd images are read (no text in them), bad ones are dead-lettered by each task for itself, and an image
-    the OCR model fails on fails for OCR only — while the records around them are answered by both tasks."""
+    """Odd images are read (no text in them), bad ones are dead-lettered by each task for itself.
+
+    An image the OCR model fails on fails for OCR only — while the records around them are answered
+    by both tasks.
+    """
     frames = [Image.new("RGB", (64, 64), color) for color in ((220, 20, 20), (20, 20, 220))]
     gif = io.BytesIO()
     frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
@@ -208,10 +220,10 @@ def test_hostile_records_reach_the_ocr_task_and_each_fails_alone(settings, start
     }
     create_topics(settings)
     results: dict[tuple[str, str], ScoreResult] = {}
-    listener = ResultsListener(settings, lambda r: results.setdefault((r.id, r.task), r)).start()
+    listener = ResultsListener(settings, lambda r: results.setdefault((r.request_id, r.task), r)).start()
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
     for request_id, (data, content_type) in records.items():  # all waiting before the processors start
-        request = ImageRequest(id=request_id, image=data, content_type=content_type)
+        request = ImageRequest(request_id=request_id, image=data, content_type=content_type)
         producer.produce(settings.requests_topic, key=request.key(), value=data, headers=request.headers())
     assert producer.flush(10) == 0
     clip = start_processor(task="clip")
@@ -247,3 +259,26 @@ def test_hostile_records_reach_the_ocr_task_and_each_fails_alone(settings, start
     assert failed == sorted([(i, t) for i in bad for t in ("clip", "ocr")] + [("ocr-fails", "ocr")])
     assert clip.running and ocr.running and clip.error is None and ocr.error is None
     assert (clip.stats.dead_lettered, ocr.stats.dead_lettered) == (3, 4)
+
+
+def test_a_result_whose_answer_its_task_does_not_declare_is_skipped_and_nothing_else_is_lost(settings, caplog):
+    """A reader checks each answer against its task's model: a stray field is refused, the next result still comes."""
+    create_topics(settings)
+    results: dict[str, ScoreResult] = {}
+    listener = ResultsListener(settings, lambda r: results.setdefault(r.request_id, r)).start()
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    stray = ScoreResult(request_id="stray", status="ok", task="ocr", answer={"text": "A", "caption": "a cat"})
+    good = ScoreResult(request_id="good", status="ok", task="ocr", answer={"text": "B", "lines": []})
+    for result in (stray, good):
+        value, headers = RESULTS.serialize(result, settings.results_topic)
+        producer.produce(settings.results_topic, key=result.request_id.encode(), value=value, headers=headers)
+    assert producer.flush(10) == 0
+    try:
+        deadline = time.monotonic() + 30
+        while "good" not in results:
+            assert time.monotonic() < deadline, "the good result never arrived"
+            time.sleep(0.05)
+    finally:
+        listener.stop()
+    assert "stray" not in results and results["good"].text == "B"
+    assert any("caption" in record.getMessage() for record in caplog.records), "the skip was not logged"

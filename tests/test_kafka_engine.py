@@ -1,5 +1,8 @@
-"""The Apache Kafka engine itself: where Kafka and Java come from, the configuration labkit writes, a cluster that
-keeps its data across restarts (and forgets it with --fresh), and the errors that say what to do."""
+"""The Apache Kafka engine itself: where Kafka and Java come from, and the configuration labkit writes.
+
+Also a cluster that keeps its data across restarts (and forgets it with --fresh), and the errors
+that say what to do.
+"""
 
 from __future__ import annotations
 
@@ -111,7 +114,10 @@ def test_a_restarted_cluster_keeps_its_topics_records_and_offsets_and_fresh_wipe
 
 
 def test_a_cluster_id_never_starts_with_a_dash():
-    """kafka-storage format -t -abc… reads the id as an option: Kafka's own ids never start with '-', nor do labkit's."""
+    """kafka-storage format -t -abc… reads the id as an option.
+
+    Kafka's own ids never start with '-', nor do labkit's.
+    """
     from labkit.kafka.engines.kraft import new_cluster_id
 
     ids = [new_cluster_id() for _ in range(2000)]  # about 31 would start with '-' if nothing prevented it

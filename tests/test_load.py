@@ -1,4 +1,7 @@
-"""Load: 1,000 uploads from 50 concurrent clients through real processes — nothing lost, no 5xx, backpressure with Retry-After, memory bounded."""
+"""Load: 1,000 uploads from 50 concurrent clients through real processes.
+
+Nothing lost, no 5xx, backpressure with Retry-After, memory bounded.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ def test_a_thousand_uploads_from_fifty_clients_all_come_back(settings, photos):
     accepted = warm_up.statuses[202] + 20 + report["http"][202]
     requests = Counter(m.key().decode() for m in read_topic(tight, tight.requests_topic, limit=5000))
     results = [ScoreResult.from_json(m.value()) for m in read_topic(tight, tight.results_topic, limit=5000)]
-    answered = Counter(result.id for result in results)
+    answered = Counter(result.request_id for result in results)
     assert len(requests) == accepted and set(requests.values()) == {1}, "a request record missing or sent twice"
     missing, unasked = set(requests) - set(answered), set(answered) - set(requests)
     assert not missing, f"{len(missing)} accepted request(s) have no result, e.g. {sorted(missing)[:3]}"

@@ -1,4 +1,7 @@
-"""labkit.ops.monitor against the real broker: lag in records and in seconds, the pipeline snapshot, and the lesson 12 check's wrong answers."""
+"""labkit.ops.monitor against the real broker: lag in records and in seconds, the pipeline snapshot.
+
+Also the lesson 12 check, fed its wrong answers.
+"""
 
 from __future__ import annotations
 

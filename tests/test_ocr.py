@@ -1,5 +1,8 @@
-"""The OCR task on the real broker with the real PP-OCRv4 models: rendered text comes back word for word, each task's
-group answers every request and commits on its own, a record for another task is skipped, a crash loses no OCR result."""
+"""The OCR task on the real broker with the real PP-OCRv4 models.
+
+Rendered text comes back word for word, each task's group answers every request and commits on its
+own, a record for another task is skipped, a crash loses no OCR result.
+"""
 
 from __future__ import annotations
 
@@ -66,7 +69,7 @@ class _Results:
 
     def __init__(self, settings):
         self.by_key: dict[tuple[str, str], ScoreResult] = {}
-        self._listener = ResultsListener(settings, lambda r: self.by_key.setdefault((r.id, r.task), r)).start()
+        self._listener = ResultsListener(settings, lambda r: self.by_key.setdefault((r.request_id, r.task), r)).start()
 
     def wait_for(self, keys, timeout=60):
         deadline = time.monotonic() + timeout
@@ -94,7 +97,7 @@ def _send(settings, images: list[bytes]) -> list[str]:
         sent = []
         for n, data in enumerate(images):
             request, _, acked = sender.send(data, f"image-{n}.png")
-            sent.append((request.id, acked))
+            sent.append((request.request_id, acked))
         for _, acked in sent:
             acked.result(15)
         return [request_id for request_id, _ in sent]
@@ -160,13 +163,13 @@ def test_rendered_text_comes_back_word_for_word_and_a_photo_without_text_reads_e
             kind = ("image/png", "png") if data.startswith(b"\x89PNG") else ("image/jpeg", "jpg")
             accepted = httpx.post(f"{web.url}/api/images", files={"file": (f"card-{n}.{kind[1]}", data, kind[0])})
             assert accepted.status_code == 202 and accepted.json()["tasks"] == ["ocr"], accepted.text
-            ids.append(accepted.json()["id"])
-            socket.send(json.dumps({"type": "subscribe", "id": ids[-1]}))
+            ids.append(accepted.json()["request_id"])
+            socket.send(json.dumps({"type": "subscribe", "request_id": ids[-1]}))
         pushed: dict[str, dict] = {}
         while len(pushed) < len(ids):
             message = json.loads(socket.recv(timeout=90))
             assert message["type"] == "result" and message["task"] == "ocr", message
-            pushed.setdefault(message["id"], message)
+            pushed.setdefault(message["request_id"], message)
         held = httpx.get(f"{web.url}/api/images/{ids[0]}").json()
     assert held["tasks"]["ocr"]["text"] == pushed[ids[0]]["text"]  # the REST API holds what the socket pushed
 
@@ -203,7 +206,9 @@ def test_clip_and_ocr_each_answer_every_request_and_their_groups_commit_on_their
     text = _card(["TWO GROUPS"], _font("default", 44))
     for_all = _send(settings, [text, photos[0].read_bytes(), photos[1].read_bytes()])
     # One request for CLIP only, produced as any client could: its labkit-tasks header says so.
-    clip_only = ImageRequest(id="clip-only-1", image=photos[2].read_bytes(), content_type="image/jpeg", tasks=("clip",))
+    clip_only = ImageRequest(
+        request_id="clip-only-1", image=photos[2].read_bytes(), content_type="image/jpeg", tasks=("clip",)
+    )
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
     position = []
     producer.produce(
@@ -215,7 +220,7 @@ def test_clip_and_ocr_each_answer_every_request_and_their_groups_commit_on_their
     )
     assert producer.flush(10) == 0 and position
 
-    results.wait_for([(i, "clip") for i in [*for_all, clip_only.id]] + [(i, "ocr") for i in for_all])
+    results.wait_for([(i, "clip") for i in [*for_all, clip_only.request_id]] + [(i, "ocr") for i in for_all])
     assert all(r.status == "ok" for r in results.by_key.values())
     assert "twogroups" in _normal(results.by_key[for_all[0], "ocr"].text or "")
     assert results.by_key[for_all[0], "clip"].labels and results.by_key[for_all[0], "clip"].text is None
@@ -242,7 +247,9 @@ def test_clip_and_ocr_each_answer_every_request_and_their_groups_commit_on_their
     assert "catchup" in _normal(results.by_key[later[1], "ocr"].text or "")
     _wait_until(lambda: (again.stats.scored, again.stats.skipped) == (2, 0), "the new member's counts")
     written = [RESULTS.deserialize(m.value(), m.headers()) for m in read_topic(settings, settings.results_topic)]
-    assert not [r for r in written if r.id == clip_only.id and r.task == "ocr"]  # skipped: nothing produced
+    assert not [
+        r for r in written if r.request_id == clip_only.request_id and r.task == "ocr"
+    ]  # skipped: nothing produced
 
 
 # --- a crash ---------------------------------------------------------------------------------------
@@ -252,8 +259,10 @@ def test_clip_and_ocr_each_answer_every_request_and_their_groups_commit_on_their
 def test_the_ocr_processor_killed_mid_batch_loses_no_ocr_result(
     settings, start_processor, results, tmp_path, failpoint
 ):
-    """``labkit processor --task ocr`` as a child process, killed by its failpoint in its second batch: just after
-    polling it, or with its results acknowledged but its offsets not yet committed."""
+    """``labkit processor --task ocr`` as a child process, killed by its failpoint in its second batch.
+
+    Killed just after polling it, or with its results acknowledged but its offsets not yet committed.
+    """
     images = [_card([f"RECORD {n}"], _font("DejaVuSans-Bold", 32), size=(320, 96)) for n in range(8)]
     ids = _send(settings, images)  # all waiting before the processor starts: batches of two
     ready = tmp_path / "ready"

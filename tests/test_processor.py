@@ -1,4 +1,7 @@
-"""The processor end to end on the real broker: results out, offsets committed, bad records dead-lettered, partitions shared."""
+"""The processor end to end on the real broker.
+
+Results out, offsets committed, bad records dead-lettered, partitions shared.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from labkit.results_listener import ResultsListener
 
 def _collect(settings):
     results = {}
-    listener = ResultsListener(settings, lambda r: results.__setitem__(r.id, r)).start()
+    listener = ResultsListener(settings, lambda r: results.__setitem__(r.request_id, r)).start()
     return results, listener
 
 
@@ -35,7 +38,7 @@ def test_images_in_results_out_offsets_committed(settings, start_processor, phot
     for path in photos[:12]:
         request, _, acked = sender.send(path.read_bytes(), path.name)
         acked.result(10)
-        ids.append(request.id)
+        ids.append(request.request_id)
     try:
         assert _wait_for(lambda: set(ids) <= set(results)), f"got {len(results)} of {len(ids)} results"
     finally:
@@ -66,11 +69,11 @@ def test_malformed_records_go_to_the_dead_letter_topic_and_the_processor_keeps_g
     good, _, acked = sender.send(photos[7].read_bytes(), "007.jpg")
     acked.result(10)
     try:
-        assert _wait_for(lambda: {"bad-image-1", "no-headers-2", "schema-two-3", good.id} <= set(results))
+        assert _wait_for(lambda: {"bad-image-1", "no-headers-2", "schema-two-3", good.request_id} <= set(results))
     finally:
         sender.close()
         listener.stop()
-    assert results[good.id].status == "ok"
+    assert results[good.request_id].status == "ok"
     assert results["bad-image-1"].status == "error" and "not an image" in results["bad-image-1"].error
     assert results["no-headers-2"].status == "error" and "schema" in results["no-headers-2"].error
     assert results["schema-two-3"].status == "error" and "has schema 2.0" in results["schema-two-3"].error
@@ -109,9 +112,9 @@ def test_custom_labels_travel_with_the_request(settings, start_processor, photos
     default, _, acked2 = sender.send(photos[1].read_bytes(), "001.jpg")
     acked.result(10), acked2.result(10)
     try:
-        assert _wait_for(lambda: {custom.id, default.id} <= set(results))
+        assert _wait_for(lambda: {custom.request_id, default.request_id} <= set(results))
     finally:
         sender.close()
         listener.stop()
-    assert sorted(s.label for s in results[custom.id].labels) == ["kitten", "pyramids", "teapot"]
-    assert len(results[default.id].labels) == settings.top_k
+    assert sorted(s.label for s in results[custom.request_id].labels) == ["kitten", "pyramids", "teapot"]
+    assert len(results[default.request_id].labels) == settings.top_k

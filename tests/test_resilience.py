@@ -1,5 +1,7 @@
-"""Crashes, restarts and overload on the real broker: a processor killed with SIGKILL mid-batch, the web app restarting,
-the broker late or gone for a while, a backlog past its limit — and every upload still gets exactly one visible result.
+"""Crashes, restarts and overload on the real broker: every upload still gets exactly one visible result.
+
+A processor killed with SIGKILL mid-batch, the web app restarting, the broker late or gone for a
+while, a backlog past its limit.
 """
 
 from __future__ import annotations
@@ -82,14 +84,14 @@ def test_processor_killed_mid_batch_every_upload_gets_exactly_one_visible_result
             for path in photos[:24]:
                 response = _upload(web.url, path.read_bytes(), path.name)
                 assert response.status_code == 202, response.text
-                ids.append(response.json()["id"])
-                socket.send(json.dumps({"type": "subscribe", "id": ids[-1]}))
+                ids.append(response.json()["request_id"])
+                socket.send(json.dumps({"type": "subscribe", "request_id": ids[-1]}))
             assert doomed.children[0].process.wait(60) == -signal.SIGKILL  # died at the failpoint, no clean-up
             rescuer = _processor_process(settings)
             pushed = Counter()
             while set(pushed) != set(ids):
                 message = json.loads(socket.recv(timeout=60))
-                pushed[message["id"]] += 1
+                pushed[message["request_id"]] += 1
             with pytest.raises(TimeoutError):  # and nothing more: no second copy of any result
                 socket.recv(timeout=2)
             assert all(count == 1 for count in pushed.values())
@@ -109,7 +111,7 @@ def test_processor_killed_mid_batch_every_upload_gets_exactly_one_visible_result
 def test_a_web_restart_loses_no_results(settings, start_processor, photos):
     start_processor()
     with WebServer(settings) as first:
-        ids = [_upload(first.url, path.read_bytes(), path.name).json()["id"] for path in photos[:6]]
+        ids = [_upload(first.url, path.read_bytes(), path.name).json()["request_id"] for path in photos[:6]]
     # Every result is in Kafka before the next web app starts: it can only get them by replaying.
     _wait_until(
         lambda: set(ids) <= {m.key().decode() for m in read_topic(settings, settings.results_topic, idle_s=0.3)},
@@ -159,7 +161,7 @@ def test_the_broker_going_away_gives_clear_503s_and_work_resumes_when_it_returns
     try:
         with WebServer(own) as web:
             first = _upload(web.url, photos[0].read_bytes())
-            assert _wait_done(web.url, first.json()["id"])["status"] == "done"
+            assert _wait_done(web.url, first.json()["request_id"])["status"] == "done"
 
             network.cut()  # the broker is unreachable (restarting, or the network failed)
             down = _upload(web.url, photos[1].read_bytes())
@@ -172,7 +174,7 @@ def test_the_broker_going_away_gives_clear_503s_and_work_resumes_when_it_returns
             while (again := _upload(web.url, photos[2].read_bytes())).status_code != 202:
                 assert time.monotonic() < deadline, again.text
                 time.sleep(1)
-            assert _wait_done(web.url, again.json()["id"], timeout=60)["status"] == "done"
+            assert _wait_done(web.url, again.json()["request_id"], timeout=60)["status"] == "done"
             # The upload that got a 503 was given up for good (the producer's message.timeout.ms):
             # it is not scored later behind the user's back; the 503 asked them to send it again.
             assert len(read_topic(own, own.requests_topic)) == 2  # the first upload and the last, not the 503
@@ -193,13 +195,13 @@ def test_a_backlog_past_the_limit_gets_429_with_retry_after_and_recovers(setting
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
         start_processor()
         for response in accepted:
-            _wait_done(web.url, response.json()["id"])
+            _wait_done(web.url, response.json()["request_id"])
         assert _upload(web.url, photos[3].read_bytes()).status_code == 202
 
 
 def test_each_hop_logs_one_line_with_the_request_id(web, photos, caplog):
     caplog.set_level(logging.INFO, logger="labkit")
-    request_id = _upload(web.url, photos[5].read_bytes()).json()["id"]
+    request_id = _upload(web.url, photos[5].read_bytes()).json()["request_id"]
     _wait_done(web.url, request_id)
     trail = {"labkit.web.app", "labkit.batch", "labkit.web.hub"}  # accepted → scored → delivered
     _wait_until(
@@ -285,7 +287,10 @@ def test_a_processor_whose_results_cannot_be_delivered_rewinds_and_carries_on(se
 
 
 class _StallThenCut:
-    """The session's real scorer with two cues: its first batch stalls until ``release``; its second cuts the network."""
+    """The session's real scorer with two cues.
+
+    Its first batch stalls until ``release``; its second cuts the network.
+    """
 
     def __init__(self, scorer, network: ChaosProxy):
         self._scorer, self._network = scorer, network
@@ -372,7 +377,7 @@ def test_a_sender_whose_producer_was_fenced_starts_a_new_one(settings, photos, m
     from confluent_kafka import KafkaError
 
     import labkit.request_sender
-    from labkit.kafka.checkpoint import producer_is_done_for
+    from labkit.kafka.producer import producer_is_done_for
     from labkit.request_sender import RequestSender
 
     assert producer_is_done_for(KafkaError(KafkaError.PRODUCER_FENCED))  # seen from the embedded broker after an outage
@@ -397,7 +402,7 @@ def test_a_sender_whose_producer_was_fenced_starts_a_new_one(settings, photos, m
         assert acked.result(15)[1] >= 0  # the new producer delivers...
         _wait_until(
             lambda: (
-                {before.id, after.id}
+                {before.request_id, after.request_id}
                 <= {m.key().decode() for m in read_topic(settings, settings.requests_topic, idle_s=0.3)}
             ),
             "both requests in the topic",

@@ -1,4 +1,8 @@
-"""The PyTorch-free runtime against open_clip: tokenizer, preprocessing, both exported towers, the verdict cache, and a process that never imports PyTorch."""
+"""The PyTorch-free runtime against open_clip.
+
+Tokenizer, preprocessing, both exported towers, the verdict cache, and a process that never imports
+PyTorch.
+"""
 
 from __future__ import annotations
 
@@ -82,7 +86,8 @@ def test_verdict_is_cached_and_the_serving_process_never_imports_pytorch(exporte
     assert Decision.read(folder, "onnx-int8", threads=2) == decision
     code = (
         "import sys, json; from labkit.clip import build_scorer; from labkit.config import Settings\n"
-        f"s = build_scorer(Settings(model='test-tiny', backend='onnx-int8', onnx_cache_dir={str(settings.onnx_cache_dir)!r},"
+        "s = build_scorer(Settings(model='test-tiny', backend='onnx-int8', "
+        f"onnx_cache_dir={str(settings.onnx_cache_dir)!r},"
         " inference_threads=2))\n"
         "print(json.dumps([type(s).__name__, s.backend, 'torch' in sys.modules, 'open_clip' in sys.modules]))"
     )

@@ -1,7 +1,12 @@
-"""The result serde and schema versions: round trips, refusals that name the field, compatible and breaking versions,
-and lesson 11's check fed its plausible wrong answers on the session's real broker."""
+"""The result serde and schema versions.
+
+Round trips, refusals that name the field, compatible and breaking versions, and lesson 11's check
+fed its plausible wrong answers on the session's real broker.
+"""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -14,8 +19,11 @@ from labkit.kafka.client_config import make_producer
 from labkit.records.serde import RESULTS
 from labkit.records.versions import REQUEST_SCHEMA, RESULT_SCHEMA, SchemaVersion
 from labkit.records.wire import ImageRequest, LabelScore, ScoreResult
+from labkit.tasks import OcrAnswer, answer_of, describe_result
 
-RESULT = ScoreResult(id="a" * 32, status="ok", labels=[LabelScore(label="a dog", score=0.9)], partition=2, offset=7)
+RESULT = ScoreResult(
+    request_id="a" * 32, status="ok", labels=[LabelScore(label="a dog", score=0.9)], partition=2, offset=7
+)
 
 
 def test_a_result_round_trips_with_its_version_header():
@@ -61,14 +69,14 @@ def test_versions_parse_and_compare():
 
 
 def test_requests_carry_their_version_and_a_processor_refuses_another_major():
-    request = ImageRequest(id="b" * 32, image=b"jpeg", content_type="image/jpeg")
+    request = ImageRequest(request_id="b" * 32, image=b"jpeg", content_type="image/jpeg")
     headers = dict(request.headers())
     assert headers["labkit-schema"] == str(REQUEST_SCHEMA).encode()
     for readable in [b"1", b"1.0", b"1.4"]:
         parsed = ImageRequest.from_record(
             request.key(), b"jpeg", [("content-type", b"image/jpeg"), ("labkit-schema", readable)]
         )
-        assert parsed.id == request.id
+        assert parsed.request_id == request.request_id
     with pytest.raises(WireFormatError, match="upgrade the processor"):
         ImageRequest.from_record(request.key(), b"jpeg", [("content-type", b"image/jpeg"), ("labkit-schema", b"2.0")])
 
@@ -76,8 +84,8 @@ def test_requests_carry_their_version_and_a_processor_refuses_another_major():
 def test_the_json_schema_is_published_with_its_version():
     schema = RESULTS.json_schema()
     assert schema["version"] == str(RESULT_SCHEMA)
-    assert {"id", "status"} <= set(schema["required"]) and "partition" not in schema["required"]
-    assert {"schema", "labels", "timings_ms", "partition", "offset"} <= set(schema["properties"])
+    assert {"request_id", "status"} <= set(schema["required"]) and "partition" not in schema["required"]
+    assert {"schema", "answer", "labels", "timings_ms", "partition", "offset"} <= set(schema["properties"])
 
 
 def test_compatible_evolution_check(settings, capsys):
@@ -85,7 +93,7 @@ def test_compatible_evolution_check(settings, capsys):
     producer = make_producer(settings)
     for offset in range(2):  # results as today's processors write them: the "old" records of the exercise
         value, headers = RESULTS.serialize(RESULT.model_copy(update={"offset": offset}))
-        producer.produce(settings.results_topic, key=RESULT.id.encode(), value=value, headers=headers)
+        producer.produce(settings.results_topic, key=RESULT.request_id.encode(), value=value, headers=headers)
         producer.flush(5)
     check = exercises.check_compatible_evolution
 
@@ -116,3 +124,27 @@ def test_compatible_evolution_check(settings, capsys):
     fails("field 'batch_size'", check, settings, RetypedField, nxt)
     fails(f"cannot read your {nxt} record", check, settings, Unrelated, nxt)
     passes(check, settings, Optional, nxt, capsys=capsys)
+
+
+def test_results_before_1_3_are_read_and_1_3_results_stay_readable_by_older_readers():
+    """1.3 renamed `id` to `request_id` and moved each task's answer into `answer`, keeping the old fields as copies."""
+    old_clip = b'{"schema": 1, "id": "c", "status": "ok", "labels": [{"label": "cat", "score": 0.9}]}'
+    old_ocr = b'{"schema": 1, "id": "o", "status": "ok", "task": "ocr", "text": "HI", "lines": []}'
+    clip = RESULTS.deserialize(old_clip, [("labkit-schema", b"1.2")])
+    ocr = RESULTS.deserialize(old_ocr, [("labkit-schema", b"1.2")])
+    assert clip.request_id == "c" and clip.answer == {"labels": [{"label": "cat", "score": 0.9}]}
+    assert ocr.request_id == "o" and ocr.answer == {"text": "HI", "lines": []}
+
+    written = json.loads(RESULTS.serialize(clip)[0])  # what a 1.2 reader finds in a 1.3 record: its old fields
+    assert written["id"] == written["request_id"] == "c" and written["labels"] == written["answer"]["labels"]
+    assert RESULTS.serialize(clip)[1] == [("labkit-schema", b"1.3")]
+
+
+def test_each_task_reads_its_own_answer_and_refuses_a_field_it_does_not_declare():
+    good = ScoreResult(request_id="x", status="ok", task="ocr", answer={"text": "A", "lines": []})
+    assert isinstance(answer_of(good), OcrAnswer) and describe_result(good) == "x: ocr: A"
+    stray = ScoreResult(request_id="x", status="ok", task="ocr", answer={"text": "A", "caption": "a cat"})
+    with pytest.raises(WireFormatError, match="caption"):
+        answer_of(stray)
+    error = ScoreResult(request_id="x", status="error", task="clip", error="bad image")
+    assert answer_of(error) is None and describe_result(error) == "x: clip error: bad image"

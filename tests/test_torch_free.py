@@ -1,4 +1,8 @@
-"""PyTorch only where it is measured or run: the modules lessons, the CLI and an ONNX-serving processor import never load torch (nor open_clip, which imports it)."""
+"""PyTorch only where it is measured or run.
+
+The modules lessons, the CLI and an ONNX-serving processor import never load torch (nor open_clip,
+which imports it).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Notebook 14's diagnose() check, fed plausible wrong diagnoses: each must fail with feedback that names the mistake."""
+"""Notebook 14's diagnose() check, fed plausible wrong diagnoses.
+
+Each must fail with feedback that names the mistake.
+"""
 
 from __future__ import annotations
 

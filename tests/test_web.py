@@ -35,13 +35,13 @@ def test_upload_then_result_arrives_on_the_websocket(web, photos):
         for path in photos[10:14]:
             response = upload(web, path.read_bytes(), path.name)
             assert response.status_code == 202, response.text
-            ids.append(response.json()["id"])
-            socket.send(json.dumps({"type": "subscribe", "id": ids[-1]}))
+            ids.append(response.json()["request_id"])
+            socket.send(json.dumps({"type": "subscribe", "request_id": ids[-1]}))
         received = {}
         while len(received) < len(ids):
             message = json.loads(socket.recv(timeout=30))
             assert message["type"] == "result"
-            received[message["id"]] = message
+            received[message["request_id"]] = message
     assert set(received) == set(ids)
     for message in received.values():
         assert message["status"] == "done"
@@ -57,7 +57,7 @@ def test_twelve_megapixel_phone_photo_goes_through(web, photos):
     assert len(data) > 3_000_000
     response = upload(web, data, "IMG_0001.JPG")
     assert response.status_code == 202 and response.json()["bytes_sent"] < 1_000_000
-    request_id = response.json()["id"]
+    request_id = response.json()["request_id"]
     deadline = time.monotonic() + 30
     while (body := httpx.get(f"{web.url}/api/images/{request_id}").json())["status"] == "processing":
         assert time.monotonic() < deadline
@@ -77,14 +77,14 @@ def test_bad_uploads_get_clear_4xx_and_the_app_stays_healthy(web, settings):
 def test_any_replica_knows_a_result_uploaded_through_another(settings, start_processor, photos):
     start_processor()
     with WebServer(settings) as replica_a, WebServer(settings) as replica_b:
-        request_id = upload(replica_a, photos[30].read_bytes()).json()["id"]
+        request_id = upload(replica_a, photos[30].read_bytes()).json()["request_id"]
         deadline = time.monotonic() + 30
         while httpx.get(f"{replica_b.url}/api/images/{request_id}").status_code == 404:
             assert time.monotonic() < deadline, "replica B never saw the result"
             time.sleep(0.1)
         assert httpx.get(f"{replica_b.url}/api/images/{request_id}").json()["status"] == "done"
         with connect(f"ws://127.0.0.1:{replica_b.port}/ws") as socket:  # a browser that reconnected elsewhere
-            socket.send(json.dumps({"type": "subscribe", "id": request_id}))
+            socket.send(json.dumps({"type": "subscribe", "request_id": request_id}))
             assert json.loads(socket.recv(timeout=10))["id"] == request_id
 
 
@@ -98,7 +98,7 @@ def test_upload_with_custom_labels_and_bad_labels(web, photos):
         data={"labels": "pizza, burger\nteapot"},
     )
     assert ok.status_code == 202, ok.text
-    request_id = ok.json()["id"]
+    request_id = ok.json()["request_id"]
     deadline = time.monotonic() + 30
     while (body := httpx.get(f"{web.url}/api/images/{request_id}").json())["status"] == "processing":
         assert time.monotonic() < deadline
@@ -148,7 +148,7 @@ def test_api_token_guards_uploads_and_is_never_logged(settings, start_processor,
 
 def test_metrics_count_uploads_results_and_latency(web, settings, photos):
     for path in photos[40:43]:
-        request_id = upload(web, path.read_bytes(), path.name).json()["id"]
+        request_id = upload(web, path.read_bytes(), path.name).json()["request_id"]
         deadline = time.monotonic() + 30
         while httpx.get(f"{web.url}/api/images/{request_id}").json()["status"] == "processing":
             assert time.monotonic() < deadline
@@ -219,9 +219,10 @@ def test_the_hub_owns_pending_uploads_so_gauge_health_and_429_agree_through_expi
         await hub.start()
         try:
             accepted = await hub.submit_upload(Upload(photos[7].read_bytes(), "seven.jpg", None))
-            assert accepted.body()["result_url"] == f"/api/images/{accepted.id}" and accepted.bytes_sent > 0
-            assert hub.status(accepted.id) == {
-                "id": accepted.id,
+            assert accepted.body()["result_url"] == f"/api/images/{accepted.request_id}" and accepted.bytes_sent > 0
+            assert hub.status(accepted.request_id) == {
+                "request_id": accepted.request_id,
+                "id": accepted.request_id,
                 "status": "processing",
                 "labels": [],
                 "filename": "seven.jpg",
@@ -235,7 +236,7 @@ def test_the_hub_owns_pending_uploads_so_gauge_health_and_429_agree_through_expi
             while hub.pending_count():
                 assert time.monotonic() < deadline, "the pending upload never expired"
                 await asyncio.sleep(0.05)
-            assert hub.health().pending == gauge() == 0 and hub.status(accepted.id) is None
+            assert hub.health().pending == gauge() == 0 and hub.status(accepted.request_id) is None
             hub.admit()  # room again
         finally:
             await hub.stop()
@@ -294,7 +295,7 @@ def test_a_result_says_where_its_request_sat_and_where_its_time_went_and_the_pip
         on_delivery=lambda e, m: delivered.append(m),
     )
     producer.flush(10)
-    error = _wait_for(lambda: result_of(bad.id), "no error result")
+    error = _wait_for(lambda: result_of(bad.request_id), "no error result")
     assert error["status"] == "error" and error["processor"] == web.processor.name
     assert (error["partition"], error["offset"]) == (delivered[0].partition(), delivered[0].offset())
     assert error["produced_at_ms"] >= before_ms
@@ -317,7 +318,8 @@ def test_a_result_says_where_its_request_sat_and_where_its_time_went_and_the_pip
     assert snapshot["lag"]["seconds"] == 0 and len(snapshot["lag"]["partitions"]) == settings.partitions
     assert snapshot["group"]["id"] == settings.group_id
     members = snapshot["group"]["members"]
-    # Apache Kafka lists the members (tests/test_engines.py); Tansu calls the group stable and lists nobody: None, unknown.
+    # Apache Kafka lists the members (tests/test_engines.py); Tansu calls the group stable and lists
+    # nobody: None, unknown.
     if settings.engine == "kafka":
         assert members == {web.processor.name: [f"{settings.requests_topic}[{p}]" for p in range(3)]}
     else:
@@ -390,7 +392,7 @@ def _produce_result(settings, result) -> None:
 
     value, headers = RESULTS.serialize(result, settings.results_topic)
     producer = make_producer(settings)
-    producer.produce(settings.results_topic, value, result.id.encode(), headers=headers)
+    producer.produce(settings.results_topic, value, result.request_id.encode(), headers=headers)
     assert producer.flush(10) == 0, "the broker did not take the result"
 
 
@@ -402,7 +404,7 @@ def _ocr_result(request_id: str, **fields):
         TextLine(text="Photo of a cat: 89.5%", score=0.97, box=[(10, 90), (420, 90), (420, 140), (10, 140)]),
     ]
     return ScoreResult(
-        id=request_id,
+        request_id=request_id,
         status="ok",
         task="ocr",
         model="PP-OCRv4 (by hand)",
@@ -424,7 +426,10 @@ def _image_when(web, request_id: str, ready, what: str) -> dict:
 
 
 def _rendered_text(lines=("Kafka streams", "HELLO 2026")) -> bytes:
-    """A 640×200 PNG (sent to Kafka unchanged) of black lines of text on white, in Pillow's own font (no system font)."""
+    """A 640×200 PNG (sent to Kafka unchanged) of black lines of text on white.
+
+    Drawn in Pillow's own font (no system font).
+    """
     import io
 
     from PIL import Image, ImageDraw, ImageFont
@@ -450,7 +455,7 @@ def test_each_task_answers_on_its_own_duplicates_are_dropped_and_a_failed_one_ho
         accepted = upload(web, photos[5].read_bytes(), "sign.jpg").json()
         assert accepted["tasks"] == ["clip", "ocr"]
         request_id = accepted["id"]
-        socket.send(json.dumps({"type": "subscribe", "id": request_id}))
+        socket.send(json.dumps({"type": "subscribe", "request_id": request_id}))
         clip = json.loads(socket.recv(timeout=30))
         assert (clip["type"], clip["task"], clip["status"], len(clip["labels"])) == ("result", "clip", "done", 5)
         body = httpx.get(f"{web.url}/api/images/{request_id}").json()
@@ -465,7 +470,7 @@ def test_each_task_answers_on_its_own_duplicates_are_dropped_and_a_failed_one_ho
         assert (ocr["type"], ocr["task"], ocr["status"]) == ("result", "ocr", "done")
         assert ocr["text"] == "KAFKA STREAMS 2026\nPhoto of a cat: 89.5%" and ocr["lines"][1]["box"][2] == [420, 140]
         # A third group's result, behind the duplicate in the same partition: once it shows, the duplicate was read.
-        _produce_result(both, ScoreResult(id=request_id, status="ok", task="colours", processor="by-hand"))
+        _produce_result(both, ScoreResult(request_id=request_id, status="ok", task="colours", processor="by-hand"))
         body = _image_when(
             web, request_id, lambda b: "colours" in b["tasks"], "the unexpected task's result never showed"
         )
@@ -473,14 +478,18 @@ def test_each_task_answers_on_its_own_duplicates_are_dropped_and_a_failed_one_ho
         assert body["tasks"]["ocr"]["text"] == ocr["text"] and body["tasks"]["ocr"]["processor"] == "ocr-by-hand"
         assert body["tasks"]["colours"]["status"] == "done"
         assert httpx.get(f"{web.url}/healthz").json()["pending"] == 0
-        socket.send(json.dumps({"type": "subscribe", "id": request_id}))  # again: one message per task, no duplicate
+        socket.send(
+            json.dumps({"type": "subscribe", "request_id": request_id})
+        )  # again: one message per task, no duplicate
         assert sorted(json.loads(socket.recv(timeout=10))["task"] for _ in range(3)) == ["clip", "colours", "ocr"]
         metrics = httpx.get(f"{web.url}/metrics", timeout=30).text
         assert 'labkit_results_total{status="ok",task="ocr"} 1.0' in metrics
 
         # OCR fails on the next upload, before or after CLIP answers: CLIP's result is not held back.
-        failing = upload(web, photos[6].read_bytes()).json()["id"]
-        _produce_result(both, ScoreResult(id=failing, status="error", task="ocr", error="no text detector today"))
+        failing = upload(web, photos[6].read_bytes()).json()["request_id"]
+        _produce_result(
+            both, ScoreResult(request_id=failing, status="error", task="ocr", error="no text detector today")
+        )
         body = _image_when(web, failing, lambda b: b["status"] != "processing", "no answer from both tasks")
         assert body["status"] == "done" and len(body["labels"]) == 5 and body["tasks"]["clip"]["status"] == "done"
         assert body["tasks"]["ocr"]["status"] == "error" and body["tasks"]["ocr"]["error"] == "no text detector today"
@@ -508,7 +517,7 @@ def test_an_upload_names_its_tasks_and_waits_for_those_alone(settings, start_pro
         assert "'colours'" in unknown.json()["detail"] and "choose from clip, ocr" in unknown.json()["detail"]
         assert "task names" in empty.json()["detail"]
         # Only CLIP was asked for: done once CLIP answers, though OCR is enabled (and runs nowhere here).
-        request_id = only_clip.json()["id"]
+        request_id = only_clip.json()["request_id"]
         body = _image_when(
             web, request_id, lambda b: b["status"] != "processing", "the CLIP-only upload never finished"
         )
@@ -518,7 +527,7 @@ def test_an_upload_names_its_tasks_and_waits_for_those_alone(settings, start_pro
     named = {}
     for record in read_topic(both, both.requests_topic, idle_s=0.5):  # the header each processor reads
         request = ImageRequest.from_record(record.key(), record.value(), record_headers(record))
-        named[request.id] = request.tasks
+        named[request.request_id] = request.tasks
     assert named[request_id] == ("clip",) and sorted(named.values()) == [("clip",), ("clip", "ocr"), ("ocr", "clip")]
 
 
@@ -529,7 +538,7 @@ def test_rendered_text_comes_back_from_the_ocr_processor_while_clip_answers_sepa
     start_processor(task="ocr")
     with WebServer(both) as web, connect(f"ws://127.0.0.1:{web.port}/ws") as socket:
         accepted = upload(web, _rendered_text(), "sign.png", "image/png").json()
-        socket.send(json.dumps({"type": "subscribe", "id": accepted["id"]}))
+        socket.send(json.dumps({"type": "subscribe", "request_id": accepted["id"]}))
         messages = {}
         while len(messages) < 2:
             message = json.loads(socket.recv(timeout=60))

@@ -1,4 +1,7 @@
-"""The notebook widgets against the real broker: uploads reach the pipeline, the table and plots fill, threads stop on close."""
+"""The notebook widgets against the real broker.
+
+Uploads reach the pipeline, the table and plots fill, threads stop on close.
+"""
 
 from __future__ import annotations
 
@@ -163,7 +166,10 @@ def test_lab_client_waits_per_task_and_frames_a_row_per_photo_with_each_task(set
         assert lab.wait(both_ids[0], task="ocr") == answers["ocr"]
         assert set(lab.wait_all(only_clip)) == {"clip"}
         lab.wait(both_ids[1])
-        frame = lab.results_frame().set_index("id")
+        frame = lab.results_frame().set_index("request_id")
     assert list(frame.index) == [*both_ids, only_clip]  # one row per photo, in sending order
-    assert frame.loc[both_ids[0], "ocr"] == answers["ocr"].text and frame.loc[both_ids[0], "ocr ms"] == 0
+    assert (
+        frame.loc[both_ids[0], "ocr"] == " / ".join(answers["ocr"].text.splitlines())
+        and frame.loc[both_ids[0], "ocr ms"] == 0
+    )
     assert frame["ocr"].isna()[[both_ids[1], only_clip]].all() and frame["top label"].notna().all()

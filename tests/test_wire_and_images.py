@@ -18,7 +18,9 @@ from labkit.records.wire import ImageRequest, LabelScore, ScoreResult, Timings
 
 def test_request_survives_a_trip_through_kafka(settings, photos):
     create_topics(settings)
-    sent = ImageRequest(id="a" * 32, image=photos[0].read_bytes(), content_type="image/jpeg", filename="000.jpg")
+    sent = ImageRequest(
+        request_id="a" * 32, image=photos[0].read_bytes(), content_type="image/jpeg", filename="000.jpg"
+    )
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
     producer.produce(settings.requests_topic, key=sent.key(), value=sent.image, headers=sent.headers())
     assert producer.flush(5) == 0

@@ -95,7 +95,10 @@ def _memory_row(pipe: Processors, images: list[bytes], uploads: int, options: Be
 
 
 def _decide_ahead(settings: Settings, backends: set[str], thread_counts: set[int]) -> None:
-    """Write the verdict a processor would otherwise reach in a PyTorch child (see labkit.clip.prepare), where it is missing."""
+    """Write the backend verdict where it is missing.
+
+    It is the verdict a processor would otherwise reach in a PyTorch child (see labkit.clip.prepare).
+    """
     import torch
 
     from ..clip.artifacts import Decision, settings_folder

@@ -1,4 +1,6 @@
-"""Batch versus real time, small enough for a notebook: one in-process processor per batch limit, throughput and latency of each.
+"""Batch versus real time, small enough for a notebook.
+
+One in-process processor per batch limit, and the throughput and latency of each.
 
 A processor that scores up to ``max_batch_size`` images per forward pass uses the CPU better
 (throughput up) but an image may wait for its batch-mates (latency up). For each batch limit

@@ -1,11 +1,14 @@
-"""The history's benchmarks: the sink's throughput beside the pipeline's, and vector search latency and recall, exact vs HNSW.
+"""The history's benchmarks: the sink's throughput, and vector search's latency and recall.
+
+The sink is measured beside the pipeline's throughput; search exact (a scan) against HNSW.
 
 i. **Sink**: requests (real photo bytes), CLIP results and 512-d embeddings are produced to
    topics of the run's own, then one sink member writes them all from the start; records/s and
    requests/s, and the ratio to the pipeline's saturated throughput measured in the same run
    (the sink must never be the bottleneck: ratio > 1).
 j. **Search**: ``n`` synthetic unit vectors (512-d, clustered like photo embeddings: a few
-   hundred subjects, each varying along a few directions; :class:`Photos`) in a fresh database of the embedded PostgreSQL; for each size,
+   hundred subjects, each varying along a few directions; :class:`Photos`) in a fresh database
+   of the embedded PostgreSQL; for each size,
    exact search (a sequential scan) and pgvector's HNSW index (``m=16, ef_construction=64``,
    ``ef_search`` 40, 100 and 200): p50/p99 latency of single queries and recall@10 against NumPy's
    exact answer, and the index's build time and size.
@@ -19,11 +22,13 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from psycopg import sql
+from psycopg.rows import dict_row
 
 from ..config import Settings
 from ..history import Sink, open_database
 from ..history.database import release_embedded
-from ..history.schema import table
+from ..history.schema import table, table_id
 from ..kafka.admin import create_topics
 from ..kafka.client_config import make_producer
 from ..records.embeddings import encode_embedding
@@ -32,6 +37,8 @@ from ..records.wire import ImageRequest, LabelScore, ScoreResult
 from .load import percentile
 
 DIM = 512
+#: The model name the search benchmark's vectors are stored under (its HNSW index covers this model only).
+MODEL = "bench"
 
 
 def sink_throughput(settings: Settings, photos: list[bytes], requests: int) -> dict:
@@ -52,7 +59,9 @@ def sink_throughput(settings: Settings, photos: list[bytes], requests: int) -> d
     for n in range(requests):
         request = ImageRequest(f"{n:024x}{uuid.uuid4().hex[:8]}", photos[n % len(photos)], "image/jpeg")
         producer.produce(own.requests_topic, key=request.key(), value=request.image, headers=request.headers())
-        result = ScoreResult(id=request.id, status="ok", labels=[LabelScore(label="bench", score=1.0)], model="bench")
+        result = ScoreResult(
+            request_id=request.request_id, status="ok", labels=[LabelScore(label="bench", score=1.0)], model="bench"
+        )
         value, headers = RESULTS.serialize(result, own.results_topic)
         producer.produce(own.results_topic, key=request.key(), value=value, headers=headers)
         vector, vector_headers = encode_embedding(vectors[n], "bench")
@@ -121,7 +130,7 @@ EF_SEARCH = (40, 100, 200)
 
 
 def search_benchmark(sizes: list[int], queries: int = 100) -> list[dict]:
-    """For each size: load the vectors, time exact search, build HNSW, time it at each of EF_SEARCH; recall@10 of each."""
+    """For each size: load vectors, time exact search, build HNSW, time it at each EF_SEARCH; recall@10 of each."""
     with tempfile.TemporaryDirectory(prefix="labkit-bench-search-") as folder:
         try:
             return _search_rows(open_database(Settings(history_dir=Path(folder), database_url=None)), sizes, queries)
@@ -136,33 +145,42 @@ def _search_rows(database, sizes: list[int], queries: int) -> list[dict]:
     rows = []
     if not database.has_vector:
         return [{"size": n, "note": "no pgvector: search benchmark skipped"} for n in sizes]
-    name = table(1)
+    name = table_id(1)
+    index_name = table(1) + "_bench_hnsw"
+    index = sql.Identifier(index_name)
     for size in sizes:
         photos = Photos()
         vectors, asked = photos.draw(size, seed=size), photos.draw(queries, seed=size + 1)
         truth = _exact_top10(vectors.astype(np.float16).astype(np.float32), asked)
         with database.connect(autocommit=True) as connection:
-            connection.execute(f"TRUNCATE {name}")
-            connection.execute(f"DROP INDEX IF EXISTS {name}_bench_hnsw")
+            connection.execute(sql.SQL("TRUNCATE {}").format(name))
+            connection.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(index))
             started = time.perf_counter()
             with connection.cursor() as cursor:
                 with cursor.copy(
-                    f"COPY {name} (request_id, embedding, embedding_model) FROM STDIN WITH (FORMAT BINARY)"
+                    sql.SQL("COPY {} (request_id, embedding, embedding_model) FROM STDIN WITH (FORMAT BINARY)").format(
+                        name
+                    )
                 ) as copy:
                     copy.set_types(["text", "halfvec", "text"])
                     for n, vector in enumerate(vectors):
-                        copy.write_row([str(n), HalfVector(vector), "bench"])
+                        copy.write_row([str(n), HalfVector(vector), MODEL])
             load_s = time.perf_counter() - started
-            connection.execute(f"ANALYZE {name}")
+            connection.execute(sql.SQL("ANALYZE {}").format(name))
             exact = _time_queries(connection, name, asked, truth, index=False)
             connection.execute("SET maintenance_work_mem = '4GB'")
             started = time.perf_counter()
-            connection.execute(
-                f"CREATE INDEX {name}_bench_hnsw ON {name} USING hnsw ((embedding::halfvec({DIM})) "
-                "halfvec_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE embedding_model = 'bench'"
+            connection.execute(  # DDL takes no parameters: the model's name goes in as a literal, quoted by psycopg
+                sql.SQL(
+                    "CREATE INDEX {index} ON {table} USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
+                    "WITH (m = 16, ef_construction = 64) WHERE embedding_model = {model}"
+                ).format(index=index, table=name, dim=sql.Literal(DIM), model=sql.Literal(MODEL))
             )
             build_s = time.perf_counter() - started
-            index_mb = connection.execute(f"SELECT pg_relation_size('{name}_bench_hnsw')").fetchone()[0] / 2**20
+            size_row = connection.cursor(row_factory=dict_row).execute(
+                "SELECT pg_relation_size(%s::regclass) AS bytes", (index_name,)
+            )
+            index_mb = size_row.fetchone()["bytes"] / 2**20
             hnsw = {ef: _time_queries(connection, name, asked, truth, index=True, ef_search=ef) for ef in EF_SEARCH}
         rows.append(
             {
@@ -180,22 +198,25 @@ def _search_rows(database, sizes: list[int], queries: int) -> list[dict]:
     return rows
 
 
-def _time_queries(connection, name: str, queries: np.ndarray, truth: list[set[int]], index: bool, ef_search=40) -> dict:
+def _time_queries(
+    connection, name: sql.Identifier, queries: np.ndarray, truth: list[set[int]], index: bool, ef_search=40
+) -> dict:
     """p50/p99 of single top-10 queries and their recall@10 (the index on or off)."""
     from pgvector import HalfVector
 
-    connection.execute("SET enable_indexscan = %s" % ("on" if index else "off"))
-    connection.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+    # SET takes no parameters; set_config(name, value, false) is the same, for the rest of the session.
+    connection.execute("SELECT set_config('enable_indexscan', %s, false)", ("on" if index else "off",))
+    connection.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(int(ef_search)),))
+    nearest = sql.SQL(
+        "SELECT request_id FROM {table} WHERE embedding_model = %s "
+        "ORDER BY embedding::halfvec({dim}) <=> %s::halfvec({dim}) LIMIT 10"
+    ).format(table=name, dim=sql.Literal(DIM))
     times, recalls = [], []
     for query, expected in zip(queries, truth):
         started = time.perf_counter()
-        got = connection.execute(
-            f"SELECT request_id FROM {name} WHERE embedding_model = 'bench' "
-            f"ORDER BY embedding::halfvec({DIM}) <=> %s::halfvec({DIM}) LIMIT 10",
-            (HalfVector(query),),
-        ).fetchall()
+        got = connection.cursor(row_factory=dict_row).execute(nearest, (MODEL, HalfVector(query))).fetchall()
         times.append((time.perf_counter() - started) * 1000)
-        recalls.append(len({int(row[0]) for row in got} & expected) / 10)
+        recalls.append(len({int(row["request_id"]) for row in got} & expected) / 10)
     connection.execute("RESET enable_indexscan")
     return {
         "p50_ms": round(percentile(times, 50), 2),

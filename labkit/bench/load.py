@@ -1,4 +1,6 @@
-"""A load generator for the running pipeline: many clients upload over HTTP, wait for each result on their WebSocket, and time the round trip.
+"""A load generator for the running pipeline.
+
+Many clients upload over HTTP, wait for each result on their WebSocket, and time the round trip.
 
 Each of ``clients`` simulated users has its own HTTP connection and WebSocket and uploads one
 image at a time, like a browser tab: 1 client measures latency at light load, many saturate
@@ -28,7 +30,10 @@ BACK_OFF = (429, 503)
 
 
 def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0–100) of ``values``, interpolated between the two nearest ranks (NumPy's default, as pandas)."""
+    """The ``q``-th percentile (0–100) of ``values``.
+
+    Interpolated between the two nearest ranks (NumPy's default, as pandas).
+    """
     if not values:
         raise ValueError("no values to take a percentile of")
     return float(np.percentile(values, q))

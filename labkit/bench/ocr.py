@@ -1,4 +1,6 @@
-"""OCR throughput: the text images the bench reads, and how fast the OCR task reads them (and photos) with nothing else running.
+"""OCR throughput: the text images the bench reads, and how fast the OCR task reads them.
+
+The OCR task is measured on those cards and on photos, with nothing else running.
 
 OCR's cost depends on what is in the image: the detector runs on every image, the recogniser
 once per line it finds, so a card with text costs more than a photo without any. Both are
@@ -21,7 +23,9 @@ WORDS = ("KAFKA", "STREAMS", "TOPIC", "PARTITION", "OFFSET", "BROKER", "CONSUMER
 
 
 def text_images(count: int, size: tuple[int, int] = (640, 240)) -> list[tuple[bytes, str]]:
-    """``count`` JPEG cards with two lines of dark text on light grounds, and each card's text (lines joined by newlines).
+    """``count`` JPEG cards with two lines of dark text on light grounds, and each card's text.
+
+    A card's text has its lines joined by newlines.
 
     Drawn with the font Pillow bundles (no system fonts needed), at a few sizes, so every
     machine measures the same images.
@@ -58,7 +62,7 @@ def ocr_alone(settings: Settings, sets: dict[str, list[bytes]], texts: list[str]
     """
     from ..images import load_rgb
     from ..records.wire import ImageRequest
-    from ..tasks import build_task
+    from ..tasks import OcrAnswer, build_task
 
     task = build_task(settings.for_task("ocr"))
     started = time.perf_counter()
@@ -77,15 +81,16 @@ def ocr_alone(settings: Settings, sets: dict[str, list[bytes]], texts: list[str]
             outputs = task.run(prepared, requests)
             times.append(time.perf_counter() - started)
         seconds = statistics.median(times)
+        answers = [OcrAnswer.model_validate(output.answer.model_dump()) for output in outputs]
         row = {
             "images": name,
             "count": len(images),
             "img_per_s": round(len(images) / seconds, 2),
             "ms_per_image": round(1000 * seconds / len(images), 1),
-            "lines_found": sum(len(output.fields["lines"]) for output in outputs),
+            "lines_found": sum(len(answer.lines) for answer in answers),
             "load_s": round(load_s, 2),
         }
         if name == "text":
-            row["read_ok"] = sum(same_text(o.fields["text"], t) for o, t in zip(outputs, texts))
+            row["read_ok"] = sum(same_text(answer.text, t) for answer, t in zip(answers, texts))
         rows.append(row)
     return rows

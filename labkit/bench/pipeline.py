@@ -1,12 +1,12 @@
-"""The bench's pipeline: one broker and one web app for the whole run, and processors swapped in and out per measurement.
+"""The bench's pipeline: one broker and one web app for the whole run.
 
-Each measurement starts the processors it needs (task, backend, batch limit, how many), loads
-the pipeline with uploads that name that task alone, and stops them before the next starts, so
-exactly the processors being measured are in the task's group while it runs and no other task
-is waited for. A task's processors share its consumer group: a stopped processor commits what
-it finished and leaves, and the next set carries on from there, as a restarted processor
-would. Keeping the broker and web app between measurements saves their start-up, not any work
-that is measured.
+Processors are swapped in and out per measurement. Each measurement starts the processors it
+needs (task, backend, batch limit, how many), loads the pipeline with uploads that name that
+task alone, and stops them before the next starts, so exactly the processors being measured are
+in the task's group while it runs and no other task is waited for. A task's processors share its
+consumer group: a stopped processor commits what it finished and leaves, and the next set
+carries on from there, as a restarted processor would. Keeping the broker and web app between
+measurements saves their start-up, not any work that is measured.
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ from .load import LoadResult, rss_mb, run_load
 
 
 def processor_threads(settings: Settings, processors: int) -> int:
-    """The inference threads each of ``processors`` processors runs with, as :class:`~labkit.ops.stack.Stack` sets them."""
+    """The inference threads each of ``processors`` processors runs with.
+
+    Computed as :class:`~labkit.ops.stack.Stack` sets them.
+    """
     from ..clip.prepare import default_threads
 
     if settings.inference_threads:
@@ -77,7 +80,10 @@ class BenchPipeline:
 
     @contextmanager
     def processors(self, backend: str, max_batch: int, count: int = 1, task: str = "clip") -> Iterator[Processors]:
-        """``count`` processors of ``task`` with ``backend`` and ``max_batch``, ready in its group; stopped (and committed) on exit."""
+        """``count`` processors of ``task`` with ``backend`` and ``max_batch``, ready in its group.
+
+        They are stopped (and committed) on exit.
+        """
         settings = self.settings.model_copy(update={"backend": backend, "max_batch_size": max_batch})
         stack = Stack(settings, web=False, processors={task: count}, echo=False).start()  # uses our broker
         try:

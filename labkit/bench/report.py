@@ -57,7 +57,8 @@ def print_report(report: dict) -> None:
     if report.get("ocr"):
         clip = report["pipeline"][0]["img_per_s"]
         _table(
-            f"h. OCR beside CLIP (one processor each; CLIP's pipeline, 224 px: {clip} img/s); read_ok = cards read exactly",
+            f"h. OCR beside CLIP (one processor each; CLIP's pipeline, 224 px: {clip} img/s); "
+            "read_ok = cards read exactly",
             report["ocr"],
             ["images", "count", "alone_img_per_s", "read_ok", "lines_found", "img_per_s", "ratio_to_alone", "p50_ms"],
         )

@@ -1,4 +1,7 @@
-"""Text-tower speed: how long embedding a large custom label set takes, per scorer, and what trimming the padding saves."""
+"""Text-tower speed: how long embedding a large custom label set takes, per scorer.
+
+It also measures what trimming the padding saves.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +35,9 @@ def thousand_labels() -> list[str]:
 
 
 def trimmed_text_tower(scorer, labels: list[str]) -> dict:
-    """The PyTorch text tower on 100 prompts, with and without trimming the padding: the speed-up and how well they agree.
+    """The PyTorch text tower on 100 prompts, with and without trimming the padding.
+
+    It reports the speed-up and how well the two agree.
 
     ``scorer`` is a :class:`~labkit.clip.ClipScorer`. ``trim_speedup`` is one timing ratio on
     this machine (a report figure, not a promise); ``trim_min_cosine`` is the worst cosine

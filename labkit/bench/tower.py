@@ -1,8 +1,8 @@
-"""Raw image-tower throughput: how fast each backend turns preprocessed pixels into embeddings, with nothing else running.
+"""Raw image-tower throughput: how fast each backend turns preprocessed pixels into embeddings.
 
-This is the ceiling the pipeline is measured against. Each backend runs the same batch a few
-times after a warm-up; the median run counts. PyTorch fp32 eager, measured in the same run,
-is the baseline for the ratios.
+It is measured with nothing else running. This is the ceiling the pipeline is measured against.
+Each backend runs the same batch a few times after a warm-up; the median run counts. PyTorch
+fp32 eager, measured in the same run, is the baseline for the ratios.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""CLIP zero-shot scoring with open_clip: load a model, embed labels once, score images — in PyTorch, or exported to ONNX without it.
+"""CLIP zero-shot scoring with open_clip: load a model, embed labels once, score images.
+
+The model runs in PyTorch, or exported to ONNX without it.
 
 One scorer base, two runtime adapters, in the order a reader meets them:
 

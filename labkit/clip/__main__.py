@@ -1,8 +1,9 @@
-"""``python -m labkit.clip THREADS``: the backend check that :func:`labkit.clip.prepare.decide_in_child` runs in a child process.
+"""``python -m labkit.clip THREADS``: the backend check, run in a child process.
 
-It reads the ``LABKIT_*`` settings from its environment, decides, writes the verdict next to
-the exported files and exits — taking PyTorch's memory with it. Errors a user can fix are
-printed as one ``labkit: error: …`` line (the parent repeats it) and exit code 1.
+:func:`labkit.clip.prepare.decide_in_child` starts it. It reads the ``LABKIT_*`` settings from
+its environment, decides, writes the verdict next to the exported files and exits — taking
+PyTorch's memory with it. Errors a user can fix are printed as one ``labkit: error: …`` line
+(the parent repeats it) and exit code 1.
 """
 
 import sys

@@ -1,4 +1,6 @@
-"""The on-disk artifact store: where exported ONNX files, their manifest and the backend verdicts live, and how they are named.
+"""The on-disk artifact store: where exported ONNX files, their manifest and the backend verdicts live.
+
+It also says how they are named.
 
 The PyTorch work — loading open_clip, exporting, quantizing and checking fidelity — happens
 once, in a short-lived child process (:mod:`labkit.clip.prepare`), and leaves one folder per

@@ -1,4 +1,6 @@
-"""Image backends by name: build one (``torch-fp32`` … ``onnx-int8``), or pick the fastest that passes the fidelity gate (``auto``).
+"""Image backends by name: build one, or pick the fastest that passes the fidelity gate.
+
+Build one by its name (``torch-fp32`` … ``onnx-int8``), or let ``auto`` pick the fastest that passes.
 
 ONNX files are exported on first use and cached in the artifact store, keyed by model and
 weights. :func:`choose_tower` implements ``LABKIT_BACKEND=auto``: every available backend must

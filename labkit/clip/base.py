@@ -1,4 +1,6 @@
-"""What every CLIP scorer does, whatever runs the model: cache label embeddings, batch images, turn similarities into top-k labels.
+"""What every CLIP scorer does, whatever runs the model.
+
+Cache label embeddings, batch images, turn similarities into top-k labels.
 
 Two runtime adapters fill in the model-specific parts (embed images, embed prompts, preprocess):
 :class:`~labkit.clip.torch_scorer.ClipScorer` runs open_clip in PyTorch, and

@@ -1,4 +1,6 @@
-"""Export CLIP's parts to files that run without PyTorch: ONNX image and text towers (fp32 and int8), tokenizer.json and a manifest, cached per weights.
+"""Export CLIP's parts to files that run without PyTorch, cached per weights.
+
+The files: ONNX image and text towers (fp32 and int8), tokenizer.json and a manifest.
 
 Every file is written once under a temporary name and renamed into place, so processors
 starting together never read half a file; later runs reuse what is there.

@@ -1,8 +1,9 @@
-"""The fidelity gate: whether a faster backend agrees with the PyTorch fp32 reference closely enough (worst cosine, top-1 agreement) to serve.
+"""The fidelity gate: whether a faster backend is close enough to the PyTorch fp32 reference to serve.
 
-Every shortcut — bf16 weights, an ONNX graph, int8 weights, NumPy preprocessing, the exported
-tokenizer — is checked with this one rule before a processor may use it. With random weights
-only the cosine counts: their label scores are near-uniform, so top-1 is a coin toss.
+Close enough is judged by the worst cosine and top-1 agreement. Every shortcut — bf16 weights,
+an ONNX graph, int8 weights, NumPy preprocessing, the exported tokenizer — is checked with this
+one rule before a processor may use it. With random weights only the cosine counts: their label
+scores are near-uniform, so top-1 is a coin toss.
 """
 
 from __future__ import annotations
@@ -51,5 +52,8 @@ def fidelity(reference, candidate, label_embeddings, random_weights: bool = Fals
 def end_to_end_fidelity(
     cosines: Sequence[float], reference_scores, candidate_scores, random_weights: bool = False
 ) -> Fidelity:
-    """The gate over a whole scorer: the worst of several embedding cosines (images, texts) and top-1 of its probabilities."""
+    """The gate over a whole scorer.
+
+    It takes the worst of several embedding cosines (images, texts), and top-1 of its probabilities.
+    """
     return Fidelity(min(cosines), top1_agreement(reference_scores, candidate_scores), random_weights)

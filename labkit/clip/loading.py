@@ -1,8 +1,9 @@
-"""Where CLIP weights come from: an open_clip pretrained tag (downloaded once, cached), a local checkpoint, or the random test model.
+"""Where CLIP weights come from: an open_clip pretrained tag, a local checkpoint, or the random test model.
 
-All three go through the same ``open_clip.create_model_and_transforms`` call, so the test
-model exercises exactly the code path real weights use. What never happens: falling back to
-random weights because a download failed. Random weights give confident-looking nonsense.
+A pretrained tag is downloaded once, then cached. All three go through the same
+``open_clip.create_model_and_transforms`` call, so the test model exercises exactly the code
+path real weights use. What never happens: falling back to random weights because a download
+failed. Random weights give confident-looking nonsense.
 """
 
 from __future__ import annotations

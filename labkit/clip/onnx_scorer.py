@@ -1,4 +1,6 @@
-"""The ONNX Runtime adapter: a scorer that runs CLIP's exported image and text towers with NumPy preprocessing, and never imports PyTorch.
+"""The ONNX Runtime adapter: a scorer that runs CLIP's exported towers and never imports PyTorch.
+
+It runs the exported image and text towers, with NumPy preprocessing.
 
 Why it exists: importing PyTorch costs ~500 MB of resident memory before a single weight is
 loaded, and a processor that runs ONNX Runtime never calls it. It serves from the folder the

@@ -1,4 +1,7 @@
-"""Build the scorer a processor runs: decide once per model and machine (in a PyTorch child process) which backend passes the fidelity gate, then serve without PyTorch when it can.
+"""Build the scorer a processor runs, serving without PyTorch when it can.
+
+Decide once per model and machine (in a PyTorch child process) which backend passes the fidelity
+gate, then serve without PyTorch when it can.
 
 The decision needs PyTorch — open_clip is the reference every backend is compared with — but
 serving an ONNX backend does not. Importing PyTorch costs ~500 MB of resident memory that is

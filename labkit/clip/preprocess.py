@@ -1,4 +1,6 @@
-"""CLIP's image preprocessing in Pillow and NumPy: resize the short side (bicubic), centre-crop, scale to 0–1, normalise.
+"""CLIP's image preprocessing in Pillow and NumPy.
+
+Resize the short side (bicubic), centre-crop, scale to 0–1, normalise.
 
 This is what open_clip's torchvision pipeline does for ``resize_mode="shortest"``, step for
 step (torchvision resizes Pillow images with Pillow itself), so the ONNX runtime can prepare

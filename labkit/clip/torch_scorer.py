@@ -1,4 +1,7 @@
-"""The PyTorch adapter: a scorer running open_clip's model in this process, with a swappable image tower (the reference every other backend is checked against)."""
+"""The PyTorch adapter: a scorer running open_clip's model in this process, with a swappable image tower.
+
+It is the reference every other backend is checked against.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""CLIP's two towers as runnable parts: the image tower in PyTorch (fp32, bf16) or ONNX Runtime, and the text tower with its padding trimmed.
+"""CLIP's two towers as runnable parts: the image tower, and the text tower with its padding trimmed.
+
+The image tower runs in PyTorch (fp32, bf16) or ONNX Runtime.
 
 Almost all of CLIP's cost per image is the image tower (ViT-B/32: 8.8 GFLOP per image), so
 that is what the image backends swap (:mod:`.backends` picks one):
@@ -97,7 +99,10 @@ def trim(tokens: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def encode_text_trimmed(model, tokens: torch.Tensor) -> torch.Tensor:
-    """``model.encode_text`` with the padding trimmed (see :class:`TextTower`); the full tower where that does not apply."""
+    """``model.encode_text`` with the padding trimmed (see :class:`TextTower`).
+
+    Where trimming does not apply, the full tower runs.
+    """
     if not TextTower.supports(model):
         return model.encode_text(tokens)
     return TextTower(model)(trim(tokens))

@@ -1,10 +1,11 @@
-"""Checks for the notebook exercises: each reads what the learner built on the real broker and says precisely what is wrong.
+"""Checks for the notebook exercises: each says precisely what is wrong.
 
-A check prints "✅ …" and returns when the exercise is solved. Otherwise it raises
-:class:`ExerciseFailed`, which Jupyter shows as just its message — what is wrong and a hint —
-without a traceback. The exercises live in the lesson sources (``notebooks/lessons/``);
-``tests/test_learner_path.py`` runs each template, its check (must fail), the solution and the
-check again (must pass); ``tests/test_exercises.py`` feeds each check the plausible wrong answers.
+Each check reads what the learner built on the real broker. A check prints "✅ …" and returns
+when the exercise is solved. Otherwise it raises :class:`ExerciseFailed`, which Jupyter shows as
+just its message — what is wrong and a hint — without a traceback. The exercises live in the
+lesson sources (``notebooks/lessons/``); ``tests/test_learner_path.py`` runs each template, its
+check (must fail), the solution and the check again (must pass); ``tests/test_exercises.py``
+feeds each check the plausible wrong answers.
 """
 
 from ._feedback import ExerciseFailed

@@ -1,4 +1,7 @@
-"""Check for notebook 09 (service discovery): a client bootstrapped on this machine can really use the broker it is told about."""
+"""Check for notebook 09 (service discovery): a client can really use the broker it is told about.
+
+The client is bootstrapped on this machine.
+"""
 
 from __future__ import annotations
 

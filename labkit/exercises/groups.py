@@ -1,4 +1,7 @@
-"""Check for notebook 04 (consumer groups): two members split a topic's records by partition, judged against the topic itself."""
+"""Check for notebook 04 (consumer groups): two members split a topic's records by partition.
+
+The split is judged against the topic itself.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,10 @@ def _is_closed(consumer: Any) -> bool:
 
 
 def check_partitions_shared(settings: Settings, topic: str, received: Any, consumer_a: Any, consumer_b: Any) -> None:
-    """Members a and b of one group read every record of ``topic`` between them, each from its own partitions, and both closed."""
+    """Members a and b of one group read every record of ``topic`` between them.
+
+    Each read from its own partitions, and both are closed.
+    """
     require(
         isinstance(received, dict) and set(received) == {"a", "b"},
         'Set `received` to a dict with keys "a" and "b": the messages each member polled.',

@@ -1,4 +1,4 @@
-"""Lesson 16's check: an idempotent upsert that keeps the first answer per key, run by a consumer reading a topic twice."""
+"""Lesson 16's check: an idempotent upsert keeping the first answer per key, run by a consumer reading a topic twice."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from psycopg import sql
+from psycopg.rows import dict_row
 
 from ..config import Settings
 from ..kafka.client_config import make_consumer, make_producer
@@ -51,7 +53,9 @@ def check_idempotent_upsert(settings: Settings, upsert: Callable[[Any, str, str,
     records = _read_all(settings, topic)
     require(len(records) == len(RECORDS), f"The check read {len(records)} of {len(RECORDS)} records; run it again.")
     with database.connect(autocommit=True) as connection:
-        connection.execute(f"CREATE TABLE {table} (request_id text PRIMARY KEY, label text NOT NULL)")
+        connection.execute(
+            sql.SQL("CREATE TABLE {} (request_id text PRIMARY KEY, label text NOT NULL)").format(sql.Identifier(table))
+        )
     try:
         for attempt in ("first delivery", "replay"):  # a sink reads a batch again after a crash, or replays all
             with database.transaction() as connection:
@@ -66,10 +70,13 @@ def check_idempotent_upsert(settings: Settings, upsert: Callable[[Any, str, str,
                             "fail: INSERT … ON CONFLICT (request_id) DO …",
                         )
         with database.connect() as connection:
-            stored = dict(connection.execute(f"SELECT request_id, label FROM {table}").fetchall())
+            rows = connection.cursor(row_factory=dict_row).execute(
+                sql.SQL("SELECT request_id, label FROM {}").format(sql.Identifier(table))
+            )
+            stored = {row["request_id"]: row["label"] for row in rows}
     finally:
         with database.connect(autocommit=True) as connection:
-            connection.execute(f"DROP TABLE IF EXISTS {table}")
+            connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
     require(stored, "The table is empty: upsert_label must INSERT the row (and leave the transaction to the caller).")
     require(
         set(stored) == set(EXPECTED),

@@ -1,4 +1,7 @@
-"""Checks for notebooks 01–03 (topics, producers, consumers and offsets); each reads the broker, not only what the learner hands in."""
+"""Checks for notebooks 01–03 (topics, producers, consumers and offsets).
+
+Each check reads the broker, not only what the learner hands in.
+"""
 
 from __future__ import annotations
 
@@ -79,7 +82,10 @@ def check_partition_prediction(settings: Settings, topic: str, key: str, predict
 
 
 def check_delivery_reports(settings: Settings, topic: str, config: Any, delivered: Any, expected: int) -> None:
-    """An idempotent producer sent ``expected`` records to ``topic`` and kept each delivery report's (partition, offset)."""
+    """An idempotent producer sent ``expected`` records to ``topic``.
+
+    The learner kept each delivery report's (partition, offset).
+    """
     require(
         isinstance(config, dict) and isinstance(config.get("bootstrap.servers"), str),
         "`config` must be a dict of librdkafka settings with 'bootstrap.servers' (settings.bootstrap_servers).",

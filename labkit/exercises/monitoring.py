@@ -1,4 +1,7 @@
-"""Check for notebook 12 (logs, metrics and lag): the learner's lag in seconds, tried on partitions whose record ages the check wrote itself."""
+"""Check for notebook 12 (logs, metrics and lag): the learner's lag in seconds.
+
+It is tried on partitions whose record ages the check wrote itself.
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from PIL import Image
 from ..config import Settings
 from ..kafka.admin import describe_topics, read_topic
 from ..records.serde import RESULTS
-from ..records.wire import ScoreResult, record_headers
+from ..records.wire import LabelScore, ScoreResult, record_headers
 from ._feedback import require, solved
 
 #: The check's images: solid squares whose dominant colour is not in doubt.
@@ -31,21 +31,23 @@ def _results(settings: Settings, ids: set[str]) -> dict[tuple[str, str], ScoreRe
             result = RESULTS.deserialize(record.value(), record_headers(record))
         except Exception:  # noqa: BLE001 — someone else's unreadable record is not the learner's problem
             continue
-        if result.id in ids:
-            found[(result.id, result.task)] = result
+        if result.request_id in ids:
+            found[(result.request_id, result.task)] = result
     return found
 
 
 def check_colour_group(
     settings: Settings, sender: Any, group_id: str, task: str = "colours", timeout: float = 30
 ) -> None:
-    """The learner's ``task`` processors (group ``group_id``) name the colour of solid squares and commit past them,
-    while the other groups on the topic answer the same uploads."""
+    """The learner's ``task`` processors (group ``group_id``) name the colour of solid squares.
+
+    They commit past them, while the other groups on the topic answer the same uploads.
+    """
     sent = {}
     for colour, rgb in _SQUARES.items():
         request, _, acked = sender.send(_square(rgb), f"{colour}.png")
         acked.result(10)
-        sent[request.id] = colour
+        sent[request.request_id] = colour
     others = [t for t in ("clip", "ocr") if t != task]
     deadline = time.monotonic() + timeout
     while True:
@@ -67,7 +69,7 @@ def check_colour_group(
     for request_id, colour in sent.items():
         result = mine[request_id]
         require(result.status == "ok", f"Your task failed on the {colour} square: {result.error}")
-        labels = result.labels
+        labels = [LabelScore.model_validate(label) for label in (result.answer or {}).get("labels", [])]
         require(
             labels,
             "Your task answered with no labels: run() must give each image its three largest colour shares "

@@ -1,4 +1,7 @@
-"""Checks for notebook 06 (real time, end to end): your own labels through the pipeline, and results replayed from a point in time."""
+"""Checks for notebook 06 (real time, end to end).
+
+Your own labels through the pipeline, and results replayed from a point in time.
+"""
 
 from __future__ import annotations
 
@@ -77,7 +80,10 @@ def check_own_labels(settings: Settings, request_id: Any, labels: Any) -> None:
 def check_replayed_window(
     settings: Settings, topic: str, since_ms: int, until_ms: int, starts: Any, replayed: Any
 ) -> None:
-    """The learner started each partition of ``topic`` at the broker's offset for ``since_ms`` and read on to ``until_ms``."""
+    """The learner read ``topic`` from ``since_ms`` to ``until_ms``.
+
+    Each partition started at the broker's offset for ``since_ms``, and was read on to ``until_ms``.
+    """
     from confluent_kafka import TopicPartition
 
     from ..kafka.client_config import make_consumer

@@ -1,4 +1,7 @@
-"""Checks for notebook 07 (reliability): nothing committed that was not processed, and the dead letter's reason and origin."""
+"""Checks for notebook 07 (reliability).
+
+Nothing committed that was not processed, and the dead letter's reason and origin.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,10 @@ from ._feedback import require, solved
 
 
 def check_at_least_once(settings: Settings, topic: str, group_id: str, processed: Any) -> None:
-    """After a crash, the group's committed offsets cover exactly the records the learner processed: none lost, work kept."""
+    """After a crash, the group's committed offsets cover exactly the records the learner processed.
+
+    None is lost, and the work done is kept (not redone after a restart).
+    """
     require(
         isinstance(processed, list) and processed,
         "`processed` should list the keys of the payments your loop processed before the crash.",

@@ -27,8 +27,10 @@ def _old_records(settings: Settings) -> list[bytes]:
 
 
 def check_compatible_evolution(settings: Settings, model: Any, version: Any) -> None:
-    """``model`` at ``version`` is a compatible evolution of :class:`ScoreResult`: old records read with it, and
-    today's reader reads what it writes (through the broker)."""
+    """``model`` at ``version`` is a compatible evolution of :class:`ScoreResult`.
+
+    Old records read with it, and today's reader reads what it writes (through the broker).
+    """
     require(
         isinstance(model, type) and issubclass(model, BaseModel),
         "`NewResult` should be a pydantic model class: `class NewResult(ScoreResult): ...` with your new field.",
@@ -82,5 +84,6 @@ def check_compatible_evolution(settings: Settings, model: Any, version: Any) -> 
         )
     solved(
         f"schema {new} adds {', '.join(added)}: {len(olds)} older records read with your model, and today's "
-        f"{RESULT_SCHEMA} reader read result {read_back.id[:8]} back from {topic}, skipping the field it does not know."
+        f"{RESULT_SCHEMA} reader read result {read_back.request_id[:8]} back from {topic}, "
+        "skipping the field it does not know."
     )

@@ -1,4 +1,7 @@
-"""Check for notebook 14 (troubleshooting): the learner's diagnose() must name what is wrong in four situations staged on a real broker."""
+"""Check for notebook 14 (troubleshooting): the learner's diagnose() must name what is wrong.
+
+It is tried in four situations staged on a real broker.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Check for notebook 10 (the web API by hand): results pushed on the WebSocket, one per photo per task, each the one the web app holds."""
+"""Check for notebook 10 (the web API by hand): results pushed on the WebSocket.
+
+One per photo per task, each the one the web app holds.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ def check_results_as_they_arrive(settings: Settings, arrived: Any, expected: int
         isinstance(arrived, list) and len(arrived) >= expected,
         f"`arrived` should hold the result messages of {expected} photos, one per photo per task; it holds "
         f"{len(arrived) if isinstance(arrived, list) else type(arrived).__name__}. Upload each photo "
-        '(POST /api/images), send {"type": "subscribe", "id": ...} for each on one socket, then keep '
+        '(POST /api/images), send {"type": "subscribe", "request_id": ...} for each on one socket, then keep '
         'every message the socket pushes until each photo has one from every task its 202 listed ("tasks").',
     )
     require(
@@ -28,7 +31,7 @@ def check_results_as_they_arrive(settings: Settings, arrived: Any, expected: int
         'These are not messages pushed on the socket (those have "type": "result"); polling GET '
         "/api/images/{id} is the other way, compared above. Read them with await socket.recv().",
     )
-    pairs = [(m.get("id"), m.get("task", "clip")) for m in arrived]
+    pairs = [(m.get("request_id"), m.get("task", "clip")) for m in arrived]
     again = next((pair for i, pair in enumerate(pairs) if pair in pairs[:i]), None)
     require(
         again is None,
@@ -60,7 +63,7 @@ def check_results_as_they_arrive(settings: Settings, arrived: Any, expected: int
             f"For {request_id[:8]} you kept {', '.join(got)}, but {', '.join(sorted(tasks))} answer it: keep "
             "receiving until every photo has one message from each task its 202 listed.",
         )
-        for message in (m for m in arrived if m.get("id") == request_id):
+        for message in (m for m in arrived if m.get("request_id") == request_id):
             mine = tasks[message.get("task", "clip")]
             require(
                 message.get("status") == mine.get("status") != "processing"

@@ -1,4 +1,7 @@
-"""Checks for notebook 05 (CLIP zero-shot): softmax with logit_scale by hand, and a classifier that can say "unknown"."""
+"""Checks for notebook 05 (CLIP zero-shot).
+
+Softmax with logit_scale by hand, and a classifier that can say "unknown".
+"""
 
 from __future__ import annotations
 
@@ -48,7 +51,10 @@ def check_zero_shot_probabilities(probs: Any, image_vector, label_vectors, logit
 
 
 def check_unknown_threshold(predict: Any) -> None:
-    """The learner's ``predict(cosines, threshold)`` returns the best label, or "unknown" when even that is a weak match."""
+    """The learner's ``predict(cosines, threshold)`` returns the best label, or "unknown".
+
+    "unknown" is the answer when even the best label is a weak match.
+    """
     _require(callable(predict), "Define a function `predict(cosines, threshold)` (replace the `...`).")
     cases = [
         ({"cat": 0.31, "dog": 0.22, "teapot": 0.12}, 0.25, "cat"),

@@ -23,11 +23,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from psycopg import sql
+from psycopg.rows import dict_row
+
 from ..config import Settings
 from ..errors import LabkitError
 from .database import Database
 from .reembed import reembed as reembed_requests
-from .schema import activate, active_version, index_model, new_index_version, retire, table
+from .schema import activate, active_version, index_model, new_index_version, retire, table, table_id
 from .sink import Sink, sink_group, sink_topics
 
 if TYPE_CHECKING:
@@ -42,10 +45,12 @@ class ReplayIncomplete(LabkitError):
 
 def rows_not_replayed(connection, old: int, new: int) -> tuple[int, int]:
     """How many of index version ``old``'s rows version ``new`` lacks, and how many ``old`` holds."""
-    return connection.execute(
-        f"SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {table(new)} n WHERE n.request_id = o.request_id)), "
-        f"count(*) FROM {table(old)} o"
-    ).fetchone()
+    query = sql.SQL(
+        "SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {new} n WHERE n.request_id = o.request_id)) "
+        "AS missing, count(*) AS total FROM {old} o"
+    ).format(new=table_id(new), old=table_id(old))
+    row = connection.cursor(row_factory=dict_row).execute(query).fetchone()
+    return row["missing"], row["total"]
 
 
 def rebuild(

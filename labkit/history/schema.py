@@ -20,8 +20,10 @@ embedding is kept as float16 bytes and searched exactly (``labkit.history.search
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
-from .database import Database
+from psycopg import Connection, sql
+from psycopg.rows import dict_row
 
 #: Key of the advisory lock that serialises migrations and index switches across processes.
 LOCK_KEY = 0x6C61626B  # "labk"
@@ -49,70 +51,90 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 
 
 def table(version: int) -> str:
-    """The table that holds index version ``version``."""
+    """The name of the table that holds index version ``version`` (for messages; SQL takes :func:`table_id`)."""
     return f"images_v{int(version)}"
 
 
-def _columns(has_vector: bool) -> str:
-    return f"""
-        request_id text PRIMARY KEY,
-        sent_at timestamptz,
-        filename text,
-        content_type text,
-        size_bytes integer,
-        width integer,
-        height integer,
-        content_sha256 bytea,
-        thumbnail bytea,
-        results jsonb NOT NULL DEFAULT '{{}}'::jsonb,
-        top_label text,
-        top_score real,
-        ocr_text text,
-        ocr_tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', coalesce(ocr_text, ''))) STORED,
-        embedding {"halfvec" if has_vector else "bytea"},
-        embedding_model text"""
+def table_id(version: int) -> sql.Identifier:
+    """The table of index version ``version`` as an SQL identifier, to compose into a statement (quoted as needed)."""
+    return sql.Identifier(table(version))
 
 
-def migrate(database: Database) -> None:
-    """Run the migrations this database has not had, and make sure an index version is active."""
-    with database.transaction() as connection:
-        connection.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS labkit_schema (version integer PRIMARY KEY, "
-            "applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        applied = {row[0] for row in connection.execute("SELECT version FROM labkit_schema")}
-        for version, statements in MIGRATIONS:
-            if version not in applied:
-                for statement in statements:
-                    connection.execute(statement)
-                connection.execute("INSERT INTO labkit_schema (version) VALUES (%s)", (version,))
-        if active_version(connection) is None:
-            activate(connection, new_index_version(connection, database.has_vector))
+#: The columns of an index version's table; ``{embedding}`` is pgvector's ``halfvec``, or bytes without pgvector.
+_COLUMNS = sql.SQL("""
+    request_id text PRIMARY KEY,
+    sent_at timestamptz,
+    filename text,
+    content_type text,
+    size_bytes integer,
+    width integer,
+    height integer,
+    content_sha256 bytea,
+    thumbnail bytea,
+    results jsonb NOT NULL DEFAULT '{{}}'::jsonb,
+    top_label text,
+    top_score real,
+    ocr_text text,
+    ocr_tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', coalesce(ocr_text, ''))) STORED,
+    embedding {embedding},
+    embedding_model text""")
+
+#: A connection (a pooled one from :meth:`labkit.history.database.Database.connect`, or any psycopg 3 connection).
+Conn = Connection[Any]
 
 
-def schema_version(connection) -> int:
+def migrate(connection: Conn, has_vector: bool) -> None:
+    """Run the migrations this database has not had, and make sure an index version is active (one transaction)."""
+    connection.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS labkit_schema (version integer PRIMARY KEY, "
+        "applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    applied = {
+        row["version"] for row in connection.cursor(row_factory=dict_row).execute("SELECT version FROM labkit_schema")
+    }
+    for version, statements in MIGRATIONS:
+        if version not in applied:
+            for statement in statements:
+                connection.execute(statement)
+            connection.execute("INSERT INTO labkit_schema (version) VALUES (%s)", (version,))
+    if active_version(connection) is None:
+        activate(connection, new_index_version(connection, has_vector))
+
+
+def _value(connection: Conn, query: str, params: tuple = ()) -> Any:
+    """The one column ``value`` of the first row ``query`` returns; None if it returns none."""
+    row = connection.cursor(row_factory=dict_row).execute(query, params).fetchone()
+    return row["value"] if row else None
+
+
+def schema_version(connection: Conn) -> int:
     """The newest migration applied."""
-    return connection.execute("SELECT coalesce(max(version), 0) FROM labkit_schema").fetchone()[0]
+    return _value(connection, "SELECT coalesce(max(version), 0) AS value FROM labkit_schema")
 
 
-def active_version(connection) -> int | None:
+def active_version(connection: Conn) -> int | None:
     """The index version the ``images`` view shows (None before the first)."""
-    row = connection.execute("SELECT version FROM labkit_index WHERE state = 'active'").fetchone()
-    return row[0] if row else None
+    return _value(connection, "SELECT version AS value FROM labkit_index WHERE state = 'active'")
 
 
-def new_index_version(connection, has_vector: bool, embedding_model: str | None = None) -> int:
+def new_index_version(connection: Conn, has_vector: bool, embedding_model: str | None = None) -> int:
     """Create an empty ``images_v<N+1>`` (state ``building``) for the vectors of ``embedding_model`` and return N+1.
 
     ``embedding_model`` None: the version takes the model of the first embedding written to it.
     """
-    version = connection.execute("SELECT coalesce(max(version), 0) + 1 FROM labkit_index").fetchone()[0]
+    version = _value(connection, "SELECT coalesce(max(version), 0) + 1 AS value FROM labkit_index")
     name = table(version)
-    connection.execute(f"CREATE TABLE {name} ({_columns(has_vector)})")
-    connection.execute(f"CREATE INDEX {name}_sent_at ON {name} (sent_at DESC, request_id)")
-    connection.execute(f"CREATE INDEX {name}_sha256 ON {name} (content_sha256)")
-    connection.execute(f"CREATE INDEX {name}_ocr ON {name} USING gin (ocr_tsv)")
+    columns = _COLUMNS.format(embedding=sql.SQL("halfvec" if has_vector else "bytea"))
+    # DDL takes no parameters: names are composed as identifiers (quoted as needed), never pasted in as text.
+    connection.execute(sql.SQL("CREATE TABLE {} ({})").format(table_id(version), columns))
+    for suffix, indexed in (
+        ("sent_at", "(sent_at DESC, request_id)"),
+        ("sha256", "(content_sha256)"),
+        ("ocr", "USING gin (ocr_tsv)"),
+    ):
+        index = sql.Identifier(f"{name}_{suffix}")
+        connection.execute(sql.SQL("CREATE INDEX {} ON {} {}").format(index, table_id(version), sql.SQL(indexed)))
     connection.execute(
         "INSERT INTO labkit_index (version, state, embedding_model) VALUES (%s, 'building', %s)",
         (version, embedding_model),
@@ -120,17 +142,14 @@ def new_index_version(connection, has_vector: bool, embedding_model: str | None 
     return version
 
 
-def index_model(connection, version: int | None = None) -> str | None:
+def index_model(connection: Conn, version: int | None = None) -> str | None:
     """The embedding model whose vectors an index version (default: the active one) holds; None if not yet known."""
-    row = connection.execute(
-        "SELECT embedding_model FROM labkit_index WHERE "
-        + ("version = %s" if version is not None else "state = 'active'"),
-        (version,) if version is not None else (),
-    ).fetchone()
-    return row[0] if row else None
+    if version is None:
+        return _value(connection, "SELECT embedding_model AS value FROM labkit_index WHERE state = 'active'")
+    return _value(connection, "SELECT embedding_model AS value FROM labkit_index WHERE version = %s", (version,))
 
 
-def adopt_model(connection, version: int, embedding_model: str) -> str:
+def adopt_model(connection: Conn, version: int, embedding_model: str) -> str:
     """The version's embedding model, set to ``embedding_model`` if it had none yet (the first embedding decides)."""
     connection.execute(
         "UPDATE labkit_index SET embedding_model = %s WHERE version = %s AND embedding_model IS NULL",
@@ -139,16 +158,16 @@ def adopt_model(connection, version: int, embedding_model: str) -> str:
     return index_model(connection, version) or embedding_model
 
 
-def activate(connection, version: int) -> None:
+def activate(connection: Conn, version: int) -> None:
     """Point the ``images`` view at ``version`` and retire the version it showed before (one transaction)."""
     connection.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
     connection.execute("UPDATE labkit_index SET state = 'retired' WHERE state = 'active'")
     connection.execute("UPDATE labkit_index SET state = 'active', switched_at = now() WHERE version = %s", (version,))
     connection.execute("DROP VIEW IF EXISTS images")  # a new version may differ in column types (with pgvector or not)
-    connection.execute(f"CREATE VIEW images AS SELECT * FROM {table(version)}")
+    connection.execute(sql.SQL("CREATE VIEW images AS SELECT * FROM {}").format(table_id(version)))
 
 
-def retire(connection, version: int) -> None:
+def retire(connection: Conn, version: int) -> None:
     """Stop writing to a version that will never be active (the live sink skips retired ones); its number stays used."""
     connection.execute("UPDATE labkit_index SET state = 'retired' WHERE version = %s", (version,))
 
@@ -158,21 +177,21 @@ def vector_index_name(version: int, model: str, dim: int) -> str:
     return f"{table(version)}_hnsw_{hashlib.sha1(model.encode()).hexdigest()[:10]}_{int(dim)}"
 
 
-def ensure_vector_index(connection, version: int, model: str, dim: int) -> None:
+def ensure_vector_index(connection: Conn, version: int, model: str, dim: int) -> None:
     """An HNSW index over the vectors of ``model`` only (pgvector's partial-index way to keep models apart).
 
     Vectors of two models are never compared: the index, like every search, is limited to one
-    ``embedding_model``, and its expression fixes the dimension that HNSW needs.
+    ``embedding_model``, and its expression fixes the dimension that HNSW needs. CREATE INDEX takes
+    no parameters, so the model's name goes in as an SQL literal, quoted by psycopg.
     """
     connection.execute(
-        f"CREATE INDEX IF NOT EXISTS {vector_index_name(version, model, dim)} ON {table(version)} "
-        f"USING hnsw ((embedding::halfvec({int(dim)})) halfvec_cosine_ops) WHERE embedding_model = "
-        + _literal(connection, model)
+        sql.SQL(
+            "CREATE INDEX IF NOT EXISTS {index} ON {table} USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
+            "WHERE embedding_model = {model}"
+        ).format(
+            index=sql.Identifier(vector_index_name(version, model, dim)),
+            table=table_id(version),
+            dim=sql.Literal(int(dim)),
+            model=sql.Literal(model),
+        )
     )
-
-
-def _literal(connection, text: str) -> str:
-    """``text`` as an SQL string literal (CREATE INDEX takes no parameters), quoted by the server's rules."""
-    from psycopg import sql
-
-    return sql.Literal(text).as_string(connection)

@@ -14,13 +14,16 @@ judge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+from psycopg import sql
+from psycopg.rows import class_row, dict_row
 
 from .database import Database
+from .schema import index_model
 
 #: Cosine distance under which two images count as near-duplicates (the same photo re-encoded,
 #: resized or lightly cropped), as opposed to merely similar (the same subject).
@@ -30,7 +33,10 @@ NEAR_DUPLICATE_DISTANCE = 0.05
 #: 0.88–0.93 at 40 and 0.995–0.997 at 100 over 100k vectors (two builds of the index), p50 under 4 ms at 100.
 EF_SEARCH = 100
 
-_ROW = "request_id, sent_at, filename, top_label, top_score, ocr_text, thumbnail, results, embedding_model"
+#: The columns a :class:`Hit` is made of, named as its fields (``class_row(Hit)`` builds one from each row).
+_HIT = sql.SQL(
+    "request_id, sent_at, filename, top_label, top_score, ocr_text, thumbnail, results, embedding_model AS model"
+)
 
 
 @dataclass
@@ -48,30 +54,32 @@ class Hit:
     model: str | None = None  # the model its vector came from
     score: float | None = None  # cosine similarity for vector searches, text rank for OCR search
 
-    @classmethod
-    def from_row(cls, row: tuple, score: float | None = None) -> "Hit":
-        request_id, sent_at, filename, top_label, top_score, ocr_text, thumbnail, results, model = row[:9]
-        return cls(
-            request_id, sent_at, filename, top_label, top_score, ocr_text, thumbnail, results or {}, model, score
-        )
+
+def _hits(connection, query: sql.Composable, params: Any) -> list[Hit]:
+    """The rows of ``query`` as hits, each column given to the :class:`Hit` field of its name."""
+    return connection.cursor(row_factory=class_row(Hit)).execute(query, params).fetchall()
 
 
 def history(database: Database, limit: int = 20, before: tuple[datetime, str] | None = None) -> list[Hit]:
-    """The newest ``limit`` requests, newest first; ``before``: the (sent_at, request_id) of the previous page's last hit."""
-    where, params = ("AND (sent_at, request_id) < (%s, %s)", [*before]) if before else ("", [])
+    """The newest ``limit`` requests, newest first.
+
+    ``before``: the (sent_at, request_id) of the previous page's last hit.
+    """
+    after = sql.SQL("AND (sent_at, request_id) < (%(sent_at)s, %(request_id)s)" if before else "")
+    sent_at, request_id = before or (None, None)
     with database.connect() as connection:
-        rows = connection.execute(  # only requests that have arrived (a result may come before its request)
-            f"SELECT {_ROW} FROM images WHERE sent_at IS NOT NULL {where} "
-            "ORDER BY sent_at DESC, request_id DESC LIMIT %s",
-            [*params, limit],
-        ).fetchall()
-    return [Hit.from_row(row) for row in rows]
+        return _hits(  # only requests that have arrived (a result may come before its request)
+            connection,
+            sql.SQL(
+                "SELECT {hit} FROM images WHERE sent_at IS NOT NULL {after} "
+                "ORDER BY sent_at DESC, request_id DESC LIMIT %(limit)s"
+            ).format(hit=_HIT, after=after),
+            {"sent_at": sent_at, "request_id": request_id, "limit": limit},
+        )
 
 
 def indexed_model(database: Database) -> str | None:
     """The embedding model whose vectors the active index version holds (None before its first embedding)."""
-    from .schema import index_model
-
     with database.connect() as connection:
         return index_model(connection)
 
@@ -79,8 +87,8 @@ def indexed_model(database: Database) -> str | None:
 def get(database: Database, request_id: str) -> Hit | None:
     """One stored request, or None."""
     with database.connect() as connection:
-        row = connection.execute(f"SELECT {_ROW} FROM images WHERE request_id = %s", (request_id,)).fetchone()
-    return Hit.from_row(row) if row else None
+        found = _hits(connection, sql.SQL("SELECT {} FROM images WHERE request_id = %s").format(_HIT), (request_id,))
+    return found[0] if found else None
 
 
 def nearest(
@@ -102,39 +110,54 @@ def nearest(
 def _nearest_pgvector(database, vector, model, limit, min_score, exclude) -> list[Hit]:
     from pgvector import HalfVector
 
-    dim = int(vector.size)
-    distance = f"embedding::halfvec({dim}) <=> %(q)s::halfvec({dim})"  # the expression the model's HNSW index is on
+    # The expression the model's HNSW index is built on, to the letter: a cast's dimension is part of the
+    # type, not a value, so it is written into the query (as a literal) while the vector itself is a parameter.
+    dim = sql.Literal(int(vector.size))
+    distance = sql.SQL("embedding::halfvec({dim}) <=> %(q)s::halfvec({dim})").format(dim=dim)
     with database.connect() as connection:
-        connection.execute("SET LOCAL hnsw.ef_search = %s" % max(EF_SEARCH, 2 * limit))
-        rows = connection.execute(
-            f"""SELECT {_ROW}, 1 - ({distance}) AS score FROM images
-                WHERE embedding_model = %(model)s AND vector_dims(embedding) = %(dim)s
-                  AND request_id IS DISTINCT FROM %(exclude)s
-                ORDER BY {distance} LIMIT %(limit)s""",
-            {"q": HalfVector(vector), "model": model, "dim": dim, "exclude": exclude, "limit": limit},
-        ).fetchall()
-    return [Hit.from_row(row, float(row[9])) for row in rows if row[9] >= min_score]
+        # SET LOCAL takes no parameters; set_config(…, true) is the same setting, for this transaction only.
+        connection.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(EF_SEARCH, 2 * limit)),))
+        hits = _hits(
+            connection,
+            sql.SQL(
+                """SELECT {hit}, 1 - ({distance}) AS score FROM images
+                   WHERE embedding_model = %(model)s AND vector_dims(embedding) = %(dim)s
+                     AND request_id IS DISTINCT FROM %(exclude)s
+                   ORDER BY {distance} LIMIT %(limit)s"""
+            ).format(hit=_HIT, distance=distance),
+            {"q": HalfVector(vector), "model": model, "dim": int(vector.size), "exclude": exclude, "limit": limit},
+        )
+    return [hit for hit in hits if hit.score is not None and hit.score >= min_score]
 
 
 def _nearest_exact(database, vector, model, limit, min_score, exclude) -> list[Hit]:
+    cast = sql.SQL("::text" if database.has_vector else "")  # pgvector's halfvec reads back as text '[…]'
     with database.connect() as connection:
-        cast = "::text" if database.has_vector else ""  # pgvector's halfvec reads back as text '[…]'
-        stored = connection.execute(
-            f"SELECT request_id, embedding{cast} FROM images WHERE embedding_model = %s AND embedding IS NOT NULL "
-            "AND request_id IS DISTINCT FROM %s",
-            (model, exclude),
-        ).fetchall()
+        stored = (
+            connection.cursor(row_factory=dict_row)
+            .execute(
+                sql.SQL(
+                    "SELECT request_id, embedding{cast} AS embedding FROM images WHERE embedding_model = %s "
+                    "AND embedding IS NOT NULL AND request_id IS DISTINCT FROM %s"
+                ).format(cast=cast),
+                (model, exclude),
+            )
+            .fetchall()
+        )
         if not stored:
             return []
-        matrix = np.stack([_vector(value, database.has_vector) for _, value in stored])
+        matrix = np.stack([_vector(row["embedding"], database.has_vector) for row in stored])
         usable = matrix.shape[1] == vector.size
         scores = matrix @ vector if usable else np.full(len(stored), -np.inf)
         order = [i for i in np.argsort(-scores)[:limit] if scores[i] >= min_score]
-        ids = [stored[i][0] for i in order]
-        rows = {
-            row[0]: row for row in connection.execute(f"SELECT {_ROW} FROM images WHERE request_id = ANY(%s)", (ids,))
+        ids = [stored[i]["request_id"] for i in order]
+        found = {
+            hit.request_id: hit
+            for hit in _hits(
+                connection, sql.SQL("SELECT {} FROM images WHERE request_id = ANY(%s)").format(_HIT), (ids,)
+            )
         }
-    return [Hit.from_row(rows[stored[i][0]], float(scores[i])) for i in order]
+    return [replace(found[stored[i]["request_id"]], score=float(scores[i])) for i in order]
 
 
 def _vector(value: Any, from_text: bool) -> np.ndarray:
@@ -145,13 +168,20 @@ def _vector(value: Any, from_text: bool) -> np.ndarray:
 
 def embedding_of(database: Database, request_id: str) -> tuple[np.ndarray, str] | None:
     """A stored request's embedding and its model, or None if it has none (yet)."""
+    cast = sql.SQL("::text" if database.has_vector else "")
     with database.connect() as connection:
-        cast = "::text" if database.has_vector else ""
-        row = connection.execute(
-            f"SELECT embedding{cast}, embedding_model FROM images WHERE request_id = %s AND embedding IS NOT NULL",
-            (request_id,),
-        ).fetchone()
-    return (_vector(row[0], database.has_vector), row[1]) if row else None
+        row = (
+            connection.cursor(row_factory=dict_row)
+            .execute(
+                sql.SQL(
+                    "SELECT embedding{cast} AS embedding, embedding_model FROM images "
+                    "WHERE request_id = %s AND embedding IS NOT NULL"
+                ).format(cast=cast),
+                (request_id,),
+            )
+            .fetchone()
+        )
+    return (_vector(row["embedding"], database.has_vector), row["embedding_model"]) if row else None
 
 
 def similar(database: Database, request_id: str, limit: int = 10, min_score: float = -1.0) -> list[Hit]:
@@ -166,12 +196,14 @@ def similar(database: Database, request_id: str, limit: int = 10, min_score: flo
 def text_search(database: Database, query: str, limit: int = 20) -> list[Hit]:
     """Requests whose OCR text matches ``query`` (web-search syntax: words, "a phrase", -not), best first."""
     with database.connect() as connection:
-        rows = connection.execute(
-            f"""SELECT {_ROW}, ts_rank(ocr_tsv, q) AS rank FROM images, websearch_to_tsquery('english', %s) AS q
-                WHERE ocr_tsv @@ q ORDER BY rank DESC, sent_at DESC LIMIT %s""",
+        return _hits(
+            connection,
+            sql.SQL(
+                """SELECT {hit}, ts_rank(ocr_tsv, q) AS score FROM images, websearch_to_tsquery('english', %s) AS q
+                   WHERE ocr_tsv @@ q ORDER BY score DESC, sent_at DESC LIMIT %s"""
+            ).format(hit=_HIT),
             (query, limit),
-        ).fetchall()
-    return [Hit.from_row(row, float(row[9])) for row in rows]
+        )
 
 
 @dataclass
@@ -183,15 +215,15 @@ class Duplicates:
 
 
 def duplicates(database: Database, request_id: str, max_distance: float = NEAR_DUPLICATE_DISTANCE) -> Duplicates:
-    """Exact duplicates (same content hash) and near-duplicates (embedding within ``max_distance``) of a stored image."""
+    """A stored image's exact duplicates (same content hash) and near ones (embedding within ``max_distance``)."""
     with database.connect() as connection:
         exact = [
-            row[0]
-            for row in connection.execute(
+            row["request_id"]
+            for row in connection.cursor(row_factory=dict_row).execute(
                 "SELECT b.request_id FROM images a JOIN images b ON b.content_sha256 = a.content_sha256 "
                 "AND b.request_id <> a.request_id WHERE a.request_id = %s ORDER BY b.sent_at",
                 (request_id,),
             )
         ]
-    near = [hit for hit in similar(database, request_id, limit=50, min_score=1 - max_distance)]
+    near = similar(database, request_id, limit=50, min_score=1 - max_distance)
     return Duplicates(exact, [hit for hit in near if hit.request_id not in exact])

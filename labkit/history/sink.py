@@ -1,4 +1,6 @@
-"""The sink: a consumer group that keeps the history — requests, every task's results and the embeddings — in PostgreSQL.
+"""The sink: a consumer group that keeps the history in PostgreSQL.
+
+It keeps the requests, every task's results and the embeddings.
 
 A sink is just another consumer group (``<group_prefix>-sink``): like each task, it reads every
 record of the topics it subscribes to, at its own pace, with its own committed offsets. Its loop:
@@ -20,20 +22,19 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from confluent_kafka import KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaException, Message
+from psycopg.rows import dict_row
 
 from .._process import crash_at_failpoint, parse_failpoint
 from ..config import Settings
 from ..errors import LabkitError
-from ..kafka.checkpoint import next_offsets, seek_back
 from ..kafka.client_config import make_consumer
 from ..kafka.group_errors import raise_if_refused
+from ..kafka.offsets import Offsets, end_offsets, next_offsets, read_to_end, seek_back
 from ..records.embeddings import ImageEmbedding, decode_embedding
 from ..records.serde import RESULTS
 from ..records.wire import ImageRequest, ScoreResult, record_headers
@@ -90,10 +91,10 @@ def to_row(settings: Settings, message: Message) -> Row | None:
 
 def writable_versions(connection) -> list[tuple[int, str | None]]:
     """Index versions that take writes — the active one and any being rebuilt — each with its embedding model."""
-    return [
-        (row[0], row[1])
-        for row in connection.execute("SELECT version, embedding_model FROM labkit_index WHERE state <> 'retired'")
-    ]
+    rows = connection.cursor(row_factory=dict_row).execute(
+        "SELECT version, embedding_model FROM labkit_index WHERE state <> 'retired'"
+    )
+    return [(row["version"], row["embedding_model"]) for row in rows]
 
 
 Versions = Callable[[Any], list[tuple[int, str | None]]]
@@ -224,79 +225,27 @@ class Sink:
         finally:
             self._consumer.close()
 
-    def end_offsets(self) -> dict[tuple[str, int], int]:
-        """The end (high watermark) of every partition of the sink's topics that holds records, as of now."""
-        metadata = self._consumer.list_topics(timeout=10)
-        ends = {}
-        for topic in sink_topics(self.settings):
-            for partition in metadata.topics[topic].partitions if topic in metadata.topics else ():
-                low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-                if high > low:
-                    ends[topic, partition] = high
-        return ends
+    def end_offsets(self) -> Offsets:
+        """The end offset of every partition of the sink's topics that holds records, as of now."""
+        return end_offsets(self._consumer, sink_topics(self.settings))
 
-    def _reached(self, ends: dict[tuple[str, int], int]) -> bool:
-        """Whether this member has read up to ``ends`` on every partition named there."""
-        if not ends:
-            return True
-        positions = self._consumer.position([TopicPartition(t, p) for t, p in ends])
-        return all(tp.offset >= ends[tp.topic, tp.partition] for tp in positions)
+    def drain(self, idle_s: float = 1.0, timeout_s: float = 60.0, ends: Offsets | None = None) -> None:
+        """Step until this member has read to the end; the consumer stays open.
 
-    def drain(
-        self, idle_s: float = 1.0, timeout_s: float = 60.0, ends: dict[tuple[str, int], int] | None = None
-    ) -> None:
-        """Step until the group has assigned partitions, this member has read up to ``ends`` (if given) and nothing new
-        has come for ``idle_s``; the consumer stays open."""
-        deadline, quiet_since = time.monotonic() + timeout_s, time.monotonic()
-        while (
-            not self.assigned.is_set()
-            or time.monotonic() - quiet_since < idle_s
-            or (ends is not None and not self._reached(ends))
-        ):
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"the sink had not caught up after {timeout_s:.0f} s (assigned: {self.assigned.is_set()})"
-                )
+        The end: the group has assigned partitions, this member has read up to ``ends`` (if given)
+        and nothing new has come for ``idle_s``.
+        """
+
+        def busy() -> bool:
             retries = self.stats.retries
-            if self.step(timeout=0.2) or not self.assigned.is_set() or self.stats.retries > retries:
-                quiet_since = time.monotonic()  # a failed write is not quiet: it is tried again
+            # A failed write is not quiet: the batch was rewound and is tried again.
+            return self.step(timeout=0.2) > 0 or self.stats.retries > retries
+
+        who = f"the sink (group {self.group_id})"
+        read_to_end(self._consumer, busy, ends, self.assigned.is_set, idle_s, timeout_s, who)
 
     def stop(self) -> None:
         self._stop.set()
 
     def close(self) -> None:
         self._consumer.close()
-
-
-def run_sink(
-    settings: Settings,
-    rebuild_first: bool = False,
-    reembed: bool = False,
-    allow_missing: bool = False,
-    ready_file: Path | None = None,
-) -> None:
-    """``labkit sink``: wait for the topics, open (or start) the database, and run one sink member until stopped."""
-    from .._process import on_stop_signal
-    from ..kafka.admin import wait_for_topics
-    from .database import open_database, redacted
-
-    wait_for_topics(settings, sink_topics(settings), who="sink")
-    database = open_database(settings)
-    if rebuild_first or reembed:
-        from .rebuild import rebuild
-
-        version = rebuild(settings, database, reembed=reembed, allow_missing=allow_missing)
-        print(f"sink: the history was rebuilt from Kafka into index version {version}, now active", flush=True)
-    sink = Sink(settings, database)
-    on_stop_signal(sink.stop)
-    where = "embedded PostgreSQL in " + str(settings.history_dir) if database.embedded else redacted(database.url)
-    search = "pgvector" if database.has_vector else "exact search (no pgvector)"
-
-    def announce() -> None:  # once the group has given it partitions (how `labkit up` knows it is ready)
-        if sink.assigned.wait():
-            print(f"sink ready: group {sink.group_id} → {where} ({search})", flush=True)
-            if ready_file is not None:
-                ready_file.write_text("sink\n")
-
-    threading.Thread(target=announce, name="announce-ready", daemon=True).start()
-    sink.run()

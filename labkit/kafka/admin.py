@@ -1,4 +1,6 @@
-"""Topic administration: wait for a broker, create labkit's topics idempotently, describe partitions and offsets, read a topic back.
+"""Topic administration: wait for a broker, create labkit's topics, describe them, read one back.
+
+Topics are created idempotently, and described with their partitions and offsets.
 
 Apache Kafka does not create a topic when a consumer subscribes to it (and may refuse to when a
 producer writes to it), so labkit creates its topics explicitly, once, with the
@@ -25,6 +27,7 @@ from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
 from ..config import Settings
 from ..errors import BrokerUnavailable, TopicMissing
 from .client_config import make_admin, make_consumer
+from .offsets import end_offsets
 
 log = logging.getLogger(__name__)
 
@@ -275,13 +278,9 @@ def read_topic(settings: Settings, topic: str, limit: int = 10_000, idle_s: floa
     partitions = sorted(require_topics(settings, [topic]).topics[topic].partitions)
     consumer = make_consumer(settings, client_id="labkit-reader")
     try:
-        # An empty log ends where it starts. (Only "empty or not": the lab's broker counts batches
-        # in its end offsets, so they cannot say how many records to expect.)
-        marks = [
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=settings.connect_timeout_s)
-            for p in partitions
-        ]
-        if all(high <= low for low, high in marks):
+        # Every partition empty: nothing to wait for. (Only "empty or not": the lab's broker counts batches
+        # in its end offsets, so they cannot say how many records to expect; see labkit.kafka.offsets.)
+        if not end_offsets(consumer, [topic], timeout=settings.connect_timeout_s):
             return []
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         records: list[Message] = []

@@ -25,7 +25,7 @@ from .client_config import make_consumer
 
 
 def describe_value(value: bytes | None) -> str:
-    """A record's value for a person: JSON pretty-printed, an image as type/size/pixels, text as text, else a byte count."""
+    """A record's value for a person: JSON pretty-printed, an image as type/size/pixels, text as text, else its size."""
     if value is None:
         return "(no value: a tombstone)"
     try:
@@ -56,8 +56,8 @@ def format_record(message: Message) -> str:
     )
     value = describe_value(message.value()).replace("\n", "\n    ")
     return (
-        f"{message.topic()}[{message.partition()}]@{message.offset()}  key={key.decode('utf-8', 'replace') if key else '-'}"
-        f"  {when}\n    headers: {headers or '-'}\n    {value}"
+        f"{message.topic()}[{message.partition()}]@{message.offset()}"
+        f"  key={key.decode('utf-8', 'replace') if key else '-'}  {when}\n    headers: {headers or '-'}\n    {value}"
     )
 
 
@@ -97,6 +97,8 @@ def read_records(
     the group's offsets move on (``subscribe``, as kafka-console-consumer ``--group`` does).
     """
     partitions = sorted(require_topics(settings, [topic]).topics[topic].partitions)
+    # "Caught up" here is librdkafka's partition-EOF event: the end as it is at each fetch, which a tail that
+    # follows needs, not the ends fixed once at the start that labkit.kafka.offsets reads to.
     extra = {
         "enable.partition.eof": True,  # librdkafka tells us when a partition is caught up
         "auto.offset.reset": "earliest" if from_beginning else "latest",
@@ -145,7 +147,10 @@ def consumer_throughput(settings: Settings, topic: str, max_records: int | None 
 
 
 def describe_groups(settings: Settings, extra: dict[str, str], print_line: Callable[[str], None] = print) -> None:
-    """Print each task's consumer group (and ``extra``'s {group: task}) on the requests topic: committed, end, lag in records and seconds."""
+    """Print each task's consumer group (and ``extra``'s {group: task}) on the requests topic: committed, end and lag.
+
+    The lag in records, and in seconds: how long the oldest record not committed yet has waited.
+    """
     from ..ops.monitor import partition_lag, task_groups
 
     topic = settings.requests_topic

@@ -1,4 +1,6 @@
-"""Failover, timed: who leads a partition or coordinates a group, and how long after its broker dies a produce is acknowledged again.
+"""Failover, timed: who leads a partition or coordinates a group, and how long a move takes.
+
+How long a move takes: from the moment a leader's broker dies until a produce is acknowledged again.
 
 With replication factor 3 and ``min.insync.replicas=2``, a cluster of three loses no
 acknowledged record when one broker dies: the controller notices (``broker.session.timeout.ms``,
@@ -33,7 +35,10 @@ def leader_of(settings: Settings, topic: str, partition: int) -> int:
 
 
 def coordinator_of(settings: Settings, group: str) -> int:
-    """The broker id coordinating consumer group ``group`` now (it leads the group's ``__consumer_offsets`` partition)."""
+    """The broker id coordinating consumer group ``group`` now.
+
+    It is the broker that leads the group's ``__consumer_offsets`` partition.
+    """
     admin = make_admin(settings)
     description = admin.describe_consumer_groups([group], request_timeout=settings.connect_timeout_s)[group]
     return description.result(settings.connect_timeout_s + 1).coordinator.id
@@ -77,9 +82,12 @@ class FailoverClock:
 
 
 def time_failover(settings: Settings, cluster, node: int, how: str = "kill") -> float:
-    """Seconds from stopping broker ``node`` of ``cluster`` (an :class:`~labkit.ApacheKafka` this process runs) to
-    the first acknowledged produce to a partition it led; ``how``: ``"kill"`` (SIGKILL) or ``"stop"`` (clean
-    shutdown: it hands its leaderships over first). The broker is started again before this returns."""
+    """Seconds from stopping broker ``node`` to the first acknowledged produce to a partition it led.
+
+    ``node`` is a broker of ``cluster``, an :class:`~labkit.ApacheKafka` this process runs. ``how``:
+    ``"kill"`` (SIGKILL) or ``"stop"`` (clean shutdown: it hands its leaderships over first).
+    The broker is started again before this returns.
+    """
     clock = FailoverClock(settings, node)
     try:
         started = time.monotonic()

@@ -1,4 +1,6 @@
-"""A TCP proxy between Kafka clients and a broker that breaks the network on cue: cut every connection, or lose one produce request.
+"""A TCP proxy between Kafka clients and a broker that breaks the network on cue.
+
+It can cut every connection, or lose one produce request.
 
 Failures that decide how Kafka clients must be configured are rare and hard to stage: a broker
 restarting, a network blip that loses one request while the next one gets through. This proxy

@@ -1,4 +1,6 @@
-"""How far behind the processors are, read from the broker alone: each partition's lag in records and in seconds, per task's group, and a JSON snapshot of the pipeline.
+"""How far behind the processors are, read from the broker alone.
+
+Each partition's lag in records and in seconds, per task's group, and a JSON snapshot of the pipeline.
 
 Lag in records says how much work waits; lag in *seconds* says how long the oldest waiting
 request has waited — the number a user feels. A stopped processor keeps the first flat (no

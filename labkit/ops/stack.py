@@ -1,4 +1,6 @@
-"""Run the whole pipeline on one machine: broker (Tansu or Apache Kafka), topics, processors, web app and (optionally) JupyterLab, as child processes.
+"""Run the whole pipeline on one machine, as child processes.
+
+The parts: broker (Tansu or Apache Kafka), topics, processors, web app and (optionally) JupyterLab.
 
 ``labkit up`` and ``labkit lab`` use :class:`Stack`, with processors for every enabled task
 (``LABKIT_TASKS``: CLIP and OCR, each task its own consumer group); notebooks use
@@ -30,6 +32,7 @@ from ..config import Settings, load_settings
 from ..errors import BrokerUnavailable, LabkitError
 from ..kafka.admin import create_topics, group_assignments, wait_for_broker
 from ..kafka.engines import Broker, start_engine
+from ..tasks import check_tasks
 from .supervisor import Child, Supervisor, local_processors
 
 __all__ = ["Child", "Stack", "ensure_pipeline", "processor_name", "processors_per_task"]
@@ -42,7 +45,10 @@ def _labkit(*args: str) -> list[str]:
 
 
 def processor_name(task: str, index: int) -> str:
-    """What a stack calls its ``index``-th (from 0) processor of ``task``: ``clip``, ``clip2``…, ``ocr`` (also its log file)."""
+    """What a stack calls its ``index``-th (from 0) processor of ``task``: ``clip``, ``clip2``…, ``ocr``.
+
+    The name is also its log file's.
+    """
     return task if index == 0 else f"{task}{index + 1}"
 
 
@@ -78,8 +84,12 @@ class Stack:
         sink: bool = False,
         fresh: bool = False,
     ):
-        """``sink``: also run the history's sink (``labkit sink``; ``labkit up``/``lab`` do unless ``--no-sink``);
-        ``fresh``: wipe the Apache Kafka cluster's data before starting it (``--fresh``)."""
+        """Plan the stack for ``settings``; nothing starts until :meth:`start`.
+
+        ``sink``: also run the history's sink (``labkit sink``; ``labkit up``/``lab`` do unless
+        ``--no-sink``); ``fresh``: wipe the Apache Kafka cluster's data before starting it (``--fresh``).
+        """
+        check_tasks(settings)  # LABKIT_TASKS naming no task is an error now, before any part starts
         self.settings = settings
         self.fresh = fresh
         self.want_sink = sink
@@ -146,7 +156,8 @@ class Stack:
         wanted = {task: count for task, count in self.processors.items() if count > 0}
         total = sum(wanted.values())
         # Several processors on one machine share its cores instead of fighting over them: every task's count,
-        # since each upload goes to every task at once (ONNX Runtime's spinning threads suffer most when oversubscribed).
+        # since each upload goes to every task at once (ONNX Runtime's spinning threads suffer most when
+        # oversubscribed).
         threads = self.settings.inference_threads or (max(1, (os.cpu_count() or 1) // total) if total > 1 else 0)
         starting = []
         for task, count in wanted.items():
@@ -272,7 +283,10 @@ def ensure_pipeline(
     processor: bool = True,
     tasks: Sequence[str] | None = None,
 ) -> Stack:
-    """A running broker, topics, (unless ``processor=False``) a processor per task and (with ``web``) the web app: reuse what is up, start what is missing.
+    """A running pipeline: reuse what is up, start what is missing.
+
+    The pipeline: a broker, topics, (unless ``processor=False``) a processor per task and (with
+    ``web``) the web app.
 
     ``tasks``: the tasks that need a processor. By default ``settings.task`` (CLIP), and with
     ``web`` every enabled task (``LABKIT_TASKS``), since the web app waits for each one's

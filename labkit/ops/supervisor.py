@@ -1,4 +1,9 @@
-"""A stack's child processes: each one's output forwarded and its readiness probed, and restarted with backoff when it dies, as Compose's ``restart: unless-stopped`` does."""
+"""A stack's child processes: output forwarded, readiness probed, restarted with backoff when they die.
+
+The restarts are what Compose's ``restart: unless-stopped`` does. A ``labkit processor`` running on
+this machine, supervised here or not, is found by the :class:`~labkit.config.Settings` it runs
+with (:func:`local_processors`).
+"""
 
 from __future__ import annotations
 
@@ -9,18 +14,22 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from .._logging import ServiceLogFile
 from .._process import describe_exit, die_with_parent, stop_process
-from ..config import Settings, bootstrap_address
+from ..config import Settings
 from ..errors import LabkitError
 
 
 class Child:
-    """One child process: its output prefixed and forwarded (and written to ``log``), its readiness probed; it can start again.
+    """One child process: its output prefixed and forwarded (and written to ``log``), its readiness probed; restartable.
 
     Ready means ``ready_file`` exists (the child writes it: a processor once the group gave it
     partitions) or ``ready_url`` answers 200 (a web server), never a line in its output: a log
@@ -40,8 +49,11 @@ class Child:
         pid_file: Path | None = None,
         hold_file: Path | None = None,
     ):
-        """``pid_file``: written with the pid at every start; ``hold_file``: while it exists, the child is down
-        on purpose (a Kafka node a lesson stopped) and no supervisor restarts it."""
+        """Start command at once, as the child called name.
+
+        ``pid_file``: written with the pid at every start; ``hold_file``: while it exists, the child is
+        down on purpose (a Kafka node a lesson stopped) and no supervisor restarts it.
+        """
         self.name, self.task = name, task  # task: the one a processor runs (None: not a processor)
         self.pid_file, self.hold_file = pid_file, hold_file
         self.command, self.env = command, {**os.environ, **env}
@@ -190,7 +202,10 @@ class Supervisor:
 
 
 def supervised_pid(processor_name: str) -> int | None:
-    """The pid behind a processor named ``<anything>-<this host>-<pid>`` (``processor-host-123``), if a ``labkit up``/``lab`` here supervises it; else None."""
+    """The pid behind a processor named ``<anything>-<this host>-<pid>`` (``processor-host-123``), if supervised here.
+
+    Supervised: its parent is a ``labkit up`` or ``labkit lab`` on this machine; else None.
+    """
     import socket
 
     import psutil
@@ -208,7 +223,7 @@ def supervised_pid(processor_name: str) -> int | None:
     return pid if supervised else None
 
 
-def _flag(command: list[str], name: str) -> str | None:
+def _flag(command: Sequence[str], name: str) -> str | None:
     """The value of ``--name VALUE`` or ``--name=VALUE`` in a command line (the last one given), else None."""
     value = None
     for i, word in enumerate(command):
@@ -219,13 +234,45 @@ def _flag(command: list[str], name: str) -> str | None:
     return value
 
 
+class _SettingsGiven(Settings):
+    """Settings from the values given only: another process's, never this process's own ``LABKIT_*`` variables."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def child_settings(env: Mapping[str, str], command: Sequence[str]) -> Settings:
+    """The :class:`Settings` a ``labkit`` command runs with, read as it reads them.
+
+    Its ``LABKIT_*`` variables, with its ``--setting`` flags on top. Raises pydantic's
+    ``ValidationError`` where labkit would refuse them at start.
+    """
+    prefix = "LABKIT_"
+    values: dict[str, Any] = {
+        name[len(prefix) :].lower(): value for name, value in env.items() if name.upper().startswith(prefix)
+    }
+    for name in Settings.model_fields:
+        flag = _flag(command, "--" + name.replace("_", "-"))
+        if flag is not None:
+            values[name] = flag
+    return _SettingsGiven(**{name: value for name, value in values.items() if name in Settings.model_fields})
+
+
 def local_processors(settings: Settings) -> list[int]:
     """Pids of ``labkit processor`` processes on this machine that consume ``settings``' group on its cluster.
 
     For when the broker does not list a group's members (the embedded broker answers
-    DescribeGroups with none): a running processor is then found where it runs, by its
-    ``LABKIT_*`` variables (what a stack gives it) and its ``--task``/``--group-prefix``/
-    ``--bootstrap`` flags, which win over them as they do in the processor.
+    DescribeGroups with none): a running processor is then found where it runs, by the settings
+    it runs with (:func:`child_settings`: its ``LABKIT_*`` variables, as a stack gives them, and
+    its flags, which win over them): its consumer group ``<group_prefix>-<task>`` and its cluster.
     """
     import psutil
 
@@ -235,14 +282,11 @@ def local_processors(settings: Settings) -> list[int]:
         if "labkit" not in command or "processor" not in command[command.index("labkit") :]:
             continue
         try:
-            env = process.environ()
+            child = child_settings(process.environ(), command)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
-        port = _flag(command, "--broker-port") or env.get("LABKIT_BROKER_PORT", "9092")
-        brokers = _flag(command, "--brokers") or env.get("LABKIT_BROKERS", "1")
-        bootstrap = bootstrap_address(_flag(command, "--bootstrap") or env.get("LABKIT_BOOTSTRAP"), port, brokers)
-        prefix = _flag(command, "--group-prefix") or env.get("LABKIT_GROUP_PREFIX", "labkit")
-        task = _flag(command, "--task") or env.get("LABKIT_TASK", "clip")
-        if f"{prefix}-{task}" == settings.group_id and bootstrap == settings.bootstrap_servers:
+        except ValidationError:
+            continue  # settings labkit refuses: that processor stopped at its start
+        if child.group_id == settings.group_id and child.bootstrap_servers == settings.bootstrap_servers:
             found.append(process.info["pid"])
     return found

@@ -1,4 +1,6 @@
-"""Dead letters: a record no task can use goes to the dead-letter topic, unchanged, with headers saying why and where it failed.
+"""Dead letters: a record no task can use goes to the dead-letter topic, unchanged.
+
+It gets headers saying why and where it failed.
 
 The value and the original headers are kept as they were, so the record can be read, fixed and
 sent again (to one task: ``labkit-tasks: ["<task>"]``). The headers added:

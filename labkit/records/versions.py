@@ -1,4 +1,6 @@
-"""Schema versions: ``MAJOR.MINOR`` in the ``labkit-schema`` header, each record type's current version, and what a reader accepts.
+"""Schema versions: ``MAJOR.MINOR`` in the ``labkit-schema`` header, and what a reader accepts.
+
+Each record type has its current version here.
 
 A minor version only adds optional fields, so a reader of ``1.x`` reads every ``1.y`` (it ignores
 fields it does not know and defaults the ones that are missing); a new major version is a
@@ -44,7 +46,9 @@ class SchemaVersion(NamedTuple):
 
 #: Each record type's current version: results gained the request's position and more timings in 1.1.
 REQUEST_SCHEMA = SchemaVersion(SCHEMA_VERSION, 1)  # 1.1: the optional labkit-tasks header
-RESULT_SCHEMA = SchemaVersion(SCHEMA_VERSION, 2)  # 1.2: the task that made it, and OCR's text and lines
+#: 1.2: the task that made it, and OCR's text and lines. 1.3: ``request_id`` (``id`` kept as a copy) and ``answer``,
+#: the task's own model (``labels``, ``text`` and ``lines`` kept as copies of CLIP's and OCR's answers).
+RESULT_SCHEMA = SchemaVersion(SCHEMA_VERSION, 3)
 
 
 def schema_of(headers: Sequence[tuple[str, bytes | None]] | None, default: SchemaVersion) -> SchemaVersion:

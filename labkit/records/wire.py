@@ -1,4 +1,4 @@
-"""The wire format: what an image request, a CLIP result and a dead-letter record look like inside Kafka.
+"""The wire format: what an image request and a task's result look like inside Kafka.
 
 Request (topic ``image-requests``)
     key      the request id (32 hex chars). Kafka hashes the key to pick the partition, so
@@ -10,10 +10,11 @@ Request (topic ``image-requests``)
 
 Result (topic ``image-results``)
     key      the same request id, so a result can be matched to its request.
-    value    UTF-8 JSON, a :class:`ScoreResult`, one per task: id, status (``ok``/``error``),
-             the task, its answer (CLIP's top labels, OCR's text and lines), the model id, the
-             request's partition and offset, and timings in ms (queued, batch wait, decode,
-             inference, total). :mod:`labkit.records.serde` writes and reads it against its JSON Schema.
+    value    UTF-8 JSON, a :class:`ScoreResult`, one per task: the envelope every task shares
+             (request id, status ``ok``/``error``, the task, the model id, the request's
+             partition and offset, timings in ms) and ``answer``, the task's own model
+             (``labkit.tasks``: CLIP's labels, OCR's text and lines…). :mod:`labkit.records.serde`
+             writes and reads it against its JSON Schema.
     headers  ``labkit-schema`` (:mod:`labkit.records.versions`: what a version promises).
 
 Embedding (topic ``image-embeddings``)
@@ -32,9 +33,9 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, Field, TypeAdapter, ValidationError, computed_field, model_validator
 
 from ..errors import WireFormatError
 from .versions import H_SCHEMA, REQUEST_SCHEMA, SCHEMA_VERSION, SchemaVersion
@@ -69,8 +70,11 @@ def new_request_id() -> str:
 
 
 def record_headers(message: Message) -> Headers | None:
-    """A consumed record's headers. confluent_kafka types them as anything ``produce`` accepts (a dict,
-    str values); what a consumer hands out is a list of (name, bytes or None) pairs, or None."""
+    """A consumed record's headers.
+
+    confluent_kafka types them as anything ``produce`` accepts (a dict, str values); what a consumer
+    hands out is a list of (name, bytes or None) pairs, or None.
+    """
     return cast("Headers | None", message.headers())
 
 
@@ -83,8 +87,11 @@ class RecordPosition(NamedTuple):
 
 
 def record_position(message: Message) -> RecordPosition:
-    """A consumed record's topic, partition and offset. confluent_kafka types each as Optional (a Message
-    built by hand has none); a record a consumer handed out, without an error, has all three."""
+    """A consumed record's topic, partition and offset.
+
+    confluent_kafka types each as Optional (a Message built by hand has none); a record a consumer
+    handed out, without an error, has all three.
+    """
     topic, partition, offset = message.topic(), message.partition(), message.offset()
     assert topic is not None and partition is not None and offset is not None, "not a consumed record"
     return RecordPosition(topic, partition, offset)
@@ -135,7 +142,7 @@ def validate_labels(labels: object) -> tuple[str, ...]:
 class ImageRequest:
     """One image to score, as it travels on the requests topic."""
 
-    id: str
+    request_id: str  # the record key
     image: bytes
     content_type: str
     sent_at_ms: int = field(default_factory=now_ms)
@@ -148,7 +155,7 @@ class ImageRequest:
         return self.tasks is None or task in self.tasks
 
     def key(self) -> bytes:
-        return self.id.encode()
+        return self.request_id.encode()
 
     def headers(self) -> ProduceHeaders:
         headers: ProduceHeaders = [
@@ -203,7 +210,7 @@ class ImageRequest:
             except ValueError:
                 raise WireFormatError(f"request {request_id} has a {H_LABELS} header that is not JSON") from None
         return cls(
-            id=request_id,
+            request_id=request_id,
             image=value,
             content_type=content_type,
             sent_at_ms=sent_at_ms,
@@ -214,14 +221,14 @@ class ImageRequest:
 
 
 class LabelScore(BaseModel):
-    """One candidate label and its probability among all candidates (0..1)."""
+    """One candidate label and its probability among all candidates (0..1): a row of CLIP's answer."""
 
     label: str
     score: float
 
 
 class TextLine(BaseModel):
-    """One line of text an OCR task read: the text, its confidence (0..1) and its box (4 corner points, pixels)."""
+    """One line of text OCR read: the text, its confidence (0..1) and its box (4 corner points, pixels)."""
 
     text: str
     score: float
@@ -240,13 +247,31 @@ class Timings(BaseModel):
     total: float = Field(0, description="sent → result produced")
 
 
+#: The answer fields results before 1.3 carried at the top level, by task: a 1.3 writer still fills them
+#: (so a 1.0–1.2 reader keeps working), a 1.3 reader rebuilds ``answer`` from them. 2.0 drops them.
+LEGACY_ANSWER_FIELDS: dict[str, tuple[str, ...]] = {"clip": ("labels",), "ocr": ("text", "lines")}
+_LEGACY_TYPES: dict[str, TypeAdapter[Any]] = {
+    "labels": TypeAdapter(list[LabelScore]),
+    "text": TypeAdapter(str | None),
+    "lines": TypeAdapter(list[TextLine]),
+}
+
+
 class ScoreResult(BaseModel):
-    """The JSON value of a result record."""
+    """The JSON value of a result record: the envelope every task shares, and the task's own ``answer``."""
 
     schema_version: int = Field(SCHEMA_VERSION, alias="schema")
-    id: str
+    request_id: str = Field(
+        validation_alias=AliasChoices("request_id", "id"),
+        description="the request this answers (the record key); 1.0–1.2 called it `id`",
+    )
     status: Literal["ok", "error"]
-    labels: list[LabelScore] = []
+    task: str = Field("clip", description="the task that made this result (results before 1.2 were all CLIP's)")
+    answer: dict[str, Any] | None = Field(
+        None,
+        description="1.3: the task's answer, in the task's own model (labkit.tasks: `Task.answer_model`); "
+        "null on error",
+    )
     model: str = ""
     error: str | None = None
     timings_ms: Timings = Timings()
@@ -255,11 +280,29 @@ class ScoreResult(BaseModel):
     partition: int | None = Field(None, description="the request's partition in the requests topic")
     offset: int | None = Field(None, description="the request's offset in that partition")
     produced_at_ms: int | None = Field(None, description="when the processor produced this result (ms since epoch)")
-    task: str = Field("clip", description="the task that made this result (results before 1.2 were all CLIP's)")
-    text: str | None = Field(None, description="OCR: the text read in the image, lines joined by newlines")
-    lines: list[TextLine] = Field([], description="OCR: each line of text with its confidence and box")
+    labels: list[LabelScore] = Field([], description="deprecated since 1.3 (CLIP's answer.labels); gone in 2.0")
+    text: str | None = Field(None, description="deprecated since 1.3 (OCR's answer.text); gone in 2.0")
+    lines: list[TextLine] = Field([], description="deprecated since 1.3 (OCR's answer.lines); gone in 2.0")
 
     model_config = {"populate_by_name": True}
+
+    @model_validator(mode="after")
+    def _migrate(self) -> "ScoreResult":
+        """Keep ``answer`` and the 1.2 fields in step: whichever the record has, the other is made from it."""
+        legacy = LEGACY_ANSWER_FIELDS.get(self.task, ())
+        if self.status != "ok" or not legacy:
+            return self
+        if self.answer is None:  # written before 1.3: the answer sat at the top level
+            self.answer = self.model_dump(include=set(legacy), mode="json")
+        else:  # written by 1.3: the old fields too, for readers of 1.0–1.2
+            for name in legacy:
+                if name in self.answer:
+                    setattr(self, name, _LEGACY_TYPES[name].validate_python(self.answer[name]))
+        return self
+
+    @computed_field(description="deprecated since 1.3: the request id under its 1.0–1.2 name; gone in 2.0")
+    def id(self) -> str:
+        return self.request_id
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
@@ -269,7 +312,7 @@ class ScoreResult(BaseModel):
 
     @classmethod
     def from_json(cls, value: bytes | str | None) -> "ScoreResult":
-        """Parse a result record's value; :class:`WireFormatError` if it is not one (or None: a record without a value)."""
+        """Parse a result record's value; :class:`WireFormatError` if it is not one (or None: no value)."""
         if value is None:  # pydantic's own words for None, which its signature does not allow
             raise WireFormatError(
                 "result record is not valid labkit JSON: JSON input should be string, bytes or bytearray"
@@ -280,19 +323,10 @@ class ScoreResult(BaseModel):
             raise WireFormatError(f"result record is not valid labkit JSON: {exc.errors()[0]['msg']}") from None
 
     def top(self) -> LabelScore | None:
+        """CLIP's best label (None for other tasks' results and for errors)."""
         return self.labels[0] if self.labels else None
 
 
 def header_dict(headers: Headers | None) -> dict[str, str]:
     """Headers as a ``{name: text}`` dict, for printing and tests (later duplicates win)."""
     return {k: (v or b"").decode("utf-8", "replace") for k, v in headers or ()}
-
-
-def describe_result(result: ScoreResult) -> str:
-    """A result in one human line, like ``photo of a cat: 89.5%``."""
-    if result.status != "ok":
-        return f"{result.id}: {result.task} error: {result.error}"
-    if result.text is not None:
-        return f"{result.id}: text: {' / '.join(result.text.splitlines()) or '(none)'}"
-    top = ", ".join(f"{s.label}: {s.score:.1%}" for s in result.labels[:3])
-    return f"{result.id}: {top}"

@@ -1,4 +1,7 @@
-"""Eight labelled sample photos shipped with labkit (MIT licence, see LICENSE here): for notebooks, warm-up and checks."""
+"""Eight labelled sample photos shipped with labkit: for notebooks, warm-up and checks.
+
+They are under the MIT licence: see LICENSE in this folder.
+"""
 
 from __future__ import annotations
 

@@ -1,14 +1,22 @@
-"""What every task a processor can run provides: a name, a model loaded once, per-image preparation and a batch run.
+"""What every task provides: a model loaded once, a batch run, its answer's model and how it is shown and kept.
 
-A task is the only part of a processor that knows its model. The rest — polling, micro-batches,
-dead letters, commit-after-acknowledgement, failpoints — is shared (``labkit.batch``,
-``labkit.kafka.checkpoint``, ``labkit.processor``), so a new task is one module here plus one line in
-the registry (``labkit/tasks/__init__.py``). For each micro-batch the processor
+A task is the only part of labkit that knows its model and the shape of its answer. The rest —
+polling, micro-batches, dead letters, commit-after-acknowledgement, failpoints (``labkit.batch``,
+``labkit.kafka.checkpoint``, ``labkit.processor``), the web API and page, the notebooks' tables
+and the history — works from what the task declares here, so a new task is one module in this
+package plus one line in the registry (``labkit/tasks/__init__.py``). For each micro-batch the
+processor
 
 1. decodes each record into an upright RGB image (``labkit.images.load_rgb``) and calls
    :meth:`Task.prepare` on it — on the decode thread, while the previous batch runs;
 2. calls :meth:`Task.run` once per group of images that can run together (:meth:`Task.group`);
-3. writes each :class:`Output`'s ``fields`` into that request's ``ScoreResult``.
+3. puts each :class:`Output`'s ``answer`` (an instance of the task's :attr:`Task.answer_model`)
+   into that request's result record, under ``answer``.
+
+Everyone who reads a result then asks the task: :meth:`Task.read` validates the answer against
+the task's model (a field the model does not declare is refused), :meth:`Task.show` turns it
+into the rows the page and the notebooks show, :meth:`Task.history_values` into the history's
+search columns.
 """
 
 from __future__ import annotations
@@ -19,17 +27,35 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import Settings
-from ..errors import LabkitError
-from ..records.wire import ImageRequest
+from ..errors import LabkitError, WireFormatError
+from ..records.serde import validation_problem
+from ..records.wire import ImageRequest, ScoreResult
+
+
+class Answer(BaseModel):
+    """The base of every task's answer: its own fields, validated; a field the task does not declare is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Shown(BaseModel):
+    """One row of an answer as the page and the notebooks show it: a text, and a score or a colour if it has one."""
+
+    text: str
+    score: float | None = Field(None, description="0..1, drawn as a bar (CLIP) or a percentage (OCR)")
+    swatch: str | None = Field(
+        None, description="a colour to draw beside the text, as #rrggbb", pattern=r"^#[0-9a-f]{6}$"
+    )
 
 
 @dataclass(frozen=True)
 class Output:
-    """What a task found in one image: the ``ScoreResult`` fields it fills, and a few words for the log line."""
+    """What a task found in one image: its answer, a few words for the log line, and an embedding if it made one."""
 
-    fields: dict[str, Any]  # e.g. {"labels": [...]} or {"text": "...", "lines": [...]}
+    answer: Answer  # an instance of the task's Answer model
     summary: str  # e.g. "cat 89.5%" or "'KAFKA STREAMS 2026'"
     #: The image's unit embedding, when the task makes one (CLIP): produced to the embeddings topic.
     embedding: Any = None
@@ -43,9 +69,23 @@ class Task(ABC):
     name: ClassVar[str]
     #: The method the task calls on its model (a model given to share must have it).
     model_method: ClassVar[str]
+    #: The task's answer: a pydantic model of its own (``extra="forbid"``), carried in a result's ``answer``.
+    answer_model: ClassVar[type[Answer]]
+    #: How the page and the notebooks title the task's answer, e.g. ``CLIP labels``.
+    title: ClassVar[str]
+    #: How ``show`` is drawn: ``bars`` (a score bar per row) or ``lines`` (text rows, each with its percentage).
+    layout: ClassVar[str] = "bars"
+    #: What the page says when an answer has no rows (an image without text is an answer, not an error).
+    empty: ClassVar[str] = "nothing found"
+    #: The history's search columns this task fills (they exist in ``labkit.history.schema``'s migrations).
+    history_columns: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: Settings, model: Any = None):
-        """``model``: an already loaded model to share (processors in one process load it once); None loads it on first use."""
+        """Make the task; its model is loaded on first use unless ``model`` is given.
+
+        ``model``: an already loaded model to share (processors in one process load it once); None
+        loads it on first use.
+        """
         if model is not None and not callable(getattr(model, self.model_method, None)):
             raise LabkitError(
                 f"The {self.name} task was given a {type(model).__name__} as its model, which has no "
@@ -95,3 +135,37 @@ class Task(ABC):
     @abstractmethod
     def run(self, prepared: Sequence[Any], requests: Sequence[ImageRequest]) -> list[Output]:
         """Prepared images of one group (all with the same :meth:`group`) → one output per image, in order."""
+
+    @classmethod
+    def read(cls, result: ScoreResult) -> Answer | None:
+        """A result's answer as this task's model; None for an error result.
+
+        Raises :class:`WireFormatError` if it is no such answer.
+        """
+        if result.status != "ok" or result.answer is None:
+            return None
+        try:
+            return cls.answer_model.model_validate(result.answer)
+        except ValidationError as exc:
+            raise WireFormatError(
+                f"the {cls.name} answer of request {result.request_id} is not valid: {validation_problem(exc)} "
+                f"(is the processor's labkit newer than this reader's? upgrade the reader)"
+            ) from None
+
+    @classmethod
+    @abstractmethod
+    def show(cls, answer: Any) -> list[Shown]:
+        """The rows the page and the notebooks show for ``answer`` (an instance of :attr:`answer_model`), best first."""
+
+    @classmethod
+    def summarize(cls, answer: Any) -> str:
+        """An answer in one line, for logs, the CLI and notebook tables."""
+        rows = cls.show(answer)[:3]
+        return (
+            ", ".join(f"{row.text} {row.score:.0%}" if row.score is not None else row.text for row in rows) or cls.empty
+        )
+
+    @classmethod
+    def history_values(cls, answer: Any) -> dict[str, Any]:
+        """The values of :attr:`history_columns` for ``answer`` (None: an error result, the columns stay unset)."""
+        return {}

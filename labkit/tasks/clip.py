@@ -8,8 +8,14 @@ from typing import Any
 from PIL import Image
 
 from ..clip import Scorer, build_scorer
-from ..records.wire import ImageRequest
-from .base import Output, Task
+from ..records.wire import ImageRequest, LabelScore
+from .base import Answer, Output, Shown, Task
+
+
+class ClipAnswer(Answer):
+    """CLIP's answer: the top candidate labels, best first, with their probabilities among all candidates."""
+
+    labels: list[LabelScore]
 
 
 class ClipTask(Task):
@@ -17,6 +23,11 @@ class ClipTask(Task):
 
     name = "clip"
     model_method = "embed_and_score"
+    answer_model = ClipAnswer
+    title = "CLIP labels"
+    layout = "bars"
+    empty = "no labels"
+    history_columns = ("top_label", "top_score")
     _model: Scorer | None
 
     def load_model(self) -> Scorer:
@@ -47,6 +58,15 @@ class ClipTask(Task):
     def run(self, prepared: Sequence[Any], requests: Sequence[ImageRequest]) -> list[Output]:
         embeddings, top = self.scorer.embed_and_score(list(prepared), requests[0].labels)
         return [
-            Output({"labels": labels}, f"{labels[0].label} {labels[0].score:.1%}", embedding)
+            Output(ClipAnswer(labels=labels), f"{labels[0].label} {labels[0].score:.1%}", embedding)
             for labels, embedding in zip(top, embeddings)
         ]
+
+    @classmethod
+    def show(cls, answer: ClipAnswer) -> list[Shown]:
+        return [Shown(text=label.label, score=label.score) for label in answer.labels]
+
+    @classmethod
+    def history_values(cls, answer: ClipAnswer) -> dict[str, object]:
+        top = answer.labels[0] if answer.labels else None
+        return {"top_label": top.label if top else None, "top_score": top.score if top else None}

@@ -1,4 +1,6 @@
-"""The ``ocr`` task: the text in each image — lines with their boxes and confidences, and the joined text — read by PP-OCRv4.
+"""The ``ocr`` task: the text in each image, read by PP-OCRv4.
+
+The answer: lines with their boxes and confidences, and the joined text.
 
 The models are PaddleOCR's PP-OCRv4 text detector and recogniser (plus a small classifier that
 turns upside-down lines), exported to ONNX and shipped inside the ``rapidocr-onnxruntime``
@@ -21,7 +23,7 @@ from PIL import Image
 
 from ..errors import ModelUnavailable
 from ..records.wire import ImageRequest, TextLine
-from .base import Output, Task
+from .base import Answer, Output, Shown, Task
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,13 @@ log = logging.getLogger(__name__)
 #: 736 px) quadruples the pixels of a 640×360 upload and, measured on rendered text, read no better
 #: at a quarter of the speed.
 DETECTOR_OPTIONS = {"det_limit_type": "max", "det_limit_side_len": 960}
+
+
+class OcrAnswer(Answer):
+    """OCR's answer: the text read (lines joined by newlines, ``""`` for none) and each line with its box."""
+
+    text: str
+    lines: list[TextLine] = []
 
 
 class TextReader:
@@ -78,6 +87,11 @@ class OcrTask(Task):
 
     name = "ocr"
     model_method = "read"
+    answer_model = OcrAnswer
+    title = "Text (OCR)"
+    layout = "lines"
+    empty = "no text found"
+    history_columns = ("ocr_text",)
     _model: TextReader | None
 
     def load_model(self) -> TextReader:
@@ -92,7 +106,7 @@ class OcrTask(Task):
         return self.reader.model_id
 
     def group(self, request: ImageRequest) -> Hashable:
-        return request.id  # RapidOCR reads one image per call: each is timed alone
+        return request.request_id  # RapidOCR reads one image per call: each is timed alone
 
     def prepare(self, image: Image.Image, request: ImageRequest) -> Any:
         return np.ascontiguousarray(np.asarray(image)[:, :, ::-1])  # RGB → the BGR order OpenCV models expect
@@ -102,5 +116,17 @@ class OcrTask(Task):
         for bgr in prepared:
             lines = self.reader.read(bgr)
             text = "\n".join(line.text for line in lines)
-            outputs.append(Output({"text": text, "lines": lines}, _gist(text)))
+            outputs.append(Output(OcrAnswer(text=text, lines=lines), _gist(text)))
         return outputs
+
+    @classmethod
+    def show(cls, answer: OcrAnswer) -> list[Shown]:
+        return [Shown(text=line.text, score=line.score) for line in answer.lines]
+
+    @classmethod
+    def summarize(cls, answer: OcrAnswer) -> str:
+        return " / ".join(answer.text.splitlines()) or cls.empty
+
+    @classmethod
+    def history_values(cls, answer: OcrAnswer) -> dict[str, object]:
+        return {"ocr_text": answer.text}

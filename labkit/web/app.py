@@ -1,15 +1,19 @@
-"""The FastAPI web app: upload an image, get 202 at once, receive each model's result (CLIP labels, OCR text) over a WebSocket.
+"""The FastAPI web app: upload an image, get 202 at once, receive each model's result over a WebSocket.
+
+A result per model: CLIP labels, OCR text.
 
 Routes
     ``GET /``                  the upload page (static HTML + JS, no CDN)
-    ``POST /api/images``       multipart ``file`` (+ optional ``labels``, ``tasks``) → ``202 {"id": ..., "tasks": [...]}``
-                               once Kafka has it
-    ``GET /api/images/{id}``   every task's result so far, ``status`` ``processing`` until all have answered (REST fallback)
-    ``GET /api/tasks``         the tasks this pipeline runs (``LABKIT_TASKS``): what an upload may name
-    ``GET /api/pipeline``      topics, the processors' group and their lag (:func:`labkit.ops.monitor.pipeline_snapshot`)
-    ``WS /ws``                 send ``{"type": "subscribe", "id": ...}``; receive ``{"type": "result", "task": ...}``
-                               per task
-    ``GET /api/history``, ``/api/search``, ``/api/images/{id}/similar|duplicates|thumbnail``
+    ``POST /api/images``       multipart ``file`` (+ optional ``labels``, ``tasks``) →
+                               ``202 {"request_id": ..., "tasks": [...]}`` once Kafka has it
+    ``GET /api/images/{request_id}``   every task's result so far, ``status`` ``processing`` until all
+                               have answered (REST fallback)
+    ``GET /api/tasks``         the tasks this pipeline runs (``LABKIT_TASKS``), with how the page titles and draws each
+    ``GET /api/pipeline``      topics, the processors' group and their lag
+                               (:func:`labkit.ops.monitor.pipeline_snapshot`)
+    ``WS /ws``                 send ``{"type": "subscribe", "request_id": ...}``; receive
+                               ``{"type": "result", "task": ...}`` per task
+    ``GET /api/history``, ``/api/search``, ``/api/images/{request_id}/similar|duplicates|thumbnail``
                                the history the sink keeps (:mod:`labkit.web.history_api`)
     ``GET /healthz``           200 while the app can reach Kafka and listens for results
     ``GET /metrics``           Prometheus metrics (:mod:`labkit.web.metrics`)
@@ -36,6 +40,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from ..config import Settings
+from ..tasks import TASKS, check_tasks
 from .errors import install_handlers
 from .history_api import history_router
 from .hub import ResultHub
@@ -100,6 +105,7 @@ class PipelineView:
 
 def create_app(settings: Settings) -> FastAPI:
     """A web app wired to the Kafka cluster and topics in ``settings``."""
+    check_tasks(settings)  # LABKIT_TASKS naming no task fails here, before anything listens
     metrics = WebMetrics(settings)
     hub = ResultHub(settings, on_result=metrics.result)
     metrics.count_pending(hub.pending_count)  # the hub owns pending uploads; the gauge reads them at each scrape
@@ -152,8 +158,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/api/images", status_code=202)
     async def upload(request: Request) -> dict:
-        """Multipart ``file`` (the image), optional ``labels`` (your own candidates, comma- or newline-separated) and
-        optional ``tasks`` (the models to run, repeated or comma-separated; all enabled ones when absent).
+        """Multipart ``file`` (the image), optional ``labels`` and optional ``tasks``.
+
+        ``labels``: your own candidates, comma- or newline-separated. ``tasks``: the models to run,
+        repeated or comma-separated; all enabled ones when absent.
 
         Everything that needs no body is checked before a byte of it is read: origin, token,
         backlog (429) and declared size (413).
@@ -165,7 +173,7 @@ def create_app(settings: Settings) -> FastAPI:
         metrics.accepted()
         log.info(
             "accepted %s (%s, %d → %d bytes%s, for %s) → %s[%d]@%d",
-            accepted.id,
+            accepted.request_id,
             accepted.filename,
             accepted.original_bytes,
             accepted.bytes_sent,
@@ -180,12 +188,23 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/api/tasks")
     async def tasks() -> dict:
-        """The tasks this pipeline runs, in order (``LABKIT_TASKS``): each answers every upload that names it, or names none."""
-        return {"tasks": list(settings.enabled_tasks)}
+        """The tasks this pipeline runs, in order (``LABKIT_TASKS``).
+
+        Each answers every upload that names it, or names none.
+        """
+        return {
+            "tasks": list(settings.enabled_tasks),
+            "shown": {
+                name: {"title": TASKS[name].title, "layout": TASKS[name].layout} for name in settings.enabled_tasks
+            },
+        }
 
     @app.get("/api/pipeline")
     async def pipeline_now() -> dict:
-        """The topics, the processors' group and their lag, as :func:`labkit.ops.monitor.pipeline_snapshot` reads them (≤ 1 s old)."""
+        """The topics, the processors' group and their lag (≤ 1 s old).
+
+        As :func:`labkit.ops.monitor.pipeline_snapshot` reads them.
+        """
         return await pipeline.snapshot()
 
     @app.get("/api/images/{request_id}")

@@ -1,4 +1,6 @@
-"""Why the web app refuses an upload, as exceptions, and the one handler that turns each into its HTTP status and counts it by reason.
+"""Why the web app refuses an upload, as exceptions, and the one handler that answers them.
+
+The handler turns each into its HTTP status and counts it by reason.
 
 A route, the hub or a check just raises: :class:`Refused` subclasses for the web's own reasons
 (403, 401, 429, 413, 503, …) and labkit's :class:`~labkit.errors.BadImage` (415) for bytes that
@@ -102,7 +104,10 @@ LABKIT_ERRORS: dict[type[LabkitError], tuple[int, str]] = {BadImage: (415, "bad_
 
 
 def install_handlers(app: FastAPI, count: Callable[[str], None]) -> None:
-    """Answer every :class:`Refused` and every error in :data:`LABKIT_ERRORS` raised by a route, counting each with ``count(reason)``."""
+    """Answer every :class:`Refused` and every error in :data:`LABKIT_ERRORS` raised by a route.
+
+    Each is counted with ``count(reason)``.
+    """
 
     async def refuse(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, Refused):

@@ -1,4 +1,6 @@
-"""The history over HTTP: newest first, search by text (CLIP) and by the words OCR read, "find similar", duplicates, thumbnails.
+"""The history over HTTP: newest first, search, "find similar", duplicates, thumbnails.
+
+Search is by text (CLIP's text tower) and by the words OCR read.
 
 Routes (all ``GET``; JSON unless said)
     ``/api/history?limit=&before=``         stored requests, newest first; ``before`` = the previous page's ``next``
@@ -20,6 +22,8 @@ import asyncio
 import base64
 import logging
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +59,13 @@ class HistoryService:
                     raise HTTPException(503, f"The history is not available: {exc}") from None
             return self._database
 
+    def close(self) -> None:
+        """Close this process's pool of connections to the history (when the app shuts down)."""
+        with self._lock:
+            if self._database is not None:
+                self._database.close()
+                self._database = None
+
     def embed_text(self, text: str):
         """The query's unit CLIP text embedding (prompt templates averaged, as labels are) and its model id."""
         with self._lock:
@@ -67,7 +78,8 @@ class HistoryService:
 
 def _hit(hit, include_score: bool = True) -> dict:
     body = {
-        "id": hit.request_id,
+        "request_id": hit.request_id,
+        "id": hit.request_id,  # deprecated: its name before 1.3, as in results; gone in 2.0
         "sent_at": hit.sent_at.isoformat() if hit.sent_at else None,
         "filename": hit.filename,
         "label": hit.top_label,
@@ -96,9 +108,18 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def history_router(settings: Settings) -> tuple[APIRouter, HistoryService]:
-    """The history routes, and the service behind them (the app closes nothing: connections are per request)."""
-    router = APIRouter()
+    """The history routes, and the service behind them; the app's shutdown closes the service's pool of connections.
+
+    Each request borrows a connection from the pool (``labkit.history.database``) for as long as its query runs.
+    """
     service = HistoryService(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:  # FastAPI runs an included router's lifespan with the app's
+        yield
+        await asyncio.to_thread(service.close)
+
+    router = APIRouter(lifespan=lifespan)
 
     @router.get("/api/history")
     async def recent(limit: int = Query(20, ge=1, le=200), before: str | None = None) -> dict:
@@ -156,14 +177,14 @@ def history_router(settings: Settings) -> tuple[APIRouter, HistoryService]:
         if await asyncio.to_thread(get, database, request_id) is None:
             raise HTTPException(404, f"No image {request_id!r} in the history (yet): is `labkit sink` running?")
         hits = await asyncio.to_thread(similar, database, request_id, limit, min_score)
-        return {"id": request_id, "images": [_hit(h) for h in hits]}
+        return {"request_id": request_id, "images": [_hit(h) for h in hits]}
 
     @router.get("/api/images/{request_id}/duplicates")
     async def copies_of(request_id: str) -> dict:
         from ..history import duplicates
 
         found = await asyncio.to_thread(duplicates, await asyncio.to_thread(service.database), request_id)
-        return {"id": request_id, "exact": found.exact, "near": [_hit(h) for h in found.near]}
+        return {"request_id": request_id, "exact": found.exact, "near": [_hit(h) for h in found.near]}
 
     @router.get("/api/images/{request_id}/thumbnail")
     async def thumbnail(request_id: str) -> Response:

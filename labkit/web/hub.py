@@ -1,4 +1,7 @@
-"""The web app's link to Kafka and the one owner of its pending uploads: uploads go out through a RequestSender, each task's result comes back through a ResultsListener and is pushed to the WebSockets that asked for it.
+"""The web app's link to Kafka and the one owner of its pending uploads.
+
+Uploads go out through a RequestSender; each task's result comes back through a ResultsListener
+and is pushed to the WebSockets that asked for it.
 
 Kafka callbacks run on background threads; FastAPI runs on an asyncio event loop. Every result
 crosses from the listener thread into the loop with ``call_soon_threadsafe``, and all
@@ -23,9 +26,9 @@ from confluent_kafka import KafkaException
 from fastapi import WebSocket, WebSocketDisconnect
 
 from ..config import Settings
-from ..errors import BrokerUnavailable, WireFormatError
+from ..errors import BrokerUnavailable, UnknownTasks, WireFormatError
 from ..records.wire import ScoreResult
-from ..request_sender import RequestSender, choose_tasks, expected_tasks
+from ..request_sender import RequestSender, expected_tasks
 from ..results_listener import ResultsListener, ResultStore
 from .errors import Backlogged, BadLabels, BadTasks, KafkaUnavailable
 from .limits import Upload
@@ -46,7 +49,9 @@ class _Pending:
 
 
 class ResultHub:
-    """Owns pending uploads (sent, not every task has answered) and pushes each task's result to the sockets subscribed to its request id.
+    """Owns pending uploads and pushes each task's result to the sockets subscribed to its request id.
+
+    An upload is pending once sent, until every task has answered.
 
     ``on_result(result, waited_s)`` runs on the event loop once per new result (one per task);
     ``waited_s`` is the time since its upload when that upload is pending here, else None (e.g.
@@ -112,7 +117,10 @@ class ResultHub:
         )
 
     def admit(self) -> None:
-        """Raise :class:`Backlogged` (429) while ``max_pending_uploads`` wait here: "later" instead of queueing forever."""
+        """Raise :class:`Backlogged` (429) while ``max_pending_uploads`` wait here.
+
+        The client is told "later" instead of queueing forever.
+        """
         if len(self._pending) >= self.settings.max_pending_uploads:
             raise Backlogged(len(self._pending), self.retry_after_s())
 
@@ -131,15 +139,12 @@ class ResultHub:
         """
         assert self._sender is not None, "start() the hub first"
         sender = self._sender
-        if upload.tasks is not None:
-            try:
-                choose_tasks(self.settings, upload.tasks)
-            except WireFormatError as exc:
-                raise BadTasks(f"Tasks: {exc}.") from None
-        try:
+        try:  # the sender checks the tasks and labels (once), before anything is sent
             sent, prepared, acked = await asyncio.to_thread(
                 sender.send, upload.data, upload.filename, upload.labels, upload.tasks
             )
+        except UnknownTasks as exc:
+            raise BadTasks(f"Tasks: {exc}.") from None
         except WireFormatError as exc:
             raise BadLabels(f"Labels: {exc}.") from None
         except (
@@ -150,16 +155,16 @@ class ResultHub:
             log.error("upload not queued for Kafka: %s", exc)
             raise KafkaUnavailable("Kafka is not accepting images right now; try again in a moment.") from None
         tasks = expected_tasks(self.settings, sent)
-        self._remember(sent.id, upload.filename, tasks)  # before the acknowledgement: the result may beat it
+        self._remember(sent.request_id, upload.filename, tasks)  # before the acknowledgement: the result may beat it
         try:
             # The producer reports a failure after delivery_timeout_s; wait a little longer than that.
             partition, offset = await asyncio.wait_for(asyncio.wrap_future(acked), sender.delivery_timeout_s + 2)
         except Exception as exc:
-            self._forget(sent.id)
-            log.error("upload %s not accepted by Kafka: %s", sent.id, exc)
+            self._forget(sent.request_id)
+            log.error("upload %s not accepted by Kafka: %s", sent.request_id, exc)
             raise KafkaUnavailable("Kafka did not accept the image in time; try again in a moment.") from None
         return Accepted(
-            id=sent.id,
+            request_id=sent.request_id,
             filename=upload.filename,
             width=prepared.width,
             height=prepared.height,
@@ -180,8 +185,11 @@ class ResultHub:
             self._named.popitem(last=False)
 
     def expected(self, request_id: str) -> tuple[str, ...]:
-        """The tasks that answer ``request_id``: those its upload named when it was sent from here, else every
-        enabled task (an upload through another replica: its results do not say what it named)."""
+        """The tasks that answer ``request_id``.
+
+        Those its upload named when it was sent from here, else every enabled task (an upload
+        through another replica: its results do not say what it named).
+        """
         return self._named.get(request_id, self.settings.enabled_tasks)
 
     def _forget(self, request_id: str) -> _Pending | None:
@@ -217,23 +225,23 @@ class ResultHub:
 
     def _deliver(self, result: ScoreResult) -> None:
         if not self.results.add(result):
-            log.debug("dropped a duplicate %s result for %s (at-least-once redelivery)", result.task, result.id)
+            log.debug("dropped a duplicate %s result for %s (at-least-once redelivery)", result.task, result.request_id)
             return  # the client already has it
-        complete = answered(self.expected(result.id), self.results.of(result.id))
-        mine = self._pending.get(result.id)
+        complete = answered(self.expected(result.request_id), self.results.of(result.request_id))
+        mine = self._pending.get(result.request_id)
         if complete:
-            self._forget(result.id)
+            self._forget(result.request_id)
         now = time.monotonic()
         self._delivered.append(now)
         if self.on_result is not None:
             self.on_result(result, now - mine.since if mine is not None else None)
-        sockets = set(self._subscribers.get(result.id, ()))
+        sockets = set(self._subscribers.get(result.request_id, ()))
         if complete:  # nothing more to push for this id
-            self._subscribers.pop(result.id, None)
+            self._subscribers.pop(result.request_id, None)
         if mine is not None:  # the last hop of this request id's trail: web → Kafka → processor → here
             log.info(
                 "result %s %s %s by %s → %d socket(s), %.0f ms after upload",
-                result.id,
+                result.request_id,
                 result.task,
                 result.status,
                 result.processor or "?",
@@ -252,28 +260,33 @@ class ResultHub:
         try:
             await socket.send_json({"type": "result", **public_view(result)})
         except Exception:  # the browser went away; the result stays available over REST
-            log.debug("could not push %s to a closed socket", result.id)
+            log.debug("could not push %s to a closed socket", result.request_id)
 
     async def serve_socket(self, socket: WebSocket) -> None:
-        """Answer an accepted socket's ``{"type": "subscribe", "id": ...}`` messages until it closes."""
+        """Answer an accepted socket's ``{"type": "subscribe", "request_id": ...}`` messages until it closes.
+
+        ``id`` is read too: the request id's name before 1.3, which clients of 1.x may still send.
+        """
         try:
             while True:
                 message = await socket.receive_json()
-                if (
-                    isinstance(message, dict)
-                    and message.get("type") == "subscribe"
-                    and isinstance(message.get("id"), str)
-                ):
-                    await self.subscribe(socket, message["id"])
+                request_id = message.get("request_id", message.get("id")) if isinstance(message, dict) else None
+                if isinstance(message, dict) and message.get("type") == "subscribe" and isinstance(request_id, str):
+                    await self.subscribe(socket, request_id)
                 else:
-                    await socket.send_json({"type": "error", "error": 'send {"type": "subscribe", "id": "<id>"}'})
+                    await socket.send_json(
+                        {"type": "error", "error": 'send {"type": "subscribe", "request_id": "<request id>"}'}
+                    )
         except (WebSocketDisconnect, ValueError):
             pass
         finally:
             self.unsubscribe_all(socket)
 
     async def subscribe(self, socket: WebSocket, request_id: str) -> None:
-        """Push each of ``request_id``'s results to ``socket``, one message per task: those already here now, the rest as they arrive."""
+        """Push each of ``request_id``'s results to ``socket``, one message per task.
+
+        Those already here are pushed now, the rest as they arrive.
+        """
         results = self.results.of(request_id)
         if not answered(self.expected(request_id), results):
             self._subscribers[request_id].add(socket)  # before sending: a result arriving meanwhile is pushed too

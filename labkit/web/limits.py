@@ -1,4 +1,6 @@
-"""Upload size limits, enforced before and while the body streams in so an oversize upload is refused unread, and the form read into a typed :class:`Upload`.
+"""Upload size limits, and the form read into a typed :class:`Upload`.
+
+The limits are enforced before and while the body streams in, so an oversize upload is refused unread.
 
 A framework that parses a multipart form before calling your endpoint has already read (and
 spooled to disk) the whole body by the time the endpoint could look at its size: a 5 GB upload
@@ -36,7 +38,10 @@ def too_large_message(limit: int) -> str:
 
 
 class UploadSizeLimit:
-    """Cut a POST body to ``path`` off with 413 as soon as more than ``max_bytes`` (plus the multipart envelope) has arrived."""
+    """Cut a POST body to ``path`` off with 413 as soon as more than the limit has arrived.
+
+    The limit is ``max_bytes`` plus the multipart envelope.
+    """
 
     def __init__(self, app, path: str, max_bytes: int):
         self.app, self.path, self.limit = app, path, max_bytes
@@ -60,7 +65,10 @@ class UploadSizeLimit:
 
 @dataclass(frozen=True)
 class Upload:
-    """One upload as the form sent it: the file's bytes, its name (a label only), the user's own labels and the tasks it names, if any."""
+    """One upload as the form sent it.
+
+    The file's bytes, its name (a label only), the user's own labels and the tasks it names, if any.
+    """
 
     data: bytes
     filename: str | None
@@ -69,8 +77,10 @@ class Upload:
 
 
 async def read_upload(request: Request, max_bytes: int) -> Upload:
-    """Read the multipart ``file`` (+ optional ``labels``, comma- or newline-separated, and ``tasks``, repeated or
-    comma-separated) with tight limits."""
+    """Read the multipart ``file`` (+ optional ``labels`` and ``tasks``) with tight limits.
+
+    ``labels`` are comma- or newline-separated; ``tasks`` are repeated or comma-separated.
+    """
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes + ENVELOPE_BYTES:
         raise TooLarge(too_large_message(max_bytes), close=True)

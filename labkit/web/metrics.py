@@ -1,4 +1,7 @@
-"""The web app's Prometheus metrics (``GET /metrics``): uploads, results and latency per task, batch sizes, pending uploads and each task's group lag on the request topic.
+"""The web app's Prometheus metrics (``GET /metrics``).
+
+Uploads, results and latency per task, batch sizes, pending uploads and each task's group lag on
+the request topic.
 
 Each app gets its own registry (several apps in one test process do not collide). Counters
 only go up; rate() in Prometheus turns them into per-second figures. The pending gauge and

@@ -1,4 +1,6 @@
-"""HTTP security basics for the web app: a Content-Security-Policy, same-origin checks for uploads and WebSockets, and the optional API token.
+"""HTTP security basics for the web app.
+
+A Content-Security-Policy, same-origin checks for uploads and WebSockets, and the optional API token.
 
 Why each one:
 

@@ -2,8 +2,10 @@
 
 One upload is answered by every task it asked for (``clip``, ``ocr``…), each with a result
 record of its own. ``GET /api/images/{id}`` shows all of them in ``tasks`` and keeps the
-fields it had before there were several tasks (``labels``, ``timings_ms``…) describing CLIP's
-result; a WebSocket gets each task's result as one message the moment it arrives.
+fields it had before there were several tasks (``labels``, ``timings_ms``…) describing the
+first registered task's result (CLIP's); a WebSocket gets each task's result as one message the
+moment it arrives. Each result comes with ``shown``: what the task says to show of its answer
+(:meth:`labkit.tasks.Task.show`), so the page draws any task without knowing it.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..errors import WireFormatError
 from ..records.wire import ScoreResult
+from ..tasks import TASKS, answer_of
 
 
 @dataclass(frozen=True)
 class Accepted:
     """An upload Kafka has acknowledged: what the 202 answers and the log line records."""
 
-    id: str
+    request_id: str
     filename: str | None
     width: int
     height: int
@@ -31,13 +35,14 @@ class Accepted:
 
     def body(self) -> dict:
         return {
-            "id": self.id,
+            "request_id": self.request_id,
+            "id": self.request_id,  # deprecated: the request id's name before 1.3 (results carry both until 2.0)
             "status": "processing",
             "tasks": list(self.tasks),
             "width": self.width,
             "height": self.height,
             "bytes_sent": self.bytes_sent,
-            "result_url": f"/api/images/{self.id}",
+            "result_url": f"/api/images/{self.request_id}",
         }
 
 
@@ -63,9 +68,25 @@ class Health:
 WAITING = "processing"
 
 
+def shown(result: ScoreResult) -> dict | None:
+    """What the page shows of a result's answer, as its task says: a title, a layout, the rows, the words for none.
+
+    None for an error result, or for a task this web app does not know (its JSON is still there, under ``answer``).
+    """
+    task = TASKS.get(result.task)
+    try:
+        answer = answer_of(result) if task is not None else None
+    except WireFormatError:  # the results listener skips such results; one made here by hand shows without rows
+        return None
+    if task is None or answer is None:
+        return None
+    rows = [row.model_dump() for row in task.show(answer)]
+    return {"title": task.title, "layout": task.layout, "empty": task.empty, "rows": rows}
+
+
 def public_view(result: ScoreResult) -> dict:
-    """A result as the HTTP API and the WebSocket show it: status ``done`` or ``error``, and the ``task`` that made it."""
-    return {**result.to_dict(), "status": "done" if result.status == "ok" else "error"}
+    """A result as the HTTP API and the WebSocket show it: status ``done`` or ``error``, the task, and ``shown``."""
+    return {**result.to_dict(), "status": "done" if result.status == "ok" else "error", "shown": shown(result)}
 
 
 def answered(expected: Sequence[str], results: Mapping[str, ScoreResult]) -> bool:
@@ -76,7 +97,7 @@ def answered(expected: Sequence[str], results: Mapping[str, ScoreResult]) -> boo
 def upload_view(
     request_id: str, expected: Sequence[str], results: Mapping[str, ScoreResult], filename: str | None = None
 ) -> dict:
-    """``GET /api/images/{id}``'s answer: CLIP's result at the top level (as before tasks), every task in ``tasks``.
+    """``GET /api/images/{id}``'s answer: the first task's result at the top level (as before tasks), all in ``tasks``.
 
     ``status`` is ``processing`` until every expected task has answered, then ``error`` if all
     of them failed, else ``done`` (a task that failed says so in its own ``tasks`` entry). A
@@ -90,10 +111,10 @@ def upload_view(
         status = WAITING
     else:
         status = "error" if mine and all(result.status == "error" for result in mine) else "done"
-    clip = results.get("clip")
-    body = public_view(clip) if clip is not None else {"id": request_id, "labels": []}
+    first = results.get(next(iter(TASKS)))  # before there were tasks, CLIP's result was the whole answer
+    body = public_view(first) if first is not None else {"request_id": request_id, "id": request_id, "labels": []}
     errors = [result.error for result in mine if result.error]
-    if clip is None and errors:
+    if first is None and errors:
         body["error"] = errors[0]
     if filename is not None:
         body["filename"] = filename

@@ -1,4 +1,6 @@
-"""The Kafka engines labkit can start on this machine, chosen by ``LABKIT_ENGINE``: ``tansu`` (embedded, in memory) or ``kafka`` (Apache Kafka, KRaft).
+"""The Kafka engines labkit can start on this machine, chosen by ``LABKIT_ENGINE``.
+
+``tansu`` (embedded, in memory) or ``kafka`` (Apache Kafka, KRaft).
 
 :func:`start_engine` starts the one a :class:`~labkit.config.Settings` names, as ``labkit up``,
 ``labkit lab`` and ``labkit broker`` do; :func:`make_broker` makes a throw-away single broker

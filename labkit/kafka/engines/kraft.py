@@ -21,8 +21,10 @@ class Node:
 
     @property
     def reachable(self) -> str:
-        """Where this machine reaches the node's client listener, whatever it advertises (lesson 09 advertises
-        an unreachable name on purpose)."""
+        """Where this machine reaches the node's client listener, whatever it advertises.
+
+        Lesson 09 advertises an unreachable name on purpose.
+        """
         return f"{'127.0.0.1' if self.host in ('0.0.0.0', '::') else self.host}:{self.port}"
 
     @property

@@ -10,7 +10,7 @@
 "use strict";
 
 const UPLOADS_AT_ONCE = 3;            // fifty files dropped at once are sent three at a time
-const HISTORY_KEY = "labkit-history";
+const HISTORY_KEY = "labkit-history-v2";          // v2: entries keyed by request_id
 const HISTORY_MAX = 50;
 
 const cards = new Map();              // request id -> card element
@@ -25,7 +25,7 @@ function connect() {
   socket.onopen = () => {
     status.textContent = "connected: results arrive live";
     // After a reconnect, ask again for everything still waiting (results are kept server-side).
-    for (const [id, card] of cards) if (card.dataset.state === "processing") subscribe(id);
+    for (const [requestId, card] of cards) if (card.dataset.state === "processing") subscribe(requestId);
   };
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
@@ -46,11 +46,11 @@ window.addEventListener("online", () => {
     socket.close();
   }
   connect();
-  for (const [id, card] of cards) if (card.dataset.state === "processing") pollFallback(id, 0);
+  for (const [requestId, card] of cards) if (card.dataset.state === "processing") pollFallback(requestId, 0);
 });
 
-function subscribe(id) {
-  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({type: "subscribe", id}));
+function subscribe(requestId) {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({type: "subscribe", request_id: requestId}));
 }
 
 function setState(card, state, text) {
@@ -129,30 +129,30 @@ async function upload(job) {
     if (!response.ok) throw new Error(body.detail || response.statusText);
     expectTasks(card, body.tasks || ["clip"], "processing", "Processing…");   // the tasks that will answer
     setState(card, "processing", "Processing…");
-    card.dataset.id = body.id;
+    card.dataset.requestId = body.request_id;
     card.accepted = {partition: body.partition, offset: body.offset};
-    cards.set(body.id, card);
-    remember({id: body.id, name: file.name || "pasted image", thumb: await thumbnail(file), tasks: card.tasks});
-    subscribe(body.id);
-    pollFallback(body.id);
+    cards.set(body.request_id, card);
+    remember({request_id: body.request_id, name: file.name || "pasted image", thumb: await thumbnail(file), tasks: card.tasks});
+    subscribe(body.request_id);
+    pollFallback(body.request_id);
   } catch (error) {
     fail(card, error.message);
   }
 }
 
 // REST fallback: if not every task's result came on the WebSocket within a few seconds, ask over HTTP.
-function pollFallback(id, delay = 5000) {
+function pollFallback(requestId, delay = 5000) {
   setTimeout(async () => {
-    const card = cards.get(id);
+    const card = cards.get(requestId);
     if (!card || card.dataset.state !== "processing") return;
     try {
-      const response = await fetch(`/api/images/${id}`);
+      const response = await fetch(`/api/images/${encodeURIComponent(requestId)}`);
       if (response.ok) {
         const body = await response.json();
         for (const result of Object.values(body.tasks || {})) if (result.status !== "processing") showResult(result);
       }
     } catch (error) { /* offline for a moment: try again later */ }
-    pollFallback(id);
+    pollFallback(requestId);
   }, delay);
 }
 
@@ -173,7 +173,7 @@ function ms(value) {
 // One task's result into its section; `seen` is what this browser measured (upload, delivery),
 // kept with the result across a reload.
 function showResult(result, seen) {
-  const card = cards.get(result.id);
+  const card = cards.get(result.request_id);
   if (!card || card.dataset.state === "failed") return;
   const task = result.task || "clip";
   const section = taskSection(card, task);
@@ -187,19 +187,14 @@ function showResult(result, seen) {
       offset: card.accepted?.offset ?? null,
     };
   }
-  const entry = history().find((e) => e.id === result.id) || {};
-  remember({id: result.id, results: {...entry.results, [task]: result}, seen: {...entry.seen, [task]: seen}});
+  const entry = history().find((e) => e.request_id === result.request_id) || {};
+  remember({request_id: result.request_id, results: {...entry.results, [task]: result}, seen: {...entry.seen, [task]: seen}});
   showBehind(card, result, seen, taskTitle(task));
   if (result.status !== "done") {
     setTaskState(section, "failed", `Failed: ${result.error || "could not be processed"}`);
   } else {
     setTaskState(section, "done", `Done in ${ms(result.timings_ms.total)} · ${result.model}`);
-    if (result.labels?.length) section.querySelector(".labels").replaceChildren(...result.labels.map(labelItem));
-    if (result.text !== null && result.text !== undefined) {
-      const lines = section.querySelector(".lines");
-      lines.replaceChildren(...(result.lines || []).map(lineItem));
-      if (!result.lines?.length) lines.replaceChildren(noText());
-    }
+    showAnswer(section, result.shown);
   }
   updateCard(card);
 }
@@ -226,7 +221,7 @@ function history() {
 
 function remember(entry) {
   const entries = history();
-  const known = entries.find((e) => e.id === entry.id);
+  const known = entries.find((e) => e.request_id === entry.request_id);
   if (known) Object.assign(known, entry); else entries.push(entry);
   try {
     sessionStorage.setItem(HISTORY_KEY, JSON.stringify(entries.slice(-HISTORY_MAX)));
@@ -249,8 +244,8 @@ async function thumbnail(file) {
 function restoreHistory() {
   for (const entry of history()) {
     const card = newCard(entry.name, entry.thumb);
-    card.dataset.id = entry.id;
-    cards.set(entry.id, card);
+    card.dataset.requestId = entry.request_id;
+    cards.set(entry.request_id, card);
     const results = entry.results || (entry.result ? {[entry.result.task || "clip"]: entry.result} : {});
     const tasks = entry.tasks || Object.keys(results);
     expectTasks(card, tasks.length ? tasks : ["clip"], "processing", "Processing…");
@@ -260,8 +255,8 @@ function restoreHistory() {
       showResult(result, (entry.results && entry.seen?.[task]) || {upload_ms: null, delivery_ms: null});
     }
     if (card.dataset.state === "processing") {
-      subscribe(entry.id);                                    // (the socket also asks again once it opens)
-      pollFallback(entry.id, 0);
+      subscribe(entry.request_id);                                    // (the socket also asks again once it opens)
+      pollFallback(entry.request_id, 0);
     }
   }
 }

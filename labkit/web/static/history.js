@@ -1,6 +1,6 @@
-// The history and search: what the sink keeps (GET /api/history, /api/search, /api/images/{id}/similar).
+// The history and search: what the sink keeps (GET /api/history, /api/search, /api/images/{request_id}/similar).
 //
-// Thumbnails come from the history itself (/api/images/{id}/thumbnail). Everything the server
+// Thumbnails come from the history itself (/api/images/{request_id}/thumbnail). Everything the server
 // sends is set as text, never HTML. The list refreshes every 5 s while the page is visible.
 "use strict";
 
@@ -25,7 +25,7 @@ function when(iso) {
 function hitItem(hit, withScore) {
   const li = document.createElement("li");
   li.className = "hit";
-  li.dataset.id = hit.id;
+  li.dataset.requestId = hit.request_id;
   li.dataset.label = hit.label || "";
   const picture = document.createElement("img");
   picture.alt = hit.label ? `thumbnail: ${hit.label}` : "thumbnail";
@@ -36,7 +36,7 @@ function hitItem(hit, withScore) {
   title.className = "hit-label";
   title.textContent = hit.label
     ? `${hit.label}${hit.label_score === null ? "" : ` ${(hit.label_score * 100).toFixed(1)}%`}`
-    : (hit.filename || hit.id.slice(0, 8));
+    : (hit.filename || hit.request_id.slice(0, 8));
   text.append(title);
   if (withScore && hit.score !== null && hit.score !== undefined) {
     const score = document.createElement("p");
@@ -73,8 +73,8 @@ async function getJson(url) {
 async function loadHistory(more = false) {
   try {
     const page = await getJson(`/api/history?limit=12${more && historyNext ? `&before=${encodeURIComponent(historyNext)}` : ""}`);
-    const shown = [...historyList.children].map((li) => `${li.dataset.id}:${li.dataset.label || ""}`).join(",");
-    const fresh = page.images.map((hit) => `${hit.id}:${hit.label || ""}`).join(",");
+    const shown = [...historyList.children].map((li) => `${li.dataset.requestId}:${li.dataset.label || ""}`).join(",");
+    const fresh = page.images.map((hit) => `${hit.request_id}:${hit.label || ""}`).join(",");
     if (more) historyList.append(...page.images.map((hit) => hitItem(hit, false)));
     else if (fresh !== shown) historyList.replaceChildren(...page.images.map((hit) => hitItem(hit, false)));  // else: as it is
     historyNext = page.next;
@@ -93,8 +93,8 @@ function showFound(title, hits, extra = []) {
 async function showSimilar(hit) {
   foundStatus.textContent = "Looking for similar photos…";
   try {
-    const body = await getJson(`/api/images/${encodeURIComponent(hit.id)}/similar`);
-    showFound(`${photos(body.images.length)} like ${hit.label || hit.id.slice(0, 8)} (model ${hit.model || "unknown"})`, body.images);
+    const body = await getJson(`/api/images/${encodeURIComponent(hit.request_id)}/similar`);
+    showFound(`${photos(body.images.length)} like ${hit.label || hit.request_id.slice(0, 8)} (model ${hit.model || "unknown"})`, body.images);
     found.querySelector("button")?.focus();
   } catch (error) {
     foundStatus.textContent = `Could not search: ${error.message}`;
@@ -108,7 +108,7 @@ searchForm.addEventListener("submit", async (event) => {
   foundStatus.textContent = `Searching for “${query}”… (the first search loads the text model)`;
   try {
     const body = await getJson(`/api/search?q=${encodeURIComponent(query)}`);
-    const words = body.text.filter((hit) => !body.images.some((image) => image.id === hit.id));
+    const words = body.text.filter((hit) => !body.images.some((image) => image.request_id === hit.request_id));
     const summary = `${photos(body.images.length)} look like “${query}” (score ≥ ${body.min_score}, model ${body.model})` +
       `, ${photos(body.text.length)} say it` + (body.note ? ` — ${body.note}` : "");
     showFound(summary, body.images, words);

@@ -1,0 +1,90 @@
+"""A third task is one module plus one registry line.
+
+Dominant colours through Kafka, the API, the page and the history.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from colours_task import ColoursAnswer, ColoursTask
+from test_browser import _open_page, browser  # noqa: F401  (browser: the module's Chromium fixture)
+
+import labkit
+from conftest import WebServer
+from labkit.history import search
+from labkit.history.database import open_database
+from labkit.history.sink import Sink
+from labkit.tasks import TASKS
+from labkit.tasks import check_tasks as check_enabled_tasks
+
+
+def test_labkit_tasks_naming_an_unknown_task_is_an_error_at_start_up(settings):
+    unknown = settings.model_copy(update={"tasks": "clip,colours"})
+    with pytest.raises(labkit.LabkitError, match="no task 'colours'.*one of clip, ocr"):
+        check_enabled_tasks(unknown)
+    with pytest.raises(labkit.LabkitError, match="no task 'colours'"):
+        labkit.Stack(unknown)
+    with pytest.raises(labkit.LabkitError, match="no task 'colours'"):
+        WebServer(unknown)
+
+
+def test_a_third_task_goes_through_kafka_the_web_api_the_page_and_the_history(
+    settings,
+    embedded_history,
+    start_processor,
+    browser,  # noqa: F811
+    photos,
+    request,
+    monkeypatch,
+):
+    monkeypatch.setitem(TASKS, ColoursTask.name, ColoursTask)  # the one registry line
+    colours = embedded_history.model_copy(update={"tasks": "colours"})
+    start_processor(task="colours")  # its own consumer group, <group_prefix>-colours, on image-requests
+
+    with WebServer(colours) as web, _open_page(browser, web.url, request) as page:
+        from playwright.sync_api import expect
+
+        page.set_input_files("#file", str(photos[5]))
+        card = page.locator(".card").first
+        section = card.locator('.task[data-task="colours"]')
+        expect(section).to_have_attribute("data-state", "done", timeout=30_000)  # pushed over the WebSocket
+        expect(section.locator(".task-name")).to_have_text("Dominant colours")
+        request_id = card.get_attribute("data-request-id")
+
+        held = httpx.get(f"{web.url}/api/images/{request_id}").json()  # the REST API holds the same result
+        result = held["tasks"]["colours"]
+        answer = ColoursAnswer.model_validate(result["answer"])
+        assert result["status"] == "done" and held["status"] == "done" and result["model"].startswith("PIL")
+        assert 1 <= len(answer.colours) <= 4 and sum(c.share for c in answer.colours) == pytest.approx(1, abs=1e-3)
+        assert "labels" not in result["answer"] and result["labels"] == [] and result["text"] is None
+        shown_rows = result["shown"]["rows"]
+        assert [row["swatch"] for row in shown_rows] == [colour.hex for colour in answer.colours]
+        swatches = section.locator(".answer li .swatch")
+        expect(swatches).to_have_count(len(answer.colours))
+        assert section.locator(".answer li .words").all_inner_texts() == [c.hex for c in answer.colours]
+
+    database = open_database(colours)  # the history's own consumer group reads the same result from Kafka
+    sink = Sink(colours, database)
+    try:
+        sink.drain()
+    finally:
+        sink.close()
+    kept = search.get(database, request_id)
+    assert kept is not None and kept.filename == Path(photos[5]).name
+    stored = kept.results["colours"]
+    assert stored["answer"] == answer.model_dump() and stored["task"] == "colours"
+
+
+def test_the_new_task_is_named_nowhere_in_labkit():
+    """Nothing in the pipeline's code names the new task: everything it did above came from its own module."""
+    pipeline = Path(labkit.__file__).parent
+    naming = [
+        path
+        for path in pipeline.rglob("*")
+        if path.suffix in {".py", ".js", ".html", ".css"} and "exercises" not in path.parts
+        if "colours" in path.read_text(encoding="utf-8").lower() or "ColoursTask" in path.read_text(encoding="utf-8")
+    ]
+    assert naming == []
