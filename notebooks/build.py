@@ -132,4 +132,5 @@ if __name__ == "__main__":
         print("\n".join(problems) or "notebooks are up to date with notebooks/lessons/")
         sys.exit(1 if problems else 0)
     build()
-    print(f"built {len(targets())} notebooks from {LESSONS.relative_to(Path.cwd()) if LESSONS.is_relative_to(Path.cwd()) else LESSONS}")
+    print(f"built {len(targets())} notebooks from "
+          f"{LESSONS.relative_to(Path.cwd()) if LESSONS.is_relative_to(Path.cwd()) else LESSONS}")
