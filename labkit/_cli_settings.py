@@ -45,14 +45,3 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> argparse.Argu
                 help=f"{field.description} [default: {default}]",
             )
     return parser
-
-
-def processor_counts(text: str) -> dict[str, int]:
-    """``--processors``: ``N`` (CLIP's processors) or ``TASK=N,…``, as ``{task: N}``."""
-    counts = {}
-    for part in text.split(","):
-        task, _, count = part.strip().rpartition("=")
-        if not count.isdigit() or (task and not task.replace("_", "").isalnum()):
-            raise argparse.ArgumentTypeError(f"{text!r}: give a number (CLIP's processors) or TASK=N,… (clip=2,ocr=1)")
-        counts[task.strip() or "clip"] = int(count)
-    return counts

@@ -25,11 +25,22 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ._cli_settings import add_settings, processor_counts
+from ._cli_settings import add_settings
 from ._logging import log_to_stderr
 from ._process import on_stop_signal
 from .config import SETTING_GROUPS, Settings, load_settings
 from .errors import LabkitError
+
+
+def processor_counts(text: str) -> dict[str, int]:
+    """``--processors``: ``N`` (CLIP's processors) or ``TASK=N,…``, as ``{task: N}``."""
+    counts = {}
+    for part in text.split(","):
+        task, _, count = part.strip().rpartition("=")
+        if not count.isdigit() or (task and not task.replace("_", "").isalnum()):
+            raise argparse.ArgumentTypeError(f"{text!r}: give a number (CLIP's processors) or TASK=N,… (clip=2,ocr=1)")
+        counts[task.strip() or "clip"] = int(count)
+    return counts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,12 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument(
         "--ready-file", type=Path, default=None, help="write this file once the group has given the sink partitions"
     )
-    for flag, text in (
-        ("--rebuild", "first replay the topics from the start into a new index version and switch to it"),
-        ("--reembed", "after a model change: embed the kept requests again with LABKIT_MODEL, then rebuild"),
-        ("--allow-missing", "switch to the rebuilt version even if the topics no longer hold some of its rows"),
-    ):
-        sink.add_argument(flag, action="store_true", help=text)
+    sink.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="first replay the topics from the start into a new index version and switch to it",
+    )
+    sink.add_argument(
+        "--reembed",
+        action="store_true",
+        help="after a model change: embed the kept requests again with LABKIT_MODEL, then rebuild",
+    )
+    sink.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="switch to the rebuilt version even if the topics no longer hold some of its rows",
+    )
     send = command("send", "send images and print their labels")
     send.add_argument("files", nargs="+", type=Path)
     command("config", "print the settings in force, by group")

@@ -465,3 +465,77 @@ def test_the_history_lists_uploads_with_thumbnails_and_search_and_find_similar_w
 
     page.set_viewport_size({"width": 375, "height": 740})  # a phone: the history and search fit its width
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def test_the_learners_room_shows_the_notebooks_no_answers_and_no_news_prompt(browser, tmp_path, request):
+    """JupyterLab as `labkit lab` starts it, in Chromium: the lessons listed, no answers in view, no news prompt."""
+    import secrets
+    import subprocess
+
+    import httpx
+    from playwright.sync_api import expect
+
+    from labkit import free_port, load_settings
+    from labkit.ops.jupyter import FIRST_LESSON, jupyter_command, jupyter_env, write_config
+
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    settings = load_settings(jupyter_port=free_port(), web_host="127.0.0.1")
+    token = secrets.token_hex(16)
+    command = [*jupyter_command(settings, notebooks), f"--IdentityProvider.token={token}", "--no-browser"]
+    env = {**os.environ, **jupyter_env(write_config(tmp_path / "config")), "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    jupyter = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{settings.jupyter_port}"
+    try:
+        _wait_until_serving(f"{base}/api", jupyter)
+        listed = httpx.get(f"{base}/api/contents?token={token}").json()["content"]
+        names = {item["name"] for item in listed}
+        assert FIRST_LESSON in names and not names & {"solutions", "lessons", "build.py"}, names
+        assert (notebooks / "solutions").is_dir()  # still on disk, for whoever goes looking
+
+        with _open_jupyterlab(browser, f"{base}/lab?token={token}", request) as page:
+            items = page.locator(".jp-DirListing-item .jp-DirListing-itemText")
+            expect(items.filter(has_text=FIRST_LESSON)).to_have_count(1, timeout=60_000)
+            shown = set(items.all_inner_texts())
+            assert not shown & {"solutions", "lessons", "build.py"}, shown
+            assert ANNOUNCEMENTS_DISABLED.search(page.content())  # labkit's page config reached the page
+            page.wait_for_timeout(2000)  # when enabled, the news prompt shows within a second of the app's start
+            assert page.get_by_text("official Jupyter news").count() == 0
+    finally:
+        jupyter.terminate()
+        jupyter.wait(20)
+
+
+#: The page config JupyterLab embeds: labkit's disables the announcements (news and updates) plugin.
+ANNOUNCEMENTS_DISABLED = re.compile(r'"disabledExtensions": \[[^\]]*"@jupyterlab/apputils-extension:announcements"')
+
+
+@contextmanager
+def _open_jupyterlab(browser, url: str, request):
+    """A page on JupyterLab at ``url``; a screenshot in ARTIFACTS if what runs in the block fails."""
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    try:
+        page.goto(url)
+        yield page
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
+        raise
+    finally:
+        page.close()
+
+
+def _wait_until_serving(url: str, process) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, f"JupyterLab exited with {process.returncode}"
+        assert time.monotonic() < deadline, "JupyterLab did not answer within 120 s"
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)

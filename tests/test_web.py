@@ -503,7 +503,13 @@ def test_an_upload_names_its_tasks_and_waits_for_those_alone(settings, start_pro
     start_processor()
     photo = photos[8].read_bytes()
     with WebServer(both) as web:
-        assert httpx.get(f"{web.url}/api/tasks").json() == {"tasks": ["clip", "ocr"]}
+        assert httpx.get(f"{web.url}/api/tasks").json() == {
+            "tasks": ["clip", "ocr"],
+            "shown": {
+                "clip": {"title": "CLIP labels", "layout": "bars"},
+                "ocr": {"title": "Text (OCR)", "layout": "lines"},
+            },
+        }
 
         def send(tasks):
             return httpx.post(f"{web.url}/api/images", files={"file": ("p.jpg", photo, "image/jpeg")}, data=tasks)

@@ -33,6 +33,7 @@ from ..errors import BrokerUnavailable, LabkitError
 from ..kafka.admin import create_topics, group_assignments, wait_for_broker
 from ..kafka.engines import Broker, start_engine
 from ..tasks import check_tasks
+from .jupyter import jupyter_command, jupyter_env, write_config
 from .supervisor import Child, Supervisor, local_processors
 
 __all__ = ["Child", "Stack", "ensure_pipeline", "processor_name", "processors_per_task"]
@@ -198,21 +199,14 @@ class Stack:
                 host = "localhost" if self.settings.web_host in ("127.0.0.1", "0.0.0.0") else self.settings.web_host
                 self._say(f"web app: http://{host}:{self.settings.web_port}")
             if self.want_jupyter:
-                command = [
-                    sys.executable,
-                    "-m",
-                    "jupyterlab",
-                    f"--port={self.settings.jupyter_port}",
-                    f"--ServerApp.root_dir={self.notebook_dir}",
-                    f"--ip={self.settings.web_host}",
-                    "--LabApp.default_url=/lab/tree/00_quickstart.ipynb",  # the lab opens on its first lesson
-                    "--LabApp.news_url=None",  # and without JupyterLab's "get news?" prompt
-                ]
-                if hasattr(os, "geteuid") and os.geteuid() == 0:
-                    command.append("--allow-root")  # containers and CI machines often run as root
+                config = write_config(self._ready_dir() / "jupyter-config")
+                command = jupyter_command(self.settings, self.notebook_dir)
                 # Jupyter Server's version endpoint answers without a token once it serves.
                 jupyter = self._spawn(
-                    "jupyter", command, ready_url=f"http://127.0.0.1:{self.settings.jupyter_port}/api"
+                    "jupyter",
+                    command,
+                    env=jupyter_env(config),
+                    ready_url=f"http://127.0.0.1:{self.settings.jupyter_port}/api",
                 )
                 jupyter.wait_ready(120)
         except BaseException:
