@@ -18,6 +18,7 @@ USES: dict[str, tuple[str, ...]] = {
     "broker": (*_ENGINE, "history"),
     "cluster": (*_ENGINE, "history"),
     "topics": (*_CONNECT, "Kafka topics", "consumer group"),
+    "kafka-tool": _ENGINE,
     "processor": (*_CONNECT, "Kafka topics", "consumer group", "CLIP model", "processor batches", "image limits"),
     "web": (*_CONNECT, "Kafka topics", "consumer group", "image limits", "web app"),
     "send": (*_CONNECT, "Kafka topics", "image limits"),

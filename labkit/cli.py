@@ -5,6 +5,7 @@
     labkit broker        the broker alone: Tansu (embedded, in memory) or Apache Kafka with --engine kafka [--brokers 3]
     labkit cluster status|stop|kill|start [NODE]   one node of labkit's Apache Kafka cluster, on purpose
     labkit topics create|list|describe|tail|perf
+    labkit kafka-tool TOOL …   Kafka's own tools (kafka-topics, kafka-consumer-groups…) from the engine's jars
     labkit processor     one processor of one task, --task clip|ocr (several of a task share its partitions)
     labkit web           the web app alone
     labkit sink          the history's sink group (--rebuild: replay into a new index; --reembed: after a model change)
@@ -30,6 +31,7 @@ from ._logging import log_to_stderr
 from ._process import on_stop_signal
 from .config import SETTING_GROUPS, Settings, load_settings
 from .errors import LabkitError
+from .kafka.tools import TOOLS
 
 
 def processor_counts(text: str) -> dict[str, int]:
@@ -93,6 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     topics.add_argument("--max", type=int, default=None, metavar="N", help="tail, perf: stop after N records")
     topics.add_argument("--follow", action="store_true", help="tail: keep waiting for new records (Ctrl-C ends)")
+    kafka_tool = command(
+        "kafka-tool",
+        "run one of Apache Kafka's own tools (kafka-topics, kafka-consumer-groups…) from the engine's jars",
+    )
+    kafka_tool.add_argument("tool", choices=sorted(TOOLS), help="the tool, named as in a Kafka download's bin/")
+    kafka_tool.add_argument(
+        "tool_args",
+        nargs=argparse.REMAINDER,
+        metavar="ARGS",
+        help="the tool's own arguments (--bootstrap-server is added)",
+    )
     processor = command(
         "processor", "run one processor of one task, e.g. --task ocr (a member of the task's consumer group)"
     )
@@ -186,6 +199,14 @@ def _cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
 
     options = {"from_beginning": args.from_beginning, "group": args.group, "max_records": args.max}
     return topics_command(settings, args.action, args.topic, follow=args.follow, **options)
+
+
+def _cmd_kafka_tool(settings: Settings, args: argparse.Namespace) -> int:
+    import subprocess
+
+    from .kafka.tools import tool_command
+
+    return subprocess.call(tool_command(settings, args.tool, *args.tool_args))
 
 
 def _cmd_processor(settings: Settings, args: argparse.Namespace) -> int:
@@ -310,6 +331,7 @@ COMMANDS = {
     "broker": _cmd_broker,
     "cluster": _cmd_cluster,
     "topics": _cmd_topics,
+    "kafka-tool": _cmd_kafka_tool,
     "processor": _cmd_processor,
     "web": _cmd_web,
     "sink": _cmd_sink,

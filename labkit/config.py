@@ -150,6 +150,11 @@ class Settings(BaseSettings):
     max_batch_wait_ms: int = Field(
         20, ge=0, description="Longest a processor waits to fill a batch before scoring what it has."
     )
+    exactly_once: bool = Field(
+        False,
+        description="Processors write each batch's results and its consumed offsets in one Kafka transaction "
+        "(exactly-once; needs Apache Kafka: --engine kafka). Default: at-least-once, commit after acknowledgement.",
+    )
     failpoint: str | None = Field(
         None,
         pattern=r"^(after-consume|before-commit):[1-9][0-9]*$",
@@ -318,7 +323,7 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
         "top_k",
         "inference_threads",
     ),
-    "processor batches": ("max_batch_size", "max_batch_wait_ms", "failpoint"),
+    "processor batches": ("max_batch_size", "max_batch_wait_ms", "exactly_once", "failpoint"),
     "image limits": ("max_upload_bytes", "max_record_bytes", "max_image_side", "max_image_pixels"),
     "web app": (
         "web_host",

@@ -20,6 +20,11 @@ If the process dies anywhere before step 5, the group hands the partitions to an
 which re-reads from the last committed offset: requests may be scored twice (the web app drops
 duplicate results by request id) but are never lost. That is "at-least-once" delivery.
 
+``LABKIT_EXACTLY_ONCE=true`` (Apache Kafka only) makes steps 4 and 5 one Kafka transaction
+(``labkit.kafka.transaction``): the batch's results and its offsets are committed together or
+not at all, so a ``read_committed`` reader sees exactly one result per request even when a
+processor dies mid-batch.
+
 ``LABKIT_FAILPOINT`` proves it: ``after-consume:N`` kills the process (SIGKILL, no clean-up)
 after its Nth batch is polled and scored but before any result is produced; ``before-commit:N``
 after the results are acknowledged but before the commit (so the next owner produces
@@ -47,14 +52,16 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from ._process import crash_at_failpoint, parse_failpoint
-from .batch import BatchScorer, Decoded, Rejected, Skipped
+from .batch import BatchScorer, Decoded, Rejected, ScoredBatch, Skipped
 from .config import Settings
 from .errors import LabkitError
-from .kafka.admin import wait_for_topics
+from .kafka.admin import engine_of, wait_for_topics
 from .kafka.checkpoint import Checkpoint, ResultsNotAcknowledged, rewind
 from .kafka.client_config import make_consumer, make_producer
 from .kafka.group_errors import raise_if_refused
+from .kafka.offsets import seek_back
 from .kafka.producer import RenewableProducer
+from .kafka.transaction import TRANSACTION_TIMEOUT_MS, Transaction, TransactionalProducer, refuse_on_tansu
 from .tasks import Task, build_task
 
 __all__ = ["Processor", "ProcessorStats", "ResultsNotAcknowledged"]
@@ -92,6 +99,7 @@ class Processor:
         self._stop = threading.Event()
         self._consumer: Consumer | None = None  # set by run()
         self._producers: RenewableProducer | None = None  # set by run()
+        self._transactions: TransactionalProducer | None = None  # set by run() with LABKIT_EXACTLY_ONCE
         self._work: BatchScorer | None = None  # set by run()
         self._pending: tuple[list[Message], Future] | None = None  # polled, decoding, not yet scored
         self._revoke_failed: ResultsNotAcknowledged | None = None  # from _on_revoke, for the loop to rewind
@@ -150,6 +158,8 @@ class Processor:
         task.load()  # CLIP: loads the model, picks the backend and runs the warm-up batch
         self._work = BatchScorer(task, settings, self.name)
         consumer = self._consumer = make_consumer(settings, settings.group_id, client_id=self.name)
+        if settings.exactly_once:
+            self._transactions = self._transactional_producer()
         self._producers = RenewableProducer(
             partial(
                 make_producer,
@@ -200,11 +210,32 @@ class Processor:
         """
         return self.settings.max_poll_interval_ms * 0.6 / 1000
 
+    def _transactional_producer(self) -> TransactionalProducer:
+        """The processor's transactional producer (exactly-once), after checking the broker can keep the promise."""
+        settings = self.settings
+        refuse_on_tansu(engine_of(settings))
+        delivery_ms = min(int(self._delivery_timeout_s * 1000), TRANSACTION_TIMEOUT_MS)  # librdkafka insists
+        make = partial(
+            make_producer,
+            settings,
+            client_id=self.name,
+            **{
+                # One id per processor: a restarted one with the same name fences its old self at once.
+                "transactional.id": f"{settings.group_id}-{self.name}",
+                "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+                "message.timeout.ms": delivery_ms,
+            },
+        )
+        return TransactionalProducer(make, self.name, self._delivery_timeout_s + 1)
+
     def _rewind(self, exc: ResultsNotAcknowledged, messages: list[Message]) -> None:
         """After results were not acknowledged: read these records again, with a fresh producer (in 2 s)."""
         log.warning("%s: %s Re-reading %d record(s) in 2 s.", self.name, exc, len(messages))
-        assert self._producers is not None  # set by run(), which calls this
-        rewind(self._consumer, messages, self._producers)
+        assert self._producers is not None and self._consumer is not None  # set by run(), which calls this
+        if self._transactions is not None:
+            seek_back(self._consumer, messages)  # the transaction was aborted: nothing to drop in the producer
+        else:
+            rewind(self._consumer, messages, self._producers)
         self._stop.wait(2)
 
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
@@ -277,6 +308,9 @@ class Processor:
         assert work is not None and producers is not None  # set by run(), which calls this
         scored = work.score(decoded if decoded is not None else work.decode(batch))
         self._maybe_crash("after-consume")
+        if self._transactions is not None:
+            self._process_in_transaction(batch, scored)
+            return
         checkpoint = Checkpoint(batch, producers, self._delivery_timeout_s + 1)
         work.produce(scored, checkpoint)
         self.stats.dead_lettered += len(scored.rejected)
@@ -286,6 +320,19 @@ class Processor:
             self.stats.batches += 1
             self.stats.scored += scored.size
             self.stats.skipped += len(scored.skipped)
+
+    def _process_in_transaction(self, batch: list[Message], scored: ScoredBatch) -> None:
+        """Exactly-once: the batch's results, dead letters and offsets in one transaction (module docstring)."""
+        assert self._work is not None and self._transactions is not None
+        transaction = Transaction(batch, self._transactions, self._delivery_timeout_s + 1)
+        self._work.produce(scored, transaction)
+        self.stats.dead_lettered += len(scored.rejected)
+        self._transactions.flush(self._delivery_timeout_s)  # written to the log, invisible until the commit
+        self._maybe_crash("before-commit")
+        transaction.commit(self._consumer)  # raises ResultsNotAcknowledged once aborted: the batch is redone
+        self.stats.batches += 1
+        self.stats.scored += scored.size
+        self.stats.skipped += len(scored.skipped)
 
     def _maybe_crash(self, step: str) -> None:
         """SIGKILL this whole process if ``LABKIT_FAILPOINT`` names ``step`` of the batch now in hand."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -77,3 +78,11 @@ def test_quick_bench_measures_every_section(tmp_path, photos):
     assert search["hnsw200_recall"] >= search["hnsw100_recall"] - 0.05
     assert search["hnsw_build_s"] > 0 and search["hnsw_index_mb"] > 0
     assert "j. vector search" in result.stdout
+    # l: exactly-once's cost, on Apache Kafka only (the lab's Tansu cannot keep the promise).
+    if os.environ.get("LABKIT_ENGINE", "tansu") == "kafka":
+        once = report["exactly_once"]
+        assert once["uploads"] == 16 and once["img_per_s"] > 0
+        assert once["ratio"] == pytest.approx(once["img_per_s"] / once["at_least_once_img_per_s"], rel=0.01)
+        assert "l. exactly-once" in result.stdout
+    else:
+        assert "exactly_once" not in report

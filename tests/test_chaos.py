@@ -49,3 +49,21 @@ def test_a_lost_request_reorders_and_repeats_only_without_idempotence(flaky, ide
         assert written == ["0", "1", "2", "3", "4", "5"]
     else:
         assert written[:3] == ["0", "2", "1"] and written.count("2") == 2  # reordered and duplicated
+
+
+def test_lesson_08s_check_refuses_a_plain_producer_and_passes_an_idempotent_one(flaky, capsys):
+    """The exercise's check stages the lost request itself and reads the topic: a plain producer writes a repeat."""
+    from labkit.exercises import ExerciseFailed, check_ordered_once
+
+    proxy, settings = flaky
+    with pytest.raises(ExerciseFailed, match="written twice.*enable.idempotence"):
+        check_ordered_once(settings, proxy, lambda servers: Producer({"bootstrap.servers": servers, "acks": 1}))
+    with pytest.raises(ExerciseFailed, match="should be a function"):
+        check_ordered_once(settings, proxy, "not a function")
+    with pytest.raises(ExerciseFailed, match="returned dict"):
+        check_ordered_once(settings, proxy, lambda servers: {"bootstrap.servers": servers})
+    check_ordered_once(
+        settings, proxy, lambda servers: Producer({"bootstrap.servers": servers, "enable.idempotence": True})
+    )
+    assert "✅ 0, 1, 2, 3, 4, 5: in order and once each" in capsys.readouterr().out
+    assert proxy.lost_requests == 2  # the check lost one request each time it staged the failure

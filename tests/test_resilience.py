@@ -108,6 +108,87 @@ def test_processor_killed_mid_batch_every_upload_gets_exactly_one_visible_result
                 stack.stop()
 
 
+def _result_keys(settings, isolation: str) -> Counter:
+    """How many result records each request id has, as a reader with ``isolation.level=isolation`` sees them."""
+    from labkit.kafka.client_config import make_consumer
+
+    consumer = make_consumer(settings, **{"isolation.level": isolation, "enable.partition.eof": True})
+    partitions = len(consumer.list_topics(settings.results_topic, timeout=10).topics[settings.results_topic].partitions)
+    consumer.subscribe([settings.results_topic])
+    keys: Counter = Counter()
+    at_end: set[int] = set()
+    deadline = time.monotonic() + 30
+    try:
+        while len(at_end) < partitions and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            if message.error():
+                at_end.add(message.partition())  # _PARTITION_EOF: read up to the end (for read_committed: the LSO)
+                continue
+            at_end.discard(message.partition())
+            keys[message.key().decode()] += 1
+    finally:
+        consumer.close()
+    return keys
+
+
+@pytest.mark.parametrize("failpoint", ["after-consume:2", "before-commit:2"])
+def test_exactly_once_a_processor_killed_mid_batch_leaves_one_result_per_upload_in_the_topic(
+    settings, photos, failpoint
+):
+    """LABKIT_EXACTLY_ONCE: a batch's results and offsets in one transaction; a read_committed reader sees each once."""
+    if settings.engine != "kafka":
+        pytest.skip(
+            "exactly-once needs Apache Kafka (Tansu's refusal: the next test); CI runs this with --engine kafka"
+        )
+    from labkit.request_sender import RequestSender
+
+    create_topics(settings)
+    doomed = _processor_process(settings, failpoint=failpoint, max_batch_size=4, exactly_once=True)
+    rescuer = None
+    sender = RequestSender(settings)
+    try:
+        sent = [sender.send(path.read_bytes(), path.name) for path in photos[:24]]
+        ids = {request.request_id for request, _, acked in sent if acked.result(10)}
+        assert doomed.children[0].process.wait(60) == -signal.SIGKILL  # died at the failpoint, inside a transaction
+        rescuer = _processor_process(settings, exactly_once=True)
+        _wait_until(
+            lambda: set(_result_keys(settings, "read_committed")) == ids,
+            "a committed result for every upload",
+            timeout=90,
+        )
+        committed = _result_keys(
+            settings, "read_committed"
+        )  # what the web app and LabClient read (librdkafka's default)
+        assert all(count == 1 for count in committed.values()), committed
+        in_the_log = _result_keys(settings, "read_uncommitted")
+        if failpoint.startswith("before-commit"):
+            # The dead processor's last batch reached the log inside a transaction that was then aborted:
+            # its records are there, marked aborted, and no read_committed reader ever sees them.
+            assert sum(in_the_log.values()) > len(ids), in_the_log
+        else:
+            assert in_the_log == committed  # it died before producing anything of that batch
+    finally:
+        sender.close()
+        for stack in (doomed, rescuer):
+            if stack:
+                stack.stop()
+
+
+def test_exactly_once_is_refused_on_the_lab_broker_saying_why(settings, scorer):
+    """Tansu shows aborted transactions to read_committed readers: a processor refuses to promise exactly-once there."""
+    if settings.engine != "tansu":
+        pytest.skip("the refusal is Tansu's; on Apache Kafka exactly-once runs (the test above)")
+    from labkit.processor import Processor
+
+    create_topics(settings)
+    processor = Processor(settings.model_copy(update={"exactly_once": True}), scorer, name="eos-on-tansu")
+    processor.start_in_thread(wait=False)
+    _wait_until(lambda: not processor.running, "the processor to stop")
+    assert "needs Apache Kafka" in str(processor.error) and "--engine kafka" in str(processor.error)
+
+
 def test_a_web_restart_loses_no_results(settings, start_processor, photos):
     start_processor()
     with WebServer(settings) as first:

@@ -16,7 +16,8 @@ Sections (see README "Benchmark"):
   i. the history's sink: requests + results + embeddings written to PostgreSQL, beside (b)'s throughput;
   j. vector search over 100k and 1M synthetic 512-d vectors: exact vs pgvector HNSW, p50/p99 and recall@10;
   k. on Apache Kafka with three or more brokers (--engine kafka --brokers 3): the failover time, from a
-     broker's SIGKILL (and from its clean shutdown) to the first acknowledged produce to a partition it led.
+     broker's SIGKILL (and from its clean shutdown) to the first acknowledged produce to a partition it led;
+  l. on Apache Kafka: exactly-once (LABKIT_EXACTLY_ONCE, a transaction per batch) against (b)'s at-least-once run.
 Everything runs on this machine: one broker (of the engine --engine names) and web app for the run, and real processor
 processes, started afresh for each measurement (:mod:`.pipeline`).
 PyTorch is imported only by the functions that measure it (:func:`run_bench`, the tower and
@@ -254,6 +255,17 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict:
                     seconds = time_failover(pipeline.settings, cluster, node, how)
                     report["failover"].append({"broker": node, "how": how, "seconds": round(seconds, 2)})
                     bar.update(1)
+        # (l) what exactly-once costs: (b)'s saturated 224 px run again, each batch in a transaction.
+        if settings.engine == "kafka":
+            with pipeline.processors(best, batch, exactly_once=True) as pipe:
+                pipe.load(images["224px"], min(8, options.uploads), 4, "warm-up")
+                once = pipe.load(images["224px"], options.uploads, options.concurrency, "l. exactly-once")
+            at_least_once = report["pipeline"][0]["img_per_s"]
+            report["exactly_once"] = {
+                **_summary(once),
+                "at_least_once_img_per_s": at_least_once,
+                "ratio": float(f"{once.img_per_s / at_least_once:.3g}"),
+            }
         # (i) the sink, on the run's broker, beside the pipeline's saturated throughput.
         with tqdm(total=1, desc="i. sink", unit="run") as bar:
             sink = sink_throughput(pipeline.settings, images["224px"], options.sink_requests)

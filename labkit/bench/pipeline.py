@@ -79,12 +79,16 @@ class BenchPipeline:
         self._cleanup.close()
 
     @contextmanager
-    def processors(self, backend: str, max_batch: int, count: int = 1, task: str = "clip") -> Iterator[Processors]:
+    def processors(
+        self, backend: str, max_batch: int, count: int = 1, task: str = "clip", exactly_once: bool = False
+    ) -> Iterator[Processors]:
         """``count`` processors of ``task`` with ``backend`` and ``max_batch``, ready in its group.
 
-        They are stopped (and committed) on exit.
+        ``exactly_once``: each batch in a Kafka transaction (``LABKIT_EXACTLY_ONCE``). They are
+        stopped (and committed) on exit.
         """
-        settings = self.settings.model_copy(update={"backend": backend, "max_batch_size": max_batch})
+        update = {"backend": backend, "max_batch_size": max_batch, "exactly_once": exactly_once}
+        settings = self.settings.model_copy(update=update)
         stack = Stack(settings, web=False, processors={task: count}, echo=False).start()  # uses our broker
         try:
             yield Processors(stack, f"http://127.0.0.1:{self.settings.web_port}", task)

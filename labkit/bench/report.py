@@ -98,6 +98,13 @@ def print_report(report: dict) -> None:
             report["failover"],
             ["broker", "how", "seconds"],
         )
+    if report.get("exactly_once"):
+        _table(
+            "l. exactly-once on Apache Kafka: (b)'s 224 px run with each batch's results and offsets in one "
+            "transaction (ratio = vs at-least-once, this run)",
+            [report["exactly_once"]],
+            ["img_per_s", "at_least_once_img_per_s", "ratio", "p50_ms", "p99_ms"],
+        )
 
 
 def save_plot(report: dict, path: Path) -> None:

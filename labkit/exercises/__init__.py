@@ -23,6 +23,7 @@ from .kafka_basics import (
     check_topic_created,
 )
 from .monitoring import check_lag_in_seconds
+from .ordering import check_ordered_once
 from .pubsub import check_colour_group
 from .realtime import check_own_labels, check_replayed_window
 from .reliability import check_at_least_once, check_dead_letter_reason
@@ -48,6 +49,7 @@ __all__ = [
     "check_replayed_window",  # 06
     "check_at_least_once",
     "check_dead_letter_reason",  # 07
+    "check_ordered_once",  # 08
     "check_reachable_broker",  # 09
     "check_results_as_they_arrive",  # 10
     "check_compatible_evolution",  # 11

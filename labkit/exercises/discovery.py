@@ -8,6 +8,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from confluent_kafka import KafkaException
+
 from ..config import Settings
 from ..kafka.admin import create_topics
 from ..kafka.client_config import make_admin, make_producer
@@ -21,7 +23,19 @@ def check_reachable_broker(settings: Settings, broker: Any) -> None:
         "`fixed_broker` should be the broker you started, e.g. labkit.start_broker(port, advertised_host=...).",
     )
     on_this_machine = settings.model_copy(update={"bootstrap": f"127.0.0.1:{broker.port}", "connect_timeout_s": 3.0})
-    metadata = make_admin(on_this_machine).list_topics(timeout=5)
+    try:
+        metadata = make_admin(on_this_machine).list_topics(timeout=5)
+    except KafkaException as exc:
+        # librdkafka may drop the bootstrap connection once the first metadata names the advertised
+        # brokers; asking again then needs the advertised address, which is the lesson's point.
+        require(
+            False,
+            f"The client bootstrapped at 127.0.0.1:{broker.port}, then could not get the cluster's metadata "
+            f"({exc.args[0].str()}): after its first request a client talks to the broker's *advertised* address: "
+            "advertise one that a program on this machine can reach (this machine's own address), not a name "
+            "that only resolves inside a container network.",
+        )
+        raise  # require() raised already
     told = sorted(f"{b.host}:{b.port}" for b in metadata.brokers.values())
     topic = f"discovery-{uuid.uuid4().hex[:4]}"
     try:

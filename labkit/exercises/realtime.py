@@ -17,8 +17,12 @@ from ..records.wire import ScoreResult, now_ms, record_headers, record_position
 from ._feedback import require, solved
 
 
-def _result_for(settings: Settings, request_id: str, timeout: float = 60) -> ScoreResult | None:
-    """The result record keyed ``request_id`` on the results topic (the last 10 minutes of it), once it is there."""
+def _result_for(settings: Settings, request_id: str, task: str = "clip", timeout: float = 60) -> ScoreResult | None:
+    """``task``'s result for ``request_id`` on the results topic (the last 10 minutes of it), once it is there.
+
+    A request that names no task is answered by every task (CLIP and OCR, each in its own group), in
+    whichever order they finish: the key alone does not say whose result a record is.
+    """
     from confluent_kafka import TopicPartition
 
     from ..kafka.client_config import make_consumer
@@ -36,7 +40,9 @@ def _result_for(settings: Settings, request_id: str, timeout: float = 60) -> Sco
         while time.monotonic() < deadline:
             message = reader.poll(0.2)
             if message is not None and not message.error() and message.key() == request_id.encode():
-                return RESULTS.deserialize(message.value(), record_headers(message))
+                result = RESULTS.deserialize(message.value(), record_headers(message))
+                if result.task == task:
+                    return result
         return None
     finally:
         reader.close()
@@ -55,7 +61,7 @@ def check_own_labels(settings: Settings, request_id: Any, labels: Any) -> None:
     result = _result_for(settings, request_id)
     require(
         result is not None,
-        f"No result for {request_id} on {settings.results_topic!r} within 60 s. Did you flush() the producer, "
+        f"No CLIP result for {request_id} on {settings.results_topic!r} within 60 s. Did you flush() the producer, "
         "key the record with request_id.encode(), and send it to settings.requests_topic? Is a processor running?",
     )
     assert result is not None  # require() raised otherwise

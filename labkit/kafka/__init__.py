@@ -9,8 +9,10 @@ console all build on these modules.
     offsets         end offsets, a group's position and lag, and reading a set of topics to their end
     producer        a producer that can be replaced by a fresh one, and waiting for acknowledgements
     checkpoint      produce, wait for the broker's acknowledgement, commit, or rewind with a fresh producer
+    transaction     exactly-once: a batch's output and its consumed offsets in one Kafka transaction
     group_errors    a group's refusal to let a member join, as an error that says what to change
     partitioning    which partition a key lands in: librdkafka's CRC32 vs Java's murmur2
     failover        who leads a partition or coordinates a group, and how long a move takes
     console         `labkit topics` at a terminal: tail a topic readably, measure a consumer's throughput
+    tools           Kafka's own command-line tools (kafka-topics, kafka-consumer-groups…) from the engine's jars
 """

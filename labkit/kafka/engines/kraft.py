@@ -84,6 +84,10 @@ share.coordinator.state.topic.min.isr={in_sync}
 # looks for logs to compact (default every 15 s): every second here, so a lesson sees both happen.
 log.retention.check.interval.ms=1000
 log.cleaner.backoff.ms=1000
+# How often the transaction coordinator aborts transactions open past their transaction.timeout.ms
+# (default every 10 s): a processor that died inside a transaction holds back read_committed readers
+# of its partitions until then (labkit.kafka.transaction), so every second here.
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 
 # A new consumer group starts at once instead of waiting 3 s for more members (the default suits big
 # deployments; the lab and its tests make many small groups).
