@@ -90,44 +90,6 @@ def _clip_modules() -> dict[str, Path]:
     }
 
 
-def _import_graph() -> dict[str, set[str]]:
-    """Module → the labkit.clip modules it imports, anywhere in its body (lazy imports inside functions count too)."""
-    modules = _clip_modules()
-    graph: dict[str, set[str]] = {name: set() for name in modules}
-    for name, path in modules.items():
-        package = name if path.stem == "__init__" else name.rsplit(".", 1)[0]
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = package.rsplit(".", node.level - 1)[0] if node.level else ""
-                source = ".".join(filter(None, [base, node.module]))
-                submodules = [f"{source}.{alias.name}" for alias in node.names if f"{source}.{alias.name}" in modules]
-                targets = submodules or [source]
-            else:
-                continue
-            graph[name] |= {t for t in targets if t in modules and t != name}
-    return graph
-
-
-def test_clip_modules_import_each_other_without_a_cycle():
-    graph = _import_graph()
-    assert graph["labkit.clip.towers"] and graph["labkit.clip.prepare"]  # the graph sees imports at all
-    state: dict[str, str] = {}
-
-    def visit(module: str, path: list[str]) -> None:
-        state[module] = "open"
-        for target in sorted(graph[module]):
-            assert state.get(target) != "open", f"import cycle: {' → '.join(path + [module, target])}"
-            if target not in state:
-                visit(target, path + [module])
-        state[module] = "done"
-
-    for module in sorted(graph):
-        if module not in state:
-            visit(module, [])
-
-
 def test_every_clip_module_imports_in_a_fresh_interpreter():
     code = "import importlib\n" + "".join(f"importlib.import_module({name!r})\n" for name in _clip_modules())
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -135,11 +97,14 @@ def test_every_clip_module_imports_in_a_fresh_interpreter():
 
 
 @pytest.mark.parametrize("module", sorted(_clip_modules()))
-def test_clip_modules_are_small_and_say_what_they_hold(module):
+def test_clip_modules_say_what_they_hold(module):
+    """A one-sentence summary first. (No line count: a module holding two concepts is split, never squeezed.)
+
+    Import cycles anywhere in labkit, clip/ included, are tests/test_import_graph.py's.
+    """
     path = _clip_modules()[module]
     docstring = ast.get_docstring(ast.parse(path.read_text()))
     assert docstring and docstring.splitlines()[0].rstrip().endswith((".", ")")), "a one-sentence summary first"
-    assert len(path.read_text().splitlines()) <= 300
 
 
 # --- real weights: these run only where OpenAI's ViT-B-32 weights are available ------------------
