@@ -28,7 +28,7 @@ processor dies mid-batch.
 ``LABKIT_FAILPOINT`` proves it: ``after-consume:N`` kills the process (SIGKILL, no clean-up)
 after its Nth batch is polled and scored but before any result is produced; ``before-commit:N``
 after the results are acknowledged but before the commit (so the next owner produces
-duplicates). Notebook 07 and ``tests/test_resilience.py`` use both.
+duplicates). Notebook 11 and ``tests/test_resilience.py`` use both.
 
 The steps live in modules of their own, so each can be read (and tested) alone:
 ``labkit.batch`` does one batch's work for any task (decode → run → results and dead letters,

@@ -53,7 +53,7 @@ def test_test_model_is_the_same_random_model_every_time(scorer, photos):
     again = build_scorer(Settings(model="test-tiny", backend="torch-fp32"))
     image = [load_rgb(photos[5].read_bytes())]
     assert scorer.score(image) == again.score(image)
-    # LABKIT_PRETRAINED=seed1: a second test model (what lesson 16 switches to): its own name, other vectors.
+    # LABKIT_PRETRAINED=seed1: a second test model (what lesson 21 switches to): its own name, other vectors.
     other = build_scorer(Settings(model="test-tiny", pretrained="seed1", backend="torch-fp32"))
     assert other.model_id == "test-tiny (random weights, seed 1)" != scorer.model_id
     pixels = [scorer.preprocess(image[0])]

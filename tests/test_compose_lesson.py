@@ -1,4 +1,4 @@
-"""Notebook 13's check, fed plausible wrong compose services: each must fail, naming its mistake."""
+"""Notebook 18's check, fed plausible wrong compose services: each must fail, naming its mistake."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def without_compose(monkeypatch):
         ({**SOLVED, "environment": {}}, "No LABKIT_BOOTSTRAP"),
         ({**SOLVED, "environment": {"LABKIT_BOOTSTRAP": "localhost:9092"}}, "inside a container `localhost`"),
         ({**SOLVED, "command": [*TAIL, "--bootstrap", "127.0.0.1:9092"]}, "inside a container `localhost`"),
-        ({**SOLVED, "environment": {"LABKIT_BOOTSTRAP": "kafka:9092"}}, "the mistake of notebook 09"),
+        ({**SOLVED, "environment": {"LABKIT_BOOTSTRAP": "kafka:9092"}}, "the mistake of notebook 14"),
         ({**SOLVED, "depends_on": None}, "waits for nothing"),
         ({**SOLVED, "depends_on": ["kafka"]}, "waits only until the container has started"),
         ({**SOLVED, "depends_on": {"kafka": {"condition": "service_healthy"}}}, "KAFKA_AUTO_CREATE_TOPICS_ENABLE"),

@@ -23,7 +23,7 @@ from test_cli import Running, _stack_env
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LESSONS = sorted(path.stem for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-# The learner's order by default; LABKIT_LESSON_ORDER=reverse walks 08 → 00 on the same stack, which shows
+# The learner's order by default; LABKIT_LESSON_ORDER=reverse walks the lessons last to first on the same stack, which shows
 # that no notebook needs an earlier one to have run (and that later ones leave nothing that breaks it).
 if os.environ.get("LABKIT_LESSON_ORDER") == "reverse":
     LESSONS.reverse()
@@ -163,7 +163,7 @@ def test_a_learner_walks_the_notebook_twice(notebook, lab_stack):
         assert exercises == sum("exercise" in _tags(c) for c in solutions)
     finally:
         kernel.close()
-    if notebook.startswith("04_"):  # what the notebook says the `labkit lab` terminal shows, it shows
+    if notebook.startswith("05_"):  # what the notebook says the `labkit lab` terminal shows, it shows
         for line in (
             r"clip exited with code -9 \(SIGKILL\)",
             r"restarting clip in \d+ s",

@@ -1,6 +1,6 @@
 """labkit.ops.monitor against the real broker: lag in records and in seconds, the pipeline snapshot.
 
-Also the lesson 12 check, fed its wrong answers.
+Also the lesson 17 check, fed its wrong answers.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def test_each_task_group_has_its_own_lag_in_the_snapshot_the_describe_table_and_
     assert seconds and waited(float(seconds[1]), before), seconds
 
 
-# --- the check behind notebook 12's exercise -------------------------------------------------------------
+# --- the check behind notebook 17's exercise -------------------------------------------------------------
 
 
 def _record_time(settings, topic: str, partition: int, offset: int) -> float:

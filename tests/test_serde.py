@@ -1,6 +1,6 @@
 """The result serde and schema versions.
 
-Round trips, refusals that name the field, compatible and breaking versions, and lesson 11's check
+Round trips, refusals that name the field, compatible and breaking versions, and lesson 16's check
 fed its plausible wrong answers on the session's real broker.
 """
 

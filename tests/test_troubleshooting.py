@@ -1,4 +1,4 @@
-"""Notebook 14's diagnose() check, fed plausible wrong diagnoses.
+"""Notebook 19's diagnose() check, fed plausible wrong diagnoses.
 
 Each must fail with feedback that names the mistake.
 """

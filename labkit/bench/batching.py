@@ -12,7 +12,7 @@ this measures both, the way a learner would see them:
   real-time case: what one user uploading one photo feels).
 
 ``labkit bench`` section d measures the same trade-off end to end, over HTTP with separate
-processes; this version runs inside one Python process (notebook 08) and takes seconds.
+processes; this version runs inside one Python process (notebook 12) and takes seconds.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Check for notebook 13 (Docker Compose): a service added to docker-compose.yml, judged as Compose resolves it."""
+"""Check for notebook 18 (Docker Compose): a service added to docker-compose.yml, judged as Compose resolves it."""
 
 from __future__ import annotations
 
@@ -196,14 +196,14 @@ def _check_bootstrap(service: dict[str, Any], compose: dict[str, Any], args: Any
     require(
         bootstrap.split(":")[0] not in ("localhost", "127.0.0.1"),
         f"LABKIT_BOOTSTRAP={bootstrap} is an address for programs on your machine; {inside}. Containers reach "
-        f"Kafka on the INTERNAL listener, {internal} (notebook 09).",
+        f"Kafka on the INTERNAL listener, {internal} (notebook 14).",
     )
     require(
         bootstrap == internal,
         f"LABKIT_BOOTSTRAP={bootstrap}: "
         + (
             f"that port is the HOST listener, which advertises {host_listener}: the client would bootstrap, be "
-            f"told '{host_listener}', and fail there — the mistake of notebook 09. "
+            f"told '{host_listener}', and fail there — the mistake of notebook 14. "
             if bootstrap.split(":")[-1] == host_listener.split(":")[-1]
             else ""
         )

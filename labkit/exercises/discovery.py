@@ -1,4 +1,4 @@
-"""Check for notebook 09 (service discovery): a client can really use the broker it is told about.
+"""Check for notebook 14 (service discovery): a client can really use the broker it is told about.
 
 The client is bootstrapped on this machine.
 """

@@ -1,4 +1,4 @@
-"""Check for notebook 04 (consumer groups): two members split a topic's records by partition.
+"""Check for notebook 05 (consumer groups): two members split a topic's records by partition.
 
 The split is judged against the topic itself.
 """

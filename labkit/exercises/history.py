@@ -1,4 +1,4 @@
-"""Lesson 16's check: an idempotent upsert keeping the first answer per key, run by a consumer reading a topic twice."""
+"""Lesson 21's check: an idempotent upsert keeping the first answer per key, run by a consumer reading a topic twice."""
 
 from __future__ import annotations
 

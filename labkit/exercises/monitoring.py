@@ -1,4 +1,4 @@
-"""Check for notebook 12 (logs, metrics and lag): the learner's lag in seconds.
+"""Check for notebook 17 (logs, metrics and lag): the learner's lag in seconds.
 
 It is tried on partitions whose record ages the check wrote itself.
 """

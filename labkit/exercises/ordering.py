@@ -1,4 +1,4 @@
-"""Lesson 08's check: a producer whose records survive a lost request and a dropped connection in order, once each."""
+"""Lesson 12's check: a producer whose records survive a lost request and a dropped connection in order, once each."""
 
 from __future__ import annotations
 

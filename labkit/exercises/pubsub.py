@@ -1,4 +1,4 @@
-"""Checks for lesson 15: a task of your own, running as one more consumer group on the requests topic."""
+"""Checks for lesson 20: a task of your own, running as one more consumer group on the requests topic."""
 
 from __future__ import annotations
 

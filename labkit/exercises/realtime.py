@@ -1,4 +1,4 @@
-"""Checks for notebook 06 (real time, end to end).
+"""Checks for notebook 10 (real time, end to end).
 
 Your own labels through the pipeline, and results replayed from a point in time.
 """

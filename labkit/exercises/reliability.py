@@ -1,4 +1,4 @@
-"""Checks for notebook 07 (reliability).
+"""Checks for notebook 11 (reliability).
 
 Nothing committed that was not processed, and the dead letter's reason and origin.
 """

@@ -1,4 +1,4 @@
-"""Checks for lesson 11: evolving the result schema without breaking its readers or its writers."""
+"""Checks for lesson 16: evolving the result schema without breaking its readers or its writers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Check for notebook 14 (troubleshooting): the learner's diagnose() must name what is wrong.
+"""Check for notebook 19 (troubleshooting): the learner's diagnose() must name what is wrong.
 
 It is tried in four situations staged on a real broker.
 """

@@ -1,4 +1,4 @@
-"""Check for notebook 10 (the web API by hand): results pushed on the WebSocket.
+"""Check for notebook 15 (the web API by hand): results pushed on the WebSocket.
 
 One per photo per task, each the one the web app holds.
 """

@@ -1,4 +1,4 @@
-"""Checks for notebook 05 (CLIP zero-shot).
+"""Checks for notebook 09 (CLIP zero-shot).
 
 Softmax with logit_scale by hand, and a classifier that can say "unknown".
 """

@@ -4,7 +4,7 @@ It can cut every connection, or lose one produce request.
 
 Failures that decide how Kafka clients must be configured are rare and hard to stage: a broker
 restarting, a network blip that loses one request while the next one gets through. This proxy
-stages them at will, with a real broker behind it, for notebook 07 and the failure tests:
+stages them at will, with a real broker behind it, for notebook 11 and the failure tests:
 
 * ``cut()`` / ``restore()``: the broker becomes unreachable and comes back, its data intact —
   what clients see when Apache Kafka restarts or the network fails.

@@ -23,7 +23,7 @@ class Node:
     def reachable(self) -> str:
         """Where this machine reaches the node's client listener, whatever it advertises.
 
-        Lesson 09 advertises an unreachable name on purpose.
+        Lesson 14 advertises an unreachable name on purpose.
         """
         return f"{'127.0.0.1' if self.host in ('0.0.0.0', '::') else self.host}:{self.port}"
 
