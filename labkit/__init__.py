@@ -38,6 +38,7 @@ from .errors import BadImage, BrokerUnavailable, LabkitError, ModelUnavailable, 
 from .kafka.admin import create_topics, describe_topics, group_assignments, group_members, read_topic, wait_for_broker
 from .kafka.engines import ApacheKafka, Broker, TansuBroker, start_broker
 from .kafka.engines.control import ClusterControl
+from .kafka.engines.lesson_cluster import LessonCluster, apache_kafka_for
 from .lab_client import LabClient
 from .ops.stack import Stack, ensure_pipeline
 from .records.wire import ImageRequest, LabelScore, ScoreResult
@@ -54,6 +55,7 @@ __all__ = [
     "ImageRequest",
     "LabClient",
     "LabelScore",
+    "LessonCluster",
     "LabkitError",
     "ModelUnavailable",
     "ScoreResult",
@@ -63,6 +65,7 @@ __all__ = [
     "TansuBroker",
     "TopicMissing",
     "WireFormatError",
+    "apache_kafka_for",
     "create_topics",
     "describe_topics",
     "ensure_pipeline",

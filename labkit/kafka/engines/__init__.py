@@ -7,6 +7,10 @@
 of either engine (lessons and tests use it for brokers with an odd advertised address or behind
 a :class:`~labkit.ops.chaos.ChaosProxy`). Clients never know which engine answers: they only get
 ``bootstrap_servers``.
+
+A lesson about what only Apache Kafka does (replication, retention, transactions…) gets its
+cluster from :func:`~labkit.kafka.engines.lesson_cluster.apache_kafka_for`: the lab's own when
+it is one, else one of the lesson's own.
 """
 
 from __future__ import annotations
