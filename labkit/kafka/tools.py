@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ..config import Settings
 from ..errors import LabkitError
 from .engines.apache import default_cache_dir
-from .engines.distribution import KafkaRuntime, kafka_runtime
+from .engines.distribution import TOOLS_LOG4J_CONFIG, KafkaRuntime, kafka_runtime
 
 #: Each tool's script name (as in a Kafka download's ``bin/``) → the class it runs, in Apache Kafka 4.x.
 TOOLS: dict[str, str] = {
@@ -68,7 +68,12 @@ def tool_command(settings: Settings, tool: str, *args: str) -> list[str]:
     except KeyError:
         raise LabkitError(f"labkit does not know the tool {tool!r}; it runs {', '.join(TOOLS)}.") from None
     return tool_runtime(settings).command(
-        main_class, "--bootstrap-server", settings.bootstrap_servers, *args, jvm=TOOL_JVM
+        main_class,
+        "--bootstrap-server",
+        settings.bootstrap_servers,
+        *args,
+        jvm=TOOL_JVM,
+        logging_config=TOOLS_LOG4J_CONFIG,
     )
 
 

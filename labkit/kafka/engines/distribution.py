@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 POM = Path(__file__).with_name("kafka-runtime.pom.xml")
 #: How an Apache Kafka node logs (to standard output, which labkit files).
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+#: How Kafka's command-line tools log: warnings and errors only, on standard error (what they print stays on stdout).
+TOOLS_LOG4J_CONFIG = Path(__file__).with_name("log4j2-tools.properties")
 #: Apache Kafka 4.x brokers and controllers need Java 17 or newer.
 MIN_JAVA = 17
 
@@ -45,10 +47,12 @@ class KafkaRuntime:
     def classpath(self) -> str:
         return str(self.libs / "*")
 
-    def command(self, main_class: str, *args: str, jvm: tuple[str, ...] = ()) -> list[str]:
+    def command(
+        self, main_class: str, *args: str, jvm: tuple[str, ...] = (), logging_config: Path = LOG4J_CONFIG
+    ) -> list[str]:
         """The command line that runs ``main_class`` (``kafka.Kafka``, ``org.apache.kafka.tools.TopicCommand``…)."""
-        logging_config = f"-Dlog4j2.configurationFile={LOG4J_CONFIG}"
-        return [str(self.java), *jvm, logging_config, "-cp", self.classpath, main_class, *args]
+        logging = f"-Dlog4j2.configurationFile={logging_config}"
+        return [str(self.java), *jvm, logging, "-cp", self.classpath, main_class, *args]
 
 
 def kafka_runtime(version: str, cache_dir: Path, say: Callable[[str], None] = log.info) -> KafkaRuntime:

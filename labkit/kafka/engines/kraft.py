@@ -84,6 +84,9 @@ share.coordinator.state.topic.min.isr={in_sync}
 # looks for logs to compact (default every 15 s): every second here, so a lesson sees both happen.
 log.retention.check.interval.ms=1000
 log.cleaner.backoff.ms=1000
+# The first retention check waits log.initial.task.delay.ms after start-up (default 30 s, documented
+# as for testing): a lesson's fresh cluster would wait that long before deleting anything.
+log.initial.task.delay.ms=1000
 # How often the transaction coordinator aborts transactions open past their transaction.timeout.ms
 # (default every 10 s): a processor that died inside a transaction holds back read_committed readers
 # of its partitions until then (labkit.kafka.transaction), so every second here.
