@@ -68,7 +68,7 @@ def pytest_unconfigure(config):
 
 #: The longest file first: pytest-xdist hands out files in collection order, so the learner's path (about half of
 #: the suite's time, in one module-scoped stack) starts at once on one worker while the other takes the rest.
-LONGEST_FIRST = ("test_learner_path.py",)
+LONGEST_FIRST = ("test_learner_path.py", "test_learner_path_part2.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -23,10 +23,14 @@ from test_cli import Running, _stack_env
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LESSONS = sorted(path.stem for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-# The learner's order by default; LABKIT_LESSON_ORDER=reverse walks the lessons last to first on the same stack, which shows
-# that no notebook needs an earlier one to have run (and that later ones leave nothing that breaks it).
+# The learner's order by default; LABKIT_LESSON_ORDER=reverse walks the lessons last to first on the same stack, which
+# shows that no notebook needs an earlier one to have run (and that later ones leave nothing that breaks it).
 if os.environ.get("LABKIT_LESSON_ORDER") == "reverse":
     LESSONS.reverse()
+# Two parts, each walked in order on a stack of its own: this module takes every other lesson (00, 02, 04…) and
+# tests/test_learner_path_part2.py the rest, so pytest-xdist's two workers walk both at once (--dist loadfile keeps
+# each file, and its stack, on one worker). No lesson needs the one before it, as the reverse order shows.
+PART_ONE, PART_TWO = LESSONS[0::2], LESSONS[1::2]
 CELL_TIMEOUT_S = 300
 
 
@@ -112,8 +116,13 @@ def _fail(notebook: str, step: str, code: str, outcome: Outcome, stack: Running)
 # pytest-timeout (300 s by default) counts the module's `labkit up` (up to 300 s) in the first notebook's
 # time; and a hung cell must reach Kernel.run's own limit, which reports the cell, before this one.
 @pytest.mark.timeout(300 + CELL_TIMEOUT_S + 300)
-@pytest.mark.parametrize("notebook", LESSONS)
+@pytest.mark.parametrize("notebook", PART_ONE)
 def test_a_learner_walks_the_notebook_twice(notebook, lab_stack):
+    walk_twice(notebook, lab_stack)
+
+
+def walk_twice(notebook: str, lab_stack: Running) -> None:
+    """Walk ``notebook`` as a learner does (the module docstring), failing with the cell, its output and the stack's."""
     templates = _cells(NOTEBOOKS / f"{notebook}.ipynb")
     solutions = _cells(NOTEBOOKS / "solutions" / f"{notebook}.ipynb")
     assert [c["id"] for c in templates] == [c["id"] for c in solutions]

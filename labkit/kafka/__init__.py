@@ -13,6 +13,8 @@ console all build on these modules.
     group_errors    a group's refusal to let a member join, as an error that says what to change
     partitioning    which partition a key lands in: librdkafka's CRC32 vs Java's murmur2
     failover        who leads a partition or coordinates a group, and how long a move takes
+    replicas        each partition's leader, replicas and ISR, and waiting for them to change
+    rebalance_watch  a group's members in threads under a steady feed: what each rebalance paused, per partition
     console         `labkit topics` at a terminal: tail a topic readably, measure a consumer's throughput
     tools           Kafka's own command-line tools (kafka-topics, kafka-consumer-groups…) from the engine's jars
 """

@@ -105,6 +105,9 @@ class LessonCluster:
     def close(self) -> None:
         """Stop the cluster if the lesson started it (its data goes with it); the lab's own is made whole again."""
         if self._own is not None:
+            for node_id in self.node_ids:  # its data is deleted next: no need for clean shutdowns (~6 s for three)
+                if self.running(node_id):
+                    self._own.kill_node(node_id)
             self._own.stop()
         else:
             self.start_all()
