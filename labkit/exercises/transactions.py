@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, Message, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
 from ..config import Settings
+from ..kafka import client_config
 from ..kafka.admin import engine_of, require_topics
 from ..kafka.client_config import make_admin, make_consumer, make_producer
 from ._feedback import require, solved
@@ -165,18 +167,22 @@ def check_exactly_once(settings: Settings, transform_exactly_once: Callable[...,
     sent = _send_source(settings, source)
     total = len(KEYS) * PER_KEY
     failpoint = Failpoint(settings, source, target, group)
-    try:
-        transform_exactly_once(settings, source, target, group, failpoint)
-    except Crash:
-        gc.collect()  # the "process" died: its clients are freed without a word (no LeaveGroup, no abort)
-    require(failpoint.calls > 0, f"Your function never called `transform`: read {source} and transform each record.")
-    require(
-        failpoint.crashed_at is not None,
-        f"The failpoint never found a batch in hand: after {failpoint.calls} transforms, every input was already "
-        "committed each time. Work in batches of several records (consumer.consume(num_messages=3, ...)), one "
-        "commit per batch.",
-    )
-    transform_exactly_once(settings, source, target, group, failpoint)  # restarted: it must finish the job
+    with _plain_commits() as plain:
+        try:
+            transform_exactly_once(settings, source, target, group, failpoint)
+        except Crash:
+            pass  # the "process" died: its clients are freed without a word (no LeaveGroup, no abort)
+        gc.collect()
+        require(
+            failpoint.calls > 0, f"Your function never called `transform`: read {source} and transform each record."
+        )
+        require(
+            failpoint.crashed_at is not None,
+            f"The failpoint never found a batch in hand: after {failpoint.calls} transforms, every input was already "
+            "committed each time. Work in batches of several records (consumer.consume(num_messages=3, ...)), one "
+            "commit per batch.",
+        )
+        transform_exactly_once(settings, source, target, group, failpoint)  # restarted: it must finish the job
     ends = stable_and_end_offsets(settings, target)
     open_on = [p for p, (stable, end) in ends.items() if stable < end]
     require(
@@ -197,6 +203,13 @@ def check_exactly_once(settings: Settings, transform_exactly_once: Callable[...,
         "never committed its input offsets, so the rerun transformed those inputs again: at-least-once. Produce the "
         "batch's outputs in a transaction, add the input offsets to it with send_offsets_to_transaction(), then "
         "commit_transaction(): outputs and offsets together, or neither.",
+    )
+    require(
+        not plain,
+        f"Your loop committed offsets of {source} with consumer.commit() ({len(plain)} call(s)), outside "
+        "the transaction: a crash between commit_transaction() and that commit makes the rerun transform those inputs "
+        "again. Add them to the transaction instead: producer.send_offsets_to_transaction(consumer.position(...), "
+        "consumer.consumer_group_metadata(), 30) before commit_transaction().",
     )
     missing = {key: [v.decode() for v in values if v not in committed.get(key, [])] for key, values in expected.items()}
     missing = {key: values for key, values in missing.items() if values}
@@ -234,3 +247,26 @@ def check_exactly_once(settings: Settings, transform_exactly_once: Callable[...,
         f"shows the crashed attempt's {aborted} aborted output(s), and {gap} offsets hold transaction markers. "
         f"Group offsets {offsets} = the source's end."
     )
+
+
+@contextmanager
+def _plain_commits() -> Iterator[list[str]]:
+    """Each ``Consumer.commit()`` call made, inside the block, by a consumer that ``make_consumer`` built.
+
+    A transaction commits its input offsets through the producer (``send_offsets_to_transaction``,
+    a TxnOffsetCommit request); a plain ``commit()`` is the consumer's own OffsetCommit, outside any
+    transaction. Consumers made while the block runs are of a subclass that notes those calls.
+    """
+    seen: list[str] = []
+    original = client_config.Consumer
+
+    class NotingConsumer(Consumer):
+        def commit(self, *args: Any, **kwargs: Any) -> Any:
+            seen.append("commit()")
+            return super().commit(*args, **kwargs)
+
+    client_config.Consumer = NotingConsumer  # type: ignore[misc]
+    try:
+        yield seen
+    finally:
+        client_config.Consumer = original  # type: ignore[misc]
