@@ -15,7 +15,7 @@ import psutil
 import pytest
 from test_resilience import _upload, _wait_done
 
-from labkit._net import free_port
+from labkit._net import free_port, free_ports
 from labkit._process import die_with_parent
 from labkit.config import Settings
 from labkit.kafka.admin import read_topic
@@ -41,7 +41,7 @@ def _stack_env(**extra: str) -> dict[str, str]:
         **os.environ,
         "LABKIT_MODEL": "test-tiny",
         "LABKIT_WEB_PORT": str(free_port()),
-        "LABKIT_BROKER_PORT": str(free_port()),
+        "LABKIT_BROKER_PORT": str(free_ports(int(os.environ.get("LABKIT_BROKERS", "1")))),  # node N: this + N - 1
         **extra,
     }
     env.pop("LABKIT_BOOTSTRAP", None)
