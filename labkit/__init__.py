@@ -25,8 +25,8 @@ each hold one concept:
     cli             the labkit command
 
 Private helpers: ``_loop`` (one background thread repeating a step), ``_process`` (child
-processes and stop signals), ``_logging`` (how a command logs), ``_cli_settings`` (the
-``--setting`` flags of each command).
+processes and stop signals), ``_net`` (TCP ports on this machine: taken or free), ``_logging``
+(how a command logs), ``_cli_settings`` (the ``--setting`` flags of each command).
 """
 
 from importlib import import_module

@@ -4,9 +4,9 @@ This is what the notebooks use. It speaks to Kafka exactly like the web app (sam
 RequestSender and ResultsListener), so what you learn in a notebook is what the service does.
 
     with LabClient() as lab:
-        result = lab.classify("photo.jpg")      # → ScoreResult (CLIP's labels)
+        result = lab.classify("photo.jpg")      # → ScoreResult (CLIP's labels in .answer)
         request_id = lab.submit("sign.png")     # every enabled task scores it (LABKIT_TASKS: clip, ocr)
-        lab.wait(request_id, task="ocr").text   # → the text OCR read
+        lab.wait(request_id, "ocr").answer      # → OCR's answer: {"text": …, "lines": […]}
         lab.wait_all(request_id)                # → {"clip": ScoreResult, "ocr": ScoreResult}
         lab.results_frame()                     # → pandas DataFrame of everything so far
 """
@@ -129,36 +129,40 @@ class LabClient:
     def results_frame(self):
         """This client's results so far as a pandas DataFrame, one row per image.
 
-        CLIP's columns as ever (``top label``, ``probability``, ``total ms``…; empty until its
-        result comes), then two per other task that answered: its outcome (OCR: the text it read)
-        and its ``<task> ms``.
+        The first registered task's columns (CLIP's: ``top label``, ``probability``, ``labels``,
+        ``total ms``…; empty until its result comes), its answer read as the task shows it
+        (``Task.show``, ``Task.summarize``), then two per other task that answered: its answer as
+        the task sums it up (OCR: the text it read) and its ``<task> ms``.
         """
         import pandas as pd
 
+        first = next(iter(TASKS))  # CLIP: before there were tasks, its result was the whole row
         rows = []
         for request_id in self.sent:
             results = self.results.of(request_id)
             if not results:
                 continue
-            clip = results.get("clip")
-            top = clip.top() if clip else None
+            main = results.get(first)
+            answer = answer_of(main) if main else None
+            shown = TASKS[first].show(answer) if answer is not None else []
+            top = shown[0] if shown else None
             row = {
                 "request_id": request_id,
                 "file": self.sent.get(request_id),
-                "status": clip.status if clip else None,
-                "top label": top.label if top else None,
+                "status": main.status if main else None,
+                "top label": top.text if top else None,
                 "probability": top.score if top else None,
-                "labels": ", ".join(f"{s.label} {s.score:.0%}" for s in clip.labels[:3]) if clip else None,
-                "total ms": clip.timings_ms.total if clip else None,
-                "inference ms": clip.timings_ms.inference if clip else None,
-                "processor": clip.processor if clip else None,
-                "batch": clip.batch_size if clip else None,
-                "model": clip.model if clip else None,
-                "arrived s": round(self.arrived_s.get((request_id, "clip"), float("nan")), 3),
-                "error": clip.error if clip else None,
+                "labels": TASKS[first].summarize(answer) if answer is not None else None,
+                "total ms": main.timings_ms.total if main else None,
+                "inference ms": main.timings_ms.inference if main else None,
+                "processor": main.processor if main else None,
+                "batch": main.batch_size if main else None,
+                "model": main.model if main else None,
+                "arrived s": round(self.arrived_s.get((request_id, first), float("nan")), 3),
+                "error": main.error if main else None,
             }
             for task, result in results.items():
-                if task != "clip":
+                if task != first:
                     row[task] = _outcome(result)
                     row[f"{task} ms"] = result.timings_ms.total
             rows.append(row)

@@ -1,16 +1,18 @@
 """A third task is one module plus one registry line.
 
-Dominant colours through Kafka, the API, the page and the history.
+Dominant colours through Kafka, the API, the WebSocket, the page and the history.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
 import pytest
 from colours_task import ColoursAnswer, ColoursTask
 from test_browser import _open_page, browser  # noqa: F401  (browser: the module's Chromium fixture)
+from websockets.sync.client import connect
 
 import labkit
 from conftest import WebServer
@@ -47,15 +49,24 @@ def test_a_third_task_goes_through_kafka_the_web_api_the_page_and_the_history(
     with WebServer(colours) as web, _open_page(browser, web.url, request) as page:
         from playwright.sync_api import expect
 
+        # The page asks over HTTP too when a result is late (app.js's pollFallback, after 5 s): close that
+        # way for this page, so the only way its result can reach it is the WebSocket.
+        asked: list[str] = []
+        page.route("**/api/images/*", lambda route: asked.append(route.request.url) or route.abort())
         page.set_input_files("#file", str(photos[5]))
         card = page.locator(".card").first
         section = card.locator('.task[data-task="colours"]')
         expect(section).to_have_attribute("data-state", "done", timeout=30_000)  # pushed over the WebSocket
         expect(section.locator(".task-name")).to_have_text("Dominant colours")
         request_id = card.get_attribute("data-request-id")
+        assert all(url.endswith(f"/api/images/{request_id}") for url in asked), asked  # only the refused polls
 
         held = httpx.get(f"{web.url}/api/images/{request_id}").json()  # the REST API holds the same result
         result = held["tasks"]["colours"]
+        with connect(f"ws://127.0.0.1:{web.port}/ws") as socket:  # any client, as the README's example does
+            socket.send(json.dumps({"type": "subscribe", "request_id": request_id}))
+            pushed = json.loads(socket.recv(timeout=10))  # a result that exists already comes at once
+        assert (pushed["type"], pushed["task"], pushed["answer"]) == ("result", "colours", result["answer"]), pushed
         answer = ColoursAnswer.model_validate(result["answer"])
         assert result["status"] == "done" and held["status"] == "done" and result["model"].startswith("PIL")
         assert 1 <= len(answer.colours) <= 4 and sum(c.share for c in answer.colours) == pytest.approx(1, abs=1e-3)

@@ -33,12 +33,13 @@ def test_the_package_docstring_lists_every_public_module():
     assert _listed(labkit) == _public_modules(), "update the module list in labkit/__init__.py's docstring"
 
 
-@pytest.mark.parametrize("name", ["kafka", "records", "ops", "tasks"])
+@pytest.mark.parametrize("name", ["kafka", "kafka.engines", "records", "ops", "tasks", "web"])
 def test_each_layer_lists_its_modules(name):
     """The tree tells the architecture: each layer's docstring names every module in it, in reading order."""
     package = importlib.import_module(f"labkit.{name}")
     modules = {m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")}
-    assert _listed(package) == modules, f"update the module list in labkit/{name}/__init__.py's docstring"
+    where = name.replace(".", "/")
+    assert _listed(package) == modules, f"update the module list in labkit/{where}/__init__.py's docstring"
 
 
 def test_import_labkit_does_not_load_torch():

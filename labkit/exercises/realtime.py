@@ -14,6 +14,7 @@ from ..config import Settings
 from ..kafka.admin import read_topic
 from ..records.serde import RESULTS
 from ..records.wire import ScoreResult, now_ms, record_headers, record_position
+from ..tasks import ClipAnswer, ClipTask
 from ._feedback import require, solved
 
 
@@ -71,14 +72,16 @@ def check_own_labels(settings: Settings, request_id: Any, labels: Any) -> None:
         "headers content-type (image/…), labkit-schema '1.0', and labkit-labels as a JSON list of strings.",
     )
     wanted = {" ".join(x.split()) for x in labels if isinstance(x, str) and x.strip()}
-    got = {score.label for score in result.labels}
+    answer = ClipTask.read(result)  # CLIP's answer, in its own model
+    scores = answer.labels if isinstance(answer, ClipAnswer) else []
+    got = {score.label for score in scores}
     require(
         got <= wanted,
         f"Request {request_id} was scored against {sorted(got)[:4]}…, the processor's default labels, not yours. "
         "Your labels travel in a header: headers['labkit-labels'] = json.dumps(my_labels).encode().",
     )
     solved(
-        f"scored against your {len(wanted)} labels; top: {result.labels[0].label} ({result.labels[0].score:.0%}). "
+        f"scored against your {len(wanted)} labels; top: {scores[0].label} ({scores[0].score:.0%}). "
         "The processor embedded your labels once and caches them for the next request that asks the same question."
     )
 

@@ -15,6 +15,7 @@ from .._net import free_port, port_is_open
 from ..config import Settings
 from ..kafka.admin import describe_topics
 from ..kafka.client_config import make_admin, make_consumer
+from ..kafka.offsets import end_offsets
 from ._feedback import ExerciseFailed, require, solved
 from ._setup import fresh_topic
 
@@ -82,12 +83,9 @@ def _ok(settings: Settings) -> Situation:
     group = staged.group_id
     consumer = make_consumer(settings, group, client_id="labkit-exercise-setup")
     try:
-        ends = []
-        for partition in range(4):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), settings.connect_timeout_s)
-            if high > low:
-                ends.append(TopicPartition(topic, partition, high))
-        consumer.commit(offsets=ends, asynchronous=False)  # the group has finished everything
+        ends = end_offsets(consumer, [topic], settings.connect_timeout_s)  # the partitions that hold records
+        done = [TopicPartition(t, p, end) for (t, p), end in ends.items()]
+        consumer.commit(offsets=done, asynchronous=False)  # the group has finished everything
     finally:
         consumer.close()
     rows = describe_topics(settings, [topic], group)

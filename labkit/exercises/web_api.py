@@ -29,7 +29,7 @@ def check_results_as_they_arrive(settings: Settings, arrived: Any, expected: int
     require(
         all(m.get("type") == "result" for m in arrived),
         'These are not messages pushed on the socket (those have "type": "result"); polling GET '
-        "/api/images/{id} is the other way, compared above. Read them with await socket.recv().",
+        "/api/images/{request_id} is the other way, compared above. Read them with await socket.recv().",
     )
     pairs = [(m.get("request_id"), m.get("task", "clip")) for m in arrived]
     again = next((pair for i, pair in enumerate(pairs) if pair in pairs[:i]), None)
@@ -43,9 +43,10 @@ def check_results_as_they_arrive(settings: Settings, arrived: Any, expected: int
         earlier, later, seconds = late
         require(
             False,
-            f"These are not in the order they arrived: the {later.get('task')} result of {str(later.get('id'))[:8]} "
-            f"was produced {seconds:.1f} s before the {earlier.get('task')} result of {str(earlier.get('id'))[:8]}, "
-            "yet comes after it. Append each message as the socket delivers it, and do not sort the list.",
+            f"These are not in the order they arrived: the {later.get('task')} result of "
+            f"{str(later.get('request_id'))[:8]} was produced {seconds:.1f} s before the {earlier.get('task')} result "
+            f"of {str(earlier.get('request_id'))[:8]}, yet comes after it. Append each message as the socket delivers "
+            "it, and do not sort the list.",
         )
     ids = list(dict.fromkeys(request_id for request_id, _ in pairs))
     require(
@@ -67,7 +68,7 @@ def check_results_as_they_arrive(settings: Settings, arrived: Any, expected: int
             mine = tasks[message.get("task", "clip")]
             require(
                 message.get("status") == mine.get("status") != "processing"
-                and (message.get("labels"), message.get("text")) == (mine.get("labels"), mine.get("text")),
+                and message.get("answer") == mine.get("answer"),
                 f"The {message.get('task')} message for {request_id} does not match what the web app holds for it: "
                 "keep the messages exactly as received.",
             )

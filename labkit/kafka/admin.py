@@ -27,7 +27,7 @@ from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
 from ..config import Settings
 from ..errors import BrokerUnavailable, TopicMissing
 from .client_config import make_admin, make_consumer
-from .offsets import end_offsets
+from .offsets import committed_offsets, end_offsets, watermarks
 
 log = logging.getLogger(__name__)
 
@@ -207,33 +207,28 @@ class PartitionInfo:
 def describe_topics(
     settings: Settings, topics: list[str] | None = None, group_id: str | None = None
 ) -> list[PartitionInfo]:
-    """Every partition of ``topics`` with its offsets and ``group_id``'s committed offset (default: the processors)."""
+    """Every partition of ``topics`` with its offsets and ``group_id``'s committed offset (default: the processors).
+
+    Asked from outside the group by an admin client (:func:`~labkit.kafka.offsets.watermarks` and
+    :func:`~labkit.kafka.offsets.committed_offsets`): describing a group never disturbs it.
+    """
     topics = topics or labkit_topics(settings)
-    metadata = require_topics(settings, topics)
-    consumer = make_consumer(settings, group_id or settings.group_id, client_id="labkit-describe")
-    try:
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(metadata.topics[t].partitions)]
-        committed = {
-            (tp.topic, tp.partition): tp.offset
-            for tp in consumer.committed(partitions, timeout=settings.connect_timeout_s)
-        }
-        rows = []
-        for tp in partitions:
-            low, high = consumer.get_watermark_offsets(tp, timeout=settings.connect_timeout_s)
-            offset = committed.get((tp.topic, tp.partition), -1001)
-            rows.append(
-                PartitionInfo(
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    leader=metadata.topics[tp.topic].partitions[tp.partition].leader,
-                    low=low,
-                    high=high,
-                    committed=offset if offset >= 0 else None,
-                )
-            )
-        return rows
-    finally:
-        consumer.close()
+    admin = make_admin(settings)
+    metadata = require_topics(settings, topics, wait_for_broker(settings, admin=admin))
+    partitions = [TopicPartition(t, p) for t in topics for p in sorted(metadata.topics[t].partitions)]
+    marks = watermarks(admin, partitions, timeout=settings.connect_timeout_s)
+    committed = committed_offsets(admin, group_id or settings.group_id, partitions, timeout=settings.connect_timeout_s)
+    return [
+        PartitionInfo(
+            topic=tp.topic,
+            partition=tp.partition,
+            leader=metadata.topics[tp.topic].partitions[tp.partition].leader,
+            low=marks[tp.topic, tp.partition][0],
+            high=marks[tp.topic, tp.partition][1],
+            committed=committed[tp.topic, tp.partition],
+        )
+        for tp in partitions
+    ]
 
 
 def group_assignments(settings: Settings, group_id: str | None = None) -> dict[str, list[tuple[str, int]]] | None:

@@ -15,6 +15,12 @@ own offset, so the end is one past the last record. The lab's Tansu broker repor
 *batch's* base offset + 1 (ten records produced in one batch: end 1, not 10), so there a position
 can pass the end while the rest of that batch is still to come. The end says only "empty or not"
 there; :func:`read_to_end` therefore also waits until nothing new has come for a while.
+
+From *outside* a group — an operator, a monitor, ``labkit topics describe`` — an admin client asks
+the same questions without joining it: :func:`watermarks` (ListOffsets, the low and high of
+each partition), :func:`committed_offsets` (OffsetFetch, as ``kafka-consumer-groups --describe``
+does) and, from those two, :func:`group_lag`. On Tansu that lag counts batches, not records, and a
+committed offset can pass the end: :func:`group_lag` then says nothing waits.
 """
 
 from __future__ import annotations
@@ -22,12 +28,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    IsolationLevel,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from ..records.wire import record_position
 
 #: An offset per partition: ``{(topic, partition): offset}``.
 Offsets = dict[tuple[str, int], int]
+#: A partition's low and high watermarks: ``{(topic, partition): (low, high)}``.
+Watermarks = dict[tuple[str, int], tuple[int, int]]
+#: A group's committed offset per partition: ``{(topic, partition): offset}``, ``None`` where it committed nothing.
+Committed = dict[tuple[str, int], int | None]
 
 
 def next_offsets(messages: list[Message]) -> list[TopicPartition]:
@@ -131,3 +149,61 @@ def read_to_end(
             )
         if step() or not assigned():
             quiet_since = time.monotonic()
+
+
+def watermarks(admin: AdminClient, partitions: Iterable[TopicPartition], timeout: float = 10.0) -> Watermarks:
+    """Each partition's (low, high) watermarks as a ``read_committed`` consumer sees them, asked with ListOffsets.
+
+    Both questions go out at once (``OffsetSpec.earliest()`` and ``latest()``), each partition's to
+    its leader. ``read_committed`` is what librdkafka's consumers read by default: there the high
+    one is the last stable offset, which stops before an open transaction. A broker that does not
+    answer within ``timeout`` raises :class:`~confluent_kafka.KafkaException` or ``TimeoutError``.
+    """
+    wanted = list(partitions)
+    if not wanted:
+        return {}
+    futures = [
+        admin.list_offsets(
+            {tp: spec for tp in wanted}, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout
+        )
+        for spec in (OffsetSpec.earliest(), OffsetSpec.latest())
+    ]
+    low, high = (
+        {(tp.topic, tp.partition): f.result(timeout=timeout + 1).offset for tp, f in asked.items()} for asked in futures
+    )
+    return {key: (low[key], high[key]) for key in low}
+
+
+def committed_offsets(
+    admin: AdminClient, group: str, partitions: Iterable[TopicPartition], timeout: float = 10.0
+) -> Committed:
+    """``group``'s committed offset on each of ``partitions`` (``None``: nothing committed), asked without joining it.
+
+    OffsetFetch to the group's coordinator, as ``kafka-consumer-groups --describe`` does: its
+    members are never disturbed. Raises like :func:`watermarks`.
+    """
+    wanted = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+    if not wanted:
+        return {}
+    future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, wanted)], request_timeout=timeout)
+    answer = {(tp.topic, tp.partition): tp.offset for tp in future[group].result(timeout=timeout + 1).topic_partitions}
+    stored = {(tp.topic, tp.partition): answer.get((tp.topic, tp.partition), -1) for tp in wanted}
+    return {key: offset if offset >= 0 else None for key, offset in stored.items()}  # -1001 / -1: nothing committed
+
+
+def resume_offsets(marks: Watermarks, committed: Committed) -> Offsets:
+    """Where the group's next member starts on each partition: its committed offset, else the low watermark.
+
+    Without a commit, labkit's consumers start at the beginning (``auto.offset.reset=earliest``).
+    """
+    return {key: low if (offset := committed.get(key)) is None else offset for key, (low, _) in marks.items()}
+
+
+def group_lag(marks: Watermarks, committed: Committed) -> Offsets:
+    """How many offsets the group still has to read, on each partition where it has some: high − where it resumes.
+
+    On Apache Kafka that is a number of records. On Tansu, whose high watermarks count batches, it
+    undercounts, and a committed offset can pass the high one: that partition waits for nothing.
+    """
+    starts = resume_offsets(marks, committed)
+    return {key: high - starts[key] for key, (_, high) in marks.items() if high > starts[key]}

@@ -8,11 +8,12 @@ new uploads, no new lag) while the second climbs, second by second. Each task (C
 reads the requests topic in a consumer group of its own, so each has its own lag: a stopped
 OCR group falls behind while CLIP's stays at zero.
 
-Everything here is read without touching the processors: committed offsets come from an admin
-client (OffsetFetch, as ``kafka-consumer-groups --describe`` does), never from a member of their
-group, and the record at a committed offset is read by a consumer of a private group that only
-``assign``s and never commits. One admin client and one such consumer per bootstrap address are
-kept and reused, and every request has a short timeout, so a live view can call
+Everything here is read without touching the processors: committed offsets and watermarks come
+from an admin client (OffsetFetch and ListOffsets, through :mod:`labkit.kafka.offsets`, as
+``kafka-consumer-groups --describe`` does), never from a member of their group, and the record at
+a committed offset is read by a consumer of a private group that only ``assign``s and never
+commits. One admin client and one such consumer per bootstrap address are kept and reused, and
+every request has a short timeout, so a live view can call
 :func:`pipeline_snapshot` every couple of seconds.
 
 On the lab's embedded broker (Tansu) an end offset is the base offset of the partition's *last
@@ -26,22 +27,19 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from confluent_kafka import (
-    ConsumerGroupState,
-    ConsumerGroupTopicPartitions,
-    IsolationLevel,
-    KafkaException,
-    TopicPartition,
-)
-from confluent_kafka.admin import AdminClient, ClusterMetadata, OffsetSpec
+from confluent_kafka import ConsumerGroupState, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from ..config import Settings
 from ..errors import BrokerUnavailable
 from ..kafka.admin import labkit_topics, require_topics
 from ..kafka.client_config import make_admin, make_consumer
+from ..kafka.offsets import Watermarks, committed_offsets, group_lag, resume_offsets, watermarks
 
 #: Seconds any one request to the broker may take here: a monitor must answer, not hang.
 TIMEOUT_S = 2.0
@@ -105,30 +103,19 @@ def _metadata(settings: Settings, clients: _Clients) -> ClusterMetadata:
         raise _unanswered(settings, "a metadata request", exc) from None
 
 
-def _offsets(settings: Settings, clients: _Clients, partitions: list[TopicPartition], spec: OffsetSpec) -> dict:
-    """{(topic, partition): offset} as a consumer reading committed data sees it (latest or earliest)."""
-    if not partitions:
-        return {}
-    try:
-        futures = clients.admin.list_offsets(
-            {tp: spec for tp in partitions},
-            isolation_level=IsolationLevel.READ_COMMITTED,  # what librdkafka's consumers read by default
-            request_timeout=TIMEOUT_S,
-        )
-        return {(tp.topic, tp.partition): f.result(timeout=TIMEOUT_S + 1).offset for tp, f in futures.items()}
-    except (KafkaException, TimeoutError) as exc:
-        raise _unanswered(settings, "a ListOffsets request", exc) from None
+_T = TypeVar("_T")
 
 
-def _committed(settings: Settings, clients: _Clients, group_id: str, partitions: list[TopicPartition]) -> dict:
-    """{(topic, partition): committed offset or None}, asked of the group coordinator without joining."""
-    request = [ConsumerGroupTopicPartitions(group_id, partitions)]
+def _asked(settings: Settings, what: str, question: Callable[[], _T]) -> _T:
+    """``question()``'s answer, or :class:`BrokerUnavailable` saying what to do when the broker did not give one."""
     try:
-        future = clients.admin.list_consumer_group_offsets(request, request_timeout=TIMEOUT_S)[group_id]
-        answer = future.result(timeout=TIMEOUT_S + 1).topic_partitions
-    except (KafkaException, TimeoutError) as exc:
-        raise _unanswered(settings, f"OffsetFetch for group {group_id}", exc) from None
-    return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else None for tp in answer}
+        return question()
+    except (KafkaException, FutureTimeout) as exc:
+        raise _unanswered(settings, what, exc) from None
+
+
+def _watermarks(settings: Settings, clients: _Clients, partitions: list[TopicPartition]) -> Watermarks:
+    return _asked(settings, "a ListOffsets request", lambda: watermarks(clients.admin, partitions, TIMEOUT_S))
 
 
 def _timestamps(clients: _Clients, starts: dict[tuple[str, int], int]) -> dict[tuple[str, int], float]:
@@ -158,32 +145,33 @@ def _lag(
     metadata: ClusterMetadata,
     topic: str,
     group_id: str,
-    ends: dict | None = None,
+    marks: Watermarks | None = None,
 ) -> list[PartitionLag]:
     require_topics(settings, [topic], metadata)
     partitions = [TopicPartition(topic, p) for p in sorted(metadata.topics[topic].partitions)]
-    if ends is None:
-        ends = _offsets(settings, clients, partitions, OffsetSpec.latest())
-    ends = {(tp.topic, tp.partition): ends[(tp.topic, tp.partition)] for tp in partitions}
-    committed = _committed(settings, clients, group_id, partitions)
-    # Nothing committed: labkit's consumers start at the beginning (auto.offset.reset=earliest).
-    fresh = [tp for tp in partitions if committed.get((tp.topic, tp.partition)) is None]
-    starts = _offsets(settings, clients, fresh, OffsetSpec.earliest())
-    starts.update({k: v for k, v in committed.items() if v is not None})
-    waiting = {k: ends[k] - starts[k] for k in ends if ends[k] > starts[k]}
-    born = _timestamps(clients, {k: starts[k] for k in waiting})
+    if marks is None:
+        marks = _watermarks(settings, clients, partitions)
+    marks = {(tp.topic, tp.partition): marks[tp.topic, tp.partition] for tp in partitions}
+    committed = _asked(
+        settings,
+        f"OffsetFetch for group {group_id}",
+        lambda: committed_offsets(clients.admin, group_id, partitions, TIMEOUT_S),
+    )
+    waiting = group_lag(marks, committed)  # nothing committed: counted from the low watermark, where it starts
+    starts = resume_offsets(marks, committed)
+    born = _timestamps(clients, {key: starts[key] for key in waiting})
     now = time.time()
+    age = {key: max(0.0, now - stamp) for key, stamp in born.items()}  # a waiting partition not read in time: None
     return [
         PartitionLag(
-            topic=tp.topic,
-            partition=tp.partition,
-            committed=committed.get(key),
-            end=ends[key],
-            lag_records=waiting.get(key, 0),
-            lag_seconds=0.0 if key not in waiting else (max(0.0, now - born[key]) if key in born else None),
+            topic=topic,
+            partition=partition,
+            committed=committed[topic, partition],
+            end=high,
+            lag_records=waiting.get((topic, partition), 0),
+            lag_seconds=0.0 if (topic, partition) not in waiting else age.get((topic, partition)),
         )
-        for tp in partitions
-        for key in [(tp.topic, tp.partition)]
+        for (_, partition), (_, high) in marks.items()
     ]
 
 
@@ -260,17 +248,17 @@ def pipeline_snapshot(settings: Settings) -> dict[str, Any]:
         topics: dict[str, Any] = {}
         existing = [t for t in labkit_topics(settings) if t in metadata.topics and metadata.topics[t].error is None]
         partitions = [TopicPartition(t, p) for t in existing for p in sorted(metadata.topics[t].partitions)]
-        ends = _offsets(settings, clients, partitions, OffsetSpec.latest())
+        marks = _watermarks(settings, clients, partitions)
         for topic in labkit_topics(settings):
             if topic in existing:
-                marks = [ends[(topic, p)] for p in sorted(metadata.topics[topic].partitions)]
-                topics[topic] = {"exists": True, "partitions": len(marks), "end_offsets": marks}
+                ends = [marks[topic, p][1] for p in sorted(metadata.topics[topic].partitions)]
+                topics[topic] = {"exists": True, "partitions": len(ends), "end_offsets": ends}
             else:
                 topics[topic] = {"exists": False, "partitions": 0, "end_offsets": []}
         requests = settings.requests_topic
         lags = {
             group_id: _lag_summary(
-                requests, _lag(settings, clients, metadata, requests, group_id, ends) if requests in existing else None
+                requests, _lag(settings, clients, metadata, requests, group_id, marks) if requests in existing else None
             )
             for group_id in groups
         }

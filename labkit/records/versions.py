@@ -3,7 +3,8 @@
 Each record type has its current version here.
 
 A minor version only adds optional fields, so a reader of ``1.x`` reads every ``1.y`` (it ignores
-fields it does not know and defaults the ones that are missing); a new major version is a
+fields it does not know and defaults the ones that are missing; not inside a result's ``answer``,
+which the task's own model reads strictly: :meth:`labkit.tasks.Task.read`); a new major version is a
 breaking change, and a reader refuses it with a :class:`~labkit.errors.WireFormatError` (a
 processor dead-letters such a request). A request must carry the header; a result without one
 is read as ``1.0`` (results had none before 1.1). Lesson 16 teaches it.

@@ -323,8 +323,9 @@ class ScoreResult(BaseModel):
             raise WireFormatError(f"result record is not valid labkit JSON: {exc.errors()[0]['msg']}") from None
 
     def top(self) -> LabelScore | None:
-        """CLIP's best label (None for other tasks' results and for errors)."""
-        return self.labels[0] if self.labels else None
+        """CLIP's best label, from its answer (None for other tasks' results and for errors)."""
+        labels = (self.answer or {}).get("labels") if self.task == "clip" and self.status == "ok" else None
+        return LabelScore.model_validate(labels[0]) if labels else None
 
 
 def header_dict(headers: Headers | None) -> dict[str, str]:

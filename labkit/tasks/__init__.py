@@ -22,7 +22,8 @@ from .clip import ClipAnswer, ClipTask
 from .ocr import OcrAnswer, OcrTask, TextReader
 
 #: Every task a processor can run, by name (``LABKIT_TASK`` / ``--task``, ``LABKIT_TASKS``). The first one's answer
-#: is the one ``GET /api/images/{id}`` also shows at its top level (there was one task, CLIP, before there were more).
+#: is the one ``GET /api/images/{request_id}`` also shows at its top level (there was one task, CLIP, before there
+#: were more).
 TASKS: dict[str, type[Task]] = {
     ClipTask.name: ClipTask,
     OcrTask.name: OcrTask,

@@ -6,9 +6,9 @@ Routes (all ``GET``; JSON unless said)
     ``/api/history?limit=&before=``         stored requests, newest first; ``before`` = the previous page's ``next``
     ``/api/search?q=&limit=&min_score=``    text → CLIP text embedding → the nearest images (``images``, with
                                             cosine scores over ``min_score``) and the OCR matches (``text``)
-    ``/api/images/{id}/similar``            the images nearest to a stored one, itself left out
-    ``/api/images/{id}/duplicates``         ``exact`` (same bytes) and ``near`` (the same picture re-encoded)
-    ``/api/images/{id}/thumbnail``          the stored 160 px JPEG
+    ``/api/images/{request_id}/similar``    the images nearest to a stored one, itself left out
+    ``/api/images/{request_id}/duplicates`` ``exact`` (same bytes) and ``near`` (the same picture re-encoded)
+    ``/api/images/{request_id}/thumbnail``  the stored 160 px JPEG
 
 The rows come from the sink (``labkit sink``), so an upload appears here once the sink has
 written it, a moment after its results. Each hit names the ``model`` its vector came from; a

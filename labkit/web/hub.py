@@ -210,7 +210,7 @@ class ResultHub:
             )
 
     def status(self, request_id: str) -> dict | None:
-        """What ``GET /api/images/{id}`` answers (:func:`~labkit.web.views.upload_view`), or None (unknown id)."""
+        """``GET /api/images/{request_id}``'s answer (:func:`~labkit.web.views.upload_view`), or None (unknown id)."""
         results = self.results.of(request_id)
         pending = self._pending.get(request_id)
         if not results and pending is None:

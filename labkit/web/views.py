@@ -1,7 +1,7 @@
 """What the HTTP API and the WebSocket show of an upload: each task's result, and the upload's state across its tasks.
 
 One upload is answered by every task it asked for (``clip``, ``ocr``…), each with a result
-record of its own. ``GET /api/images/{id}`` shows all of them in ``tasks`` and keeps the
+record of its own. ``GET /api/images/{request_id}`` shows all of them in ``tasks`` and keeps the
 fields it had before there were several tasks (``labels``, ``timings_ms``…) describing the
 first registered task's result (CLIP's); a WebSocket gets each task's result as one message the
 moment it arrives. Each result comes with ``shown``: what the task says to show of its answer
@@ -97,7 +97,7 @@ def answered(expected: Sequence[str], results: Mapping[str, ScoreResult]) -> boo
 def upload_view(
     request_id: str, expected: Sequence[str], results: Mapping[str, ScoreResult], filename: str | None = None
 ) -> dict:
-    """``GET /api/images/{id}``'s answer: the first task's result at the top level (as before tasks), all in ``tasks``.
+    """``GET /api/images/{request_id}``: the first task's result at the top level (as before tasks), all in ``tasks``.
 
     ``status`` is ``processing`` until every expected task has answered, then ``error`` if all
     of them failed, else ``done`` (a task that failed says so in its own ``tasks`` entry). A

@@ -11,6 +11,14 @@ a :class:`~labkit.ops.chaos.ChaosProxy`). Clients never know which engine answer
 A lesson about what only Apache Kafka does (replication, retention, transactions…) gets its
 cluster from :func:`~labkit.kafka.engines.lesson_cluster.apache_kafka_for`: the lab's own when
 it is one, else one of the lesson's own.
+
+    base            what every engine offers: an address for clients, start, stop, a word on its health
+    tansu           Tansu, the embedded Kafka-protocol broker: one process, records in memory only
+    distribution    where Apache Kafka's jars and a Java to run them come from
+    kraft           one KRaft node: its id, listeners and folders, and the ``server.properties`` it runs with
+    apache          Apache Kafka in KRaft mode as labkit's own child processes, one node to nine
+    control         stop, SIGKILL and start one node of a running cluster from any process (``labkit cluster``)
+    lesson_cluster  an Apache Kafka cluster for a lesson about what only Apache Kafka does
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ async function upload(job) {
       return;
     }
     if (!response.ok) throw new Error(body.detail || response.statusText);
-    expectTasks(card, body.tasks || ["clip"], "processing", "Processing…");   // the tasks that will answer
+    expectTasks(card, body.tasks, "processing", "Processing…");   // the tasks that will answer (the 202 lists them)
     setState(card, "processing", "Processing…");
     card.dataset.requestId = body.request_id;
     card.accepted = {partition: body.partition, offset: body.offset};
@@ -175,7 +175,7 @@ function ms(value) {
 function showResult(result, seen) {
   const card = cards.get(result.request_id);
   if (!card || card.dataset.state === "failed") return;
-  const task = result.task || "clip";
+  const task = result.task;
   const section = taskSection(card, task);
   if (section.dataset.state === "done" || section.dataset.state === "failed") return;   // at-least-once: keep the first
   if (!seen) {
@@ -246,7 +246,7 @@ function restoreHistory() {
     const card = newCard(entry.name, entry.thumb);
     card.dataset.requestId = entry.request_id;
     cards.set(entry.request_id, card);
-    const results = entry.results || (entry.result ? {[entry.result.task || "clip"]: entry.result} : {});
+    const results = entry.results || {};
     const tasks = entry.tasks || Object.keys(results);
     expectTasks(card, tasks.length ? tasks : ["clip"], "processing", "Processing…");
     setState(card, "processing", "Processing…");

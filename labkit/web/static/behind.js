@@ -34,7 +34,7 @@ function showBehind(card, result, seen, title) {
   const known = (value) => (value === null || value === undefined ? "—" : String(value));
   behind.querySelector(".partition").textContent = known(result.partition ?? seen.partition);
   behind.querySelector(".offset").textContent = known(result.offset ?? seen.offset);
-  const block = behindTask(behind, result.task || "clip", title);
+  const block = behindTask(behind, result.task, title);
   block.querySelector(".processor").textContent = result.processor || "—";
   block.querySelector(".batch-size").textContent = result.batch_size ? `${result.batch_size} image(s)` : "—";
   const waterfall = block.querySelector(".waterfall");
