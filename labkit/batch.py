@@ -150,6 +150,9 @@ class BatchScorer:
         self.task = task
         self.settings = settings
         self.processor = processor  # the name each result carries
+        # CPU seconds the calling thread spent inside the task's runs. The model's own worker threads
+        # (ONNX Runtime's, PyTorch's) are not in it: `labkit bench` reads those from the OS.
+        self.run_thread_cpu_s = 0.0
 
     def decode(
         self, messages: list[Message], fetched_ms: Sequence[float] | None = None
@@ -195,9 +198,12 @@ class BatchScorer:
 
     def _run(self, group: list[Decoded], batch: ScoredBatch) -> None:
         """One run of the task; if it fails, each image again alone, so the image that fails it fails alone."""
-        began_ms, t0 = time.time() * 1000, time.perf_counter()
+        began_ms, t0, cpu0 = time.time() * 1000, time.perf_counter(), time.thread_time()
         try:
-            outputs = self.task.run([d.prepared for d in group], [d.request for d in group])
+            try:
+                outputs = self.task.run([d.prepared for d in group], [d.request for d in group])
+            finally:
+                self.run_thread_cpu_s += time.thread_time() - cpu0
             for output in outputs:
                 if not isinstance(output.answer, self.task.answer_model):
                     raise LabkitError(

@@ -115,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="write this file once the group has given the processor partitions (how `labkit up` knows it is ready)",
     )
+    processor.add_argument(
+        "--stats-file",
+        type=Path,
+        default=None,
+        help="rewrite this JSON file with the processor's counts after every batch (how `labkit bench` reads them)",
+    )
     command("web", "run the web app")
     sink = command("sink", "keep the history: a consumer group writing requests, results and embeddings to PostgreSQL")
     sink.add_argument(
@@ -212,7 +218,7 @@ def _cmd_kafka_tool(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_processor(settings: Settings, args: argparse.Namespace) -> int:
     from .processor import Processor
 
-    processor = Processor(settings)
+    processor = Processor(settings, stats_file=args.stats_file)
     on_stop_signal(processor.stop)
 
     def announce() -> None:  # on stdout whatever the log level, and in the ready file `labkit up` waits for

@@ -148,7 +148,10 @@ class Settings(BaseSettings):
         "--processors N` gives each cores/N).",
     )
     max_batch_wait_ms: int = Field(
-        20, ge=0, description="Longest a processor waits to fill a batch before scoring what it has."
+        20,
+        ge=0,
+        description="Longest a busy processor waits to fill a batch before scoring what it has (after a batch of "
+        "one image it waits for none).",
     )
     exactly_once: bool = Field(
         False,

@@ -64,6 +64,30 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
+#: PNG's last chunk (IEND: length 0, type, CRC), and the JPEG markers that start the entropy-coded data and end it.
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_JPEG_SOS, _JPEG_EOI = b"\xff\xda", b"\xff\xd9"
+
+
+def _check_complete(data: bytes, image_format: str) -> None:
+    """Refuse a file cut short (an upload broken off, a partial copy) from its structure alone, without decoding it.
+
+    A JPEG must end its scan with an EOI marker, a PNG with its IEND chunk, and a WebP must hold the
+    bytes its RIFF header counts. A file whole in structure but damaged inside gets past this check;
+    the processor's decode then fails, and the upload gets an error result and a dead letter.
+    """
+    if image_format == "JPEG":
+        whole = data.rfind(_JPEG_EOI) > data.find(_JPEG_SOS) >= 0
+    elif image_format == "PNG":
+        whole = _PNG_END in data[-64:]
+    elif image_format == "WEBP":
+        whole = len(data) >= 8 + int.from_bytes(data[4:8], "little")
+    else:
+        whole = True
+    if not whole:
+        raise BadImage(f"The image is damaged or truncated (it ends before its last part). {ACCEPTED_HINT}")
+
+
 def _to_upright_rgb(image: Image.Image, target_side: int | None = None) -> Image.Image:
     """Decode to RGB: first frame only, EXIF rotation applied, optionally shrunk (JPEG draft mode)."""
     if target_side and image.format == "JPEG":
@@ -81,8 +105,9 @@ def _to_upright_rgb(image: Image.Image, target_side: int | None = None) -> Image
     except (OSError, ValueError, SyntaxError) as exc:
         raise BadImage(f"The image is damaged or truncated ({exc}). {ACCEPTED_HINT}") from None
     if target_side and max(image.size) > target_side:
-        # reducing_gap: shrink by whole factors first (cheap), then resample the rest properly.
-        image.thumbnail((target_side, target_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+        # After draft mode at most a 2× shrink is left. Pillow's filters all widen as they shrink (no aliasing);
+        # bilinear takes 3.7 ms for 960×540 → 640×360 here, bicubic 5.8 ms, and CLIP resamples again anyway.
+        image.thumbnail((target_side, target_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
     return image
 
 
@@ -102,9 +127,12 @@ def load_rgb(data: bytes, max_pixels: int = 80_000_000, draft_side: int | None =
 def prepare_upload(data: bytes, settings: Settings) -> PreparedImage:
     """Check an upload and make it fit one Kafka record (the producer side).
 
-    Small, upright JPEG/PNG/WebP files pass unchanged. Anything larger than
-    ``max_image_side`` or ``max_record_bytes``, rotated by EXIF, animated or a GIF is
-    re-encoded as an upright JPEG (quality 90, lowered until it fits).
+    Small, upright JPEG/PNG/WebP files pass unchanged, and undecoded: their header gives the size
+    and the pixel count, their structure shows they are whole (:func:`_check_complete`), and the
+    processor decodes them once. Anything larger than ``max_image_side`` or ``max_record_bytes``,
+    rotated by EXIF, animated or a GIF is decoded here, at the smallest JPEG draft scale that keeps
+    ``max_image_side`` (1/2, 1/4 or 1/8 of the pixels' work), and re-encoded as an upright JPEG
+    (quality 90, lowered until it fits).
     """
     image = _open(data, settings.max_image_pixels)
     assert image.format is not None  # _open accepts only ACCEPTED_FORMATS
@@ -121,7 +149,7 @@ def prepare_upload(data: bytes, settings: Settings) -> PreparedImage:
         and not animated
         and image.format != "GIF"
     ):
-        _to_upright_rgb(image)  # a full decode (a few ms): a truncated file gets its 4xx here, not later
+        _check_complete(data, image.format)  # no decode: the processor decodes it, once
         return PreparedImage(data, ACCEPTED_FORMATS[image.format], width, height, len(data), False)
 
     rgb = _to_upright_rgb(image, settings.max_image_side)

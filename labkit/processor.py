@@ -6,7 +6,8 @@ offsets; the processors of one task share its partitions. The task (``labkit.tas
 only part that knows the model. The loop, and why each step is where it is:
 
 1. **poll** a micro-batch: whatever is waiting, up to ``max_batch_size`` records, waiting at
-   most ``max_batch_wait_ms`` for more (big batches use the CPU better; waiting adds latency);
+   most ``max_batch_wait_ms`` for more while busy (big batches use the CPU better; waiting adds
+   latency, so a processor whose last batch held one image takes what is there and goes);
 2. **decode** each one, on a second thread while the previous batch is being scored; a
    record meant for other tasks only (its ``labkit-tasks`` header) is skipped undecoded; a
    record that cannot be parsed or decoded goes to the dead-letter topic (with the error, its
@@ -45,13 +46,14 @@ import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
-from ._process import crash_at_failpoint, parse_failpoint
+from ._process import crash_at_failpoint, name_os_thread, parse_failpoint, write_json_atomically
 from .batch import BatchScorer, Decoded, Rejected, ScoredBatch, Skipped
 from .config import Settings
 from .errors import LabkitError
@@ -68,6 +70,9 @@ __all__ = ["Processor", "ProcessorStats", "ResultsNotAcknowledged"]
 
 log = logging.getLogger(__name__)
 
+#: The OS name of the thread that decodes the next batch while this one is scored.
+DECODE_THREAD = "labkit-decode"
+
 
 @dataclass
 class ProcessorStats:
@@ -77,6 +82,8 @@ class ProcessorStats:
     scored: int = 0  # images the task ran on, results committed
     dead_lettered: int = 0
     skipped: int = 0  # records meant for other tasks only, committed past without decoding them
+    # CPU seconds this loop's thread spent inside the task's runs (the model's worker threads are the OS's to count)
+    run_thread_cpu_s: float = 0.0
 
 
 class Processor:
@@ -89,11 +96,19 @@ class Processor:
     signal handler).
     """
 
-    def __init__(self, settings: Settings, model: Any = None, name: str | None = None, task: Task | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        model: Any = None,
+        name: str | None = None,
+        task: Task | None = None,
+        stats_file: Path | None = None,
+    ):
         self.task = task or build_task(settings, model)
         self.settings = settings if settings.task == self.task.name else settings.for_task(self.task.name)
         self.name = name or f"processor-{socket.gethostname()}-{os.getpid()}"
         self.stats = ProcessorStats()
+        self.stats_file = stats_file  # rewritten with the stats after every batch (``labkit bench`` reads it)
         self.ready = threading.Event()  # set once the group has given us our partitions
         self.assignment: list[int] = []
         self._stop = threading.Event()
@@ -102,6 +117,7 @@ class Processor:
         self._transactions: TransactionalProducer | None = None  # set by run() with LABKIT_EXACTLY_ONCE
         self._work: BatchScorer | None = None  # set by run()
         self._pending: tuple[list[Message], Future] | None = None  # polled, decoding, not yet scored
+        self._last_batch = 0  # records in the last batch polled: more than one means "busy, wait for batch-mates"
         self._revoke_failed: ResultsNotAcknowledged | None = None  # from _on_revoke, for the loop to rewind
         self._thread: threading.Thread | None = None  # set by start_in_thread()
         self.error: BaseException | None = None  # what ended a background loop, if anything
@@ -179,7 +195,10 @@ class Processor:
             task.model_id,
             task.backend,
         )
-        decoder = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-decode")
+        # Named for the OS too, so `top -H` (and `labkit bench`'s CPU budget) can tell decoding from inference.
+        decoder = ThreadPoolExecutor(
+            1, thread_name_prefix=f"{self.name}-decode", initializer=name_os_thread, initargs=(DECODE_THREAD,)
+        )
         try:
             while not self._stop.is_set():
                 # Block for new records only when nothing is waiting to be scored.
@@ -270,13 +289,17 @@ class Processor:
     def _next_batch(self, consumer, block: bool = True) -> tuple[list[Message], list[float]]:
         """Up to ``max_batch_size`` records, with when each was handed over.
 
-        The first within 0.5 s (or none if not ``block``), then whatever else arrives within
-        ``max_batch_wait_ms``. When each was handed over is in ms since the epoch: a result's
-        ``queued`` ends there and its ``batch_wait`` begins.
+        The first within 0.5 s (or none if not ``block``), then whatever else is already fetched, and,
+        when the last batch held more than one record, whatever else arrives within ``max_batch_wait_ms``.
+        A lone image (real-time use) thus never waits for batch-mates that are not coming: that wait
+        was 20 ms of every such image's latency (``labkit bench``, section c), while under load the
+        batches fill anyway. When each was handed over is in ms since the epoch: a result's ``queued``
+        ends there and its ``batch_wait`` begins.
         """
         good: list[Message] = []
         fetched_ms: list[float] = []
         timeout = 0.5 if block else 0
+        wait_s = self.settings.max_batch_wait_ms / 1000 if self._last_batch > 1 else 0.0
         deadline = None
         while len(good) < self.settings.max_batch_size:
             message = consumer.poll(timeout)  # one at a time, so each record gets its own fetch time
@@ -290,8 +313,10 @@ class Processor:
                 good.append(message)
                 fetched_ms.append(time.time() * 1000)
             if deadline is None:
-                deadline = time.monotonic() + self.settings.max_batch_wait_ms / 1000
+                deadline = time.monotonic() + wait_s
             timeout = max(deadline - time.monotonic(), 0)
+        if good:
+            self._last_batch = len(good)
         return good, fetched_ms
 
     def _finish_pending(self) -> None:
@@ -317,9 +342,7 @@ class Processor:
         checkpoint.wait_until_acknowledged()  # raises ResultsNotAcknowledged: nothing committed, batch redone
         self._maybe_crash("before-commit")
         if checkpoint.commit(self._consumer):
-            self.stats.batches += 1
-            self.stats.scored += scored.size
-            self.stats.skipped += len(scored.skipped)
+            self._count(scored)
 
     def _process_in_transaction(self, batch: list[Message], scored: ScoredBatch) -> None:
         """Exactly-once: the batch's results, dead letters and offsets in one transaction (module docstring)."""
@@ -330,9 +353,18 @@ class Processor:
         self._transactions.flush(self._delivery_timeout_s)  # written to the log, invisible until the commit
         self._maybe_crash("before-commit")
         transaction.commit(self._consumer)  # raises ResultsNotAcknowledged once aborted: the batch is redone
-        self.stats.batches += 1
-        self.stats.scored += scored.size
-        self.stats.skipped += len(scored.skipped)
+        self._count(scored)
+
+    def _count(self, scored: ScoredBatch) -> None:
+        """Count a committed batch (and publish the counts to :attr:`stats_file`, when there is one)."""
+        assert self._work is not None  # set by run()
+        stats = self.stats
+        stats.batches += 1
+        stats.scored += scored.size
+        stats.skipped += len(scored.skipped)
+        stats.run_thread_cpu_s = self._work.run_thread_cpu_s
+        if self.stats_file is not None:
+            write_json_atomically(self.stats_file, asdict(stats))
 
     def _maybe_crash(self, step: str) -> None:
         """SIGKILL this whole process if ``LABKIT_FAILPOINT`` names ``step`` of the batch now in hand."""

@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+from labkit.bench.cpu_budget import PARTS
+
 
 def test_quick_bench_measures_every_section(tmp_path, photos):
     photo_dir = photos[0].parent
@@ -78,6 +80,23 @@ def test_quick_bench_measures_every_section(tmp_path, photos):
     assert search["hnsw200_recall"] >= search["hnsw100_recall"] - 0.05
     assert search["hnsw_build_s"] > 0 and search["hnsw_index_mb"] > 0
     assert "j. vector search" in result.stdout
+    # m: the CPU budget of every saturated run, every part read from the OS (10 ms ticks: only the big parts are
+    # sure to be above zero in a 16-upload run).
+    budget = {row["run"]: row for row in report["cpu_budget"]}
+    assert list(budget) == [
+        "b. 224px",
+        "b. 1080p",
+        "b. 12MP",
+        "f. 224px, two processors",
+        "h. OCR text",
+        "h. OCR 224px",
+    ]
+    for run, row in budget.items():
+        assert set(PARTS) <= set(row) and all(row[part] >= 0 for part in PARTS), run
+        assert row["total"] == pytest.approx(sum(row[part] for part in PARTS), abs=0.05), run
+        assert row["processor: inference"] > 0 and row["web app"] > 0 and row["load generator"] > 0, run
+    assert budget["b. 12MP"]["web app"] > budget["b. 224px"]["web app"]  # a 12 MP photo is shrunk by the web app
+    assert "m. CPU budget" in result.stdout
     # l: exactly-once's cost, on Apache Kafka only (the lab's Tansu cannot keep the promise).
     if os.environ.get("LABKIT_ENGINE", "tansu") == "kafka":
         once = report["exactly_once"]

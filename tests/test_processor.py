@@ -6,10 +6,12 @@ Results out, offsets committed, bad records dead-lettered, partitions shared.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from confluent_kafka import Producer
 
 from labkit.kafka.admin import describe_topics, read_topic
+from labkit.processor import DECODE_THREAD
 from labkit.records.wire import header_dict
 from labkit.request_sender import RequestSender
 from labkit.results_listener import ResultsListener
@@ -53,6 +55,20 @@ def test_images_in_results_out_offsets_committed(settings, start_processor, phot
     # Committed offsets cover all 12 requests (committed after the results were acknowledged).
     assert _wait_for(lambda: sum(r.committed or 0 for r in describe_topics(settings, [settings.requests_topic])) == 12)
     assert _wait_for(lambda: runner.stats.scored == 12) and runner.error is None  # counted after the commit
+    # What `labkit bench`'s CPU budget reads: the loop thread's CPU time inside the task's runs, and the decode
+    # thread by its OS name.
+    assert runner.stats.run_thread_cpu_s > 0
+    assert DECODE_THREAD in _os_thread_names()
+
+
+def _os_thread_names() -> set[str]:
+    names = set()
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            names.add((task / "comm").read_text().strip())
+        except OSError:  # a thread that ended since the listing
+            pass
+    return names
 
 
 def test_malformed_records_go_to_the_dead_letter_topic_and_the_processor_keeps_going(settings, start_processor, photos):

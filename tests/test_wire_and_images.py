@@ -123,7 +123,20 @@ def test_non_images_are_refused_with_a_hint(settings, data, reason):
     assert "JPEG, PNG, WebP or GIF" in str(error.value)
 
 
-def test_truncated_jpeg_is_refused(settings, photos):
-    data = photos[4].read_bytes()
-    with pytest.raises(BadImage, match="damaged or truncated"):
-        prepare_upload(data[: len(data) // 2], settings)
+@pytest.mark.parametrize("image_format", ["JPEG", "PNG", "WEBP"])
+def test_an_upload_cut_short_is_refused_without_decoding_it(settings, photos, image_format):
+    buffer = io.BytesIO()
+    Image.open(photos[4]).save(buffer, image_format)
+    data = buffer.getvalue()
+    assert prepare_upload(data, settings).data == data  # whole: passed on as it came
+    for cut in (len(data) // 2, len(data) - 3):  # (Pillow's WebP reader already refuses it as it opens the file)
+        with pytest.raises(BadImage, match="damaged or truncated|not an image labkit can read"):
+            prepare_upload(data[:cut], settings)
+
+
+def test_a_small_upload_is_not_decoded_by_the_web_tier(settings, photos, monkeypatch):
+    """The processor decodes it, once: a JPEG damaged inside but whole in structure gets through to it."""
+    data = bytearray(photos[4].read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("the web tier decoded a small upload"))
+    assert prepare_upload(bytes(data), settings).data == bytes(data)

@@ -17,9 +17,12 @@ Sections (see README "Benchmark"):
   j. vector search over 100k and 1M synthetic 512-d vectors: exact vs pgvector HNSW, p50/p99 and recall@10;
   k. on Apache Kafka with three or more brokers (--engine kafka --brokers 3): the failover time, from a
      broker's SIGKILL (and from its clean shutdown) to the first acknowledged produce to a partition it led;
-  l. on Apache Kafka: exactly-once (LABKIT_EXACTLY_ONCE, a transaction per batch) against (b)'s at-least-once run.
+  l. on Apache Kafka: exactly-once (LABKIT_EXACTLY_ONCE, a transaction per batch) against (b)'s at-least-once run;
+  m. the CPU budget of every saturated run (b, f, h, l): milliseconds of CPU per image of each process — load
+     generator, web app, broker, the processor's decode / inference / Kafka client / loop, sink, database —
+     read from the OS (:mod:`.cpu_budget`).
 Everything runs on this machine: one broker (of the engine --engine names) and web app for the run, and real processor
-processes, started afresh for each measurement (:mod:`.pipeline`).
+processes, started afresh for each measurement, beside a history sink (:mod:`.pipeline`).
 PyTorch is imported only by the functions that measure it (:func:`run_bench`, the tower and
 text-tower sections), so ``labkit load`` and the notebooks that use :mod:`.batching` or
 :mod:`.load` never pay for it.
@@ -81,6 +84,12 @@ def _summary(result: LoadResult) -> dict:
         "p95_ms": round(result.percentile(95), 1),
         "p99_ms": round(result.percentile(99), 1),
     }
+
+
+def _budget(run: str, result: LoadResult) -> dict:
+    """(m): one saturated run's CPU milliseconds per image, part by part, and its throughput."""
+    assert result.cpu_ms is not None  # every run of the bench's pipeline is measured
+    return {"run": run, "img_per_s": round(result.img_per_s, 2), **result.cpu_ms}
 
 
 def _memory_row(pipe: Processors, images: list[bytes], uploads: int, options: BenchOptions) -> dict:
@@ -195,7 +204,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict:
 
     # One broker and web app for the run; each measurement starts, then stops, the processors it
     # measures, so only they are in the group while it runs.
-    report["pipeline"], report["batch_curve"] = [], []
+    report["pipeline"], report["batch_curve"], report["cpu_budget"] = [], [], []
     rss: dict[str, dict] = {}
     with BenchPipeline(settings) as pipeline:
         # (d) the batch-versus-real-time curve.
@@ -228,12 +237,14 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict:
                         "ratio_to_raw": float(f"{result.img_per_s / raw[(best, batch)]:.3g}"),
                     }
                     report["pipeline"].append(row)
+                    report["cpu_budget"].append(_budget(f"b. {name}", result))
 
         # (f) two processors in the group (one is (b)'s 224 px run above). Last: on the lab's broker
         # (Tansu), once two members had left a group one after the other, the next one never got partitions.
         with pipeline.processors(best, batch, count=2) as pipe:
             pipe.load(images["224px"], 8, 4, "warm-up")
             two = pipe.load(images["224px"], options.uploads, options.concurrency, "f. two processors")
+            report["cpu_budget"].append(_budget("f. 224px, two processors", two))
 
         # (h) one OCR processor, in its own group, on the same images as OCR alone.
         if ocr_sets:
@@ -242,6 +253,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict:
                 for row in report["ocr"]:
                     uploads = max(options.uploads // 5, 2 * options.ocr_images)
                     result = pipe.load(ocr_sets[row["images"]], uploads, options.concurrency, f"h. OCR {row['images']}")
+                    report["cpu_budget"].append(_budget(f"h. OCR {row['images']}", result))
                     alone = row.pop("img_per_s")  # the row's img_per_s is the pipeline's from here on
                     ratio = float(f"{result.img_per_s / alone:.3g}")
                     row.update(alone_img_per_s=alone, **_summary(result), ratio_to_alone=ratio)
@@ -260,6 +272,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict:
             with pipeline.processors(best, batch, exactly_once=True) as pipe:
                 pipe.load(images["224px"], min(8, options.uploads), 4, "warm-up")
                 once = pipe.load(images["224px"], options.uploads, options.concurrency, "l. exactly-once")
+                report["cpu_budget"].append(_budget("l. 224px, exactly-once", once))
             at_least_once = report["pipeline"][0]["img_per_s"]
             report["exactly_once"] = {
                 **_summary(once),

@@ -50,6 +50,7 @@ class LoadResult:
     accepted: list[str] = field(default_factory=list)  # the request id of every 202
     lost: list[str] = field(default_factory=list)  # accepted request ids with no result within the timeout
     failed: list[str] = field(default_factory=list)  # accepted request ids whose result was an error
+    cpu_ms: dict[str, float] | None = None  # CPU ms per image of each part of the pipeline (labkit bench)
 
     @property
     def img_per_s(self) -> float:

@@ -1,19 +1,25 @@
-"""The bench's pipeline: one broker and one web app for the whole run.
+"""The bench's pipeline: one broker, web app and history sink for the whole run.
 
 Processors are swapped in and out per measurement. Each measurement starts the processors it
 needs (task, backend, batch limit, how many), loads the pipeline with uploads that name that
 task alone, and stops them before the next starts, so exactly the processors being measured are
 in the task's group while it runs and no other task is waited for. A task's processors share its
 consumer group: a stopped processor commits what it finished and leaves, and the next set
-carries on from there, as a restarted processor would. Keeping the broker and web app between
+carries on from there, as a restarted processor would. Keeping the broker, web app and sink between
 measurements saves their start-up, not any work that is measured.
+
+The sink writes to an embedded PostgreSQL in a throw-away folder, as ``labkit up`` runs it: its CPU,
+and its database's, is part of what each image costs (:mod:`.cpu_budget`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 from tqdm.auto import tqdm
 
@@ -22,6 +28,7 @@ from ..config import Settings
 from ..errors import LabkitError
 from ..kafka.engines import private_broker
 from ..ops.stack import Stack
+from . import cpu_budget
 from .load import LoadResult, rss_mb, run_load
 
 
@@ -40,11 +47,17 @@ def processor_threads(settings: Settings, processors: int) -> int:
 class Processors:
     """A set of running processors of the bench's pipeline, and the load that measures them."""
 
-    def __init__(self, stack: Stack, url: str, task: str = "clip"):
-        self.stack, self.url, self.task = stack, url, task
+    def __init__(self, stack: Stack, base: Stack, url: str, task: str = "clip"):
+        self.stack, self.base, self.url, self.task = stack, base, url, task
 
     def load(self, images: list[bytes], uploads: int, concurrency: int, label: str) -> LoadResult:
-        """``uploads`` uploads for this task alone from ``concurrency`` clients; each must come back done."""
+        """``uploads`` uploads for this task alone from ``concurrency`` clients; each must come back done.
+
+        The result's ``cpu_ms`` says what each image cost every part of the pipeline (:mod:`.cpu_budget`),
+        counted until the processors have committed and the sink has written the run.
+        """
+        committed = cpu_budget.scored(self.stack)
+        before = cpu_budget.read_cpu(self.base, self.stack)
         with tqdm(total=uploads, desc=label, unit="img", leave=False) as bar:
             result = run_load(self.url, images, uploads, concurrency, progress=bar, tasks=(self.task,))
         if result.lost or result.failed:  # a fast run that dropped work must not look like a fast run
@@ -52,6 +65,8 @@ class Processors:
                 f"{label}: {len(result.lost)} upload(s) got no result and {len(result.failed)} failed; "
                 "the pipeline is broken, so its timings mean nothing. Look at the stack's log above."
             )
+        cpu_budget.wait_until_settled(self.base, self.stack, committed + uploads)
+        result.cpu_ms = cpu_budget.per_image_ms(before, cpu_budget.read_cpu(self.base, self.stack), uploads)
         return result
 
     def rss_mb(self, field: str) -> float:
@@ -60,15 +75,19 @@ class Processors:
 
 
 class BenchPipeline:
-    """A broker of its own (of --engine's engine), topics and the web app; :meth:`processors` adds processors."""
+    """A broker of its own (of --engine's engine), topics, the web app and the sink; :meth:`processors` adds some."""
 
     def __init__(self, settings: Settings):
-        self._cleanup = ExitStack()  # the broker's throw-away data folder, removed on exit
+        self._cleanup = ExitStack()  # the broker's and the history's throw-away folders, removed on exit
         broker = self._cleanup.enter_context(private_broker(settings))  # --engine's engine, on ports of its own
-        own = {**broker, "web_port": free_port(), "web_host": "127.0.0.1"}
+        history = Path(tempfile.mkdtemp(prefix="labkit-bench-history-"))
+        self._cleanup.callback(shutil.rmtree, history, ignore_errors=True)
+        # Never the user's history (LABKIT_DATABASE_URL): an embedded server of the run's own, stopped before it goes.
+        self._cleanup.callback(_stop_embedded, history)
+        own = {**broker, "web_port": free_port(), "web_host": "127.0.0.1", "history_dir": history, "database_url": None}
         tasks = ",".join(dict.fromkeys(("clip", *settings.enabled_tasks)))  # what uploads here may name
         self.settings = settings.model_copy(update={**own, "tasks": tasks})
-        self.base = Stack(self.settings, web=True, processors=0, echo=False)
+        self.base = Stack(self.settings, web=True, processors=0, echo=False, sink=True)
 
     def __enter__(self) -> "BenchPipeline":
         self.base.start()
@@ -91,6 +110,13 @@ class BenchPipeline:
         settings = self.settings.model_copy(update=update)
         stack = Stack(settings, web=False, processors={task: count}, echo=False).start()  # uses our broker
         try:
-            yield Processors(stack, f"http://127.0.0.1:{self.settings.web_port}", task)
+            yield Processors(stack, self.base, f"http://127.0.0.1:{self.settings.web_port}", task)
         finally:
             stack.stop()
+
+
+def _stop_embedded(history: Path) -> None:
+    """Stop the run's embedded PostgreSQL (its keeper would, a moment after the sink exits) before its folder goes."""
+    from ..history.embedded import stop_postgres
+
+    stop_postgres(history / "postgres")

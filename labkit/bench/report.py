@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .cpu_budget import PARTS
+
 
 def _table(title: str, rows: list[dict], columns: list[str]) -> None:
     print(f"\n{title}")
@@ -104,6 +106,16 @@ def print_report(report: dict) -> None:
             "transaction (ratio = vs at-least-once, this run)",
             [report["exactly_once"]],
             ["img_per_s", "at_least_once_img_per_s", "ratio", "p50_ms", "p99_ms"],
+        )
+
+    if report.get("cpu_budget"):
+        short = dict(zip(PARTS, ("loadgen", "web", "broker", "decode", "infer", "kafka", "loop", "sink", "db")))
+        rows = [{short.get(k, k): v for k, v in row.items()} for row in report["cpu_budget"]]
+        _table(
+            "m. CPU budget: ms of CPU per image, read from the OS (infer = the model's threads and the loop's time "
+            "in its runs; kafka = the processor's librdkafka threads; db = the sink's PostgreSQL)",
+            rows,
+            ["run", "img_per_s", *short.values(), "total"],
         )
 
 

@@ -167,7 +167,7 @@ class Stack:
             for i in range(count):
                 name = processor_name(task, i)
                 ready = self._ready_dir() / f"{name}.ready"
-                command = _labkit("processor", "--ready-file", str(ready))
+                command = _labkit("processor", "--ready-file", str(ready), "--stats-file", str(self.stats_file(name)))
                 starting.append(
                     self._spawn(name, command, {"LABKIT_INFERENCE_THREADS": str(threads)}, ready, task=task)
                 )
@@ -220,6 +220,10 @@ class Stack:
         from ..history.database import redacted
 
         return redacted(self.settings.database_url.get_secret_value())
+
+    def stats_file(self, processor: str) -> Path:
+        """Where the processor called ``processor`` keeps its counts (:class:`~labkit.processor.ProcessorStats`)."""
+        return self._ready_dir() / f"{processor}.stats.json"
 
     def _ready_dir(self) -> Path:
         """A private folder for the children's ready files, removed with the stack."""

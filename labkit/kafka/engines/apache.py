@@ -320,6 +320,9 @@ class ApacheKafka(Broker):
             child.start()
         self.wait_until_serving([node_id], timeout)
 
+    def pids(self) -> list[int]:
+        return [pid for node_id in sorted(self.children) if (pid := self.node_pid(node_id)) is not None]
+
     def node_pid(self, node_id: int) -> int | None:
         """The pid of node ``node_id``'s process while it runs, else None."""
         child = self._child(node_id)

@@ -40,6 +40,10 @@ class Broker(ABC):
     def failure(self) -> str | None:
         """Why the cluster can no longer serve (say, its only process exited), or None while it can."""
 
+    @abstractmethod
+    def pids(self) -> list[int]:
+        """The OS processes serving clients now, one per node (where ``labkit bench`` reads the broker's CPU time)."""
+
     def supervised_children(self) -> list[Child]:
         """The processes a supervisor should restart when they die (Apache Kafka's nodes; none for Tansu)."""
         return []

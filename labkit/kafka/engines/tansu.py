@@ -122,6 +122,9 @@ class TansuBroker(Broker):
         """
         stop_process(self.process, timeout)
 
+    def pids(self) -> list[int]:
+        return [self.process.pid] if self.process is not None and self.process.poll() is None else []
+
     def failure(self) -> str | None:
         from ..._process import describe_exit
 
