@@ -449,7 +449,10 @@ def test_the_history_lists_uploads_with_thumbnails_and_search_and_find_similar_w
         expect(hits.nth(n).locator("img")).to_have_js_property("complete", True, timeout=10_000)
     widths = hits.locator("img").evaluate_all("images => images.map(i => i.naturalWidth)")
     assert all(0 < width <= 160 for width in widths), widths  # real thumbnails, from the history
-    assert all(text.strip() for text in hits.locator(".hit-label").all_inner_texts())  # each with its top label
+    assert sorted(hits.locator(".hit-label").all_inner_texts()) == [photos[60].name, photos[61].name]
+    clip = hits.locator('.hit-task[data-task="clip"]')  # each with CLIP's result, as the task sums it up
+    expect(clip).to_have_count(2, timeout=20_000)
+    assert all(re.match(r"CLIP labels: \S.* \d+%", line) for line in clip.all_inner_texts()), clip.all_inner_texts()
 
     page.locator("#query").focus()  # keyboard only from here: type, Enter, Tab to "Find similar", Enter
     page.keyboard.type("a photo of a mushroom")

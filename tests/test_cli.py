@@ -19,8 +19,8 @@ from labkit._net import free_port, free_ports
 from labkit._process import die_with_parent
 from labkit.config import Settings
 from labkit.kafka.admin import read_topic
+from labkit.ops.local_processes import local_processors
 from labkit.ops.stack import ensure_pipeline
-from labkit.ops.supervisor import local_processors
 from labkit.records.wire import ScoreResult
 from labkit.samples import sample_photos
 

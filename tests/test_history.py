@@ -6,7 +6,6 @@ search finds by vector (one model at a time), by OCR words and by content.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -16,6 +15,7 @@ import numpy as np
 import psycopg
 import pytest
 from confluent_kafka import TopicPartition
+from psycopg.rows import dict_row
 
 from labkit.errors import WireFormatError
 from labkit.history import (
@@ -46,13 +46,29 @@ def _unit(vector) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
-def _rows(database: Database) -> list[tuple]:
-    """Every row of the active index version, as comparable values (the embedding as text)."""
+def _named(connection, query: str, params: tuple = ()) -> list[dict]:
+    """The rows of ``query``, each a dict by column name (psycopg's ``dict_row``, as ``labkit.history`` reads rows)."""
+    return connection.cursor(row_factory=dict_row).execute(query, params).fetchall()
+
+
+def _rows(database: Database) -> list[dict]:
+    """Every row of the active index version, by column name, as comparable values (the embedding as text)."""
     with database.connect() as connection:
-        return connection.execute(
-            "SELECT request_id, sent_at, filename, size_bytes, width, height, content_sha256, thumbnail, "
-            "results, top_label, ocr_text, embedding::text, embedding_model FROM images ORDER BY request_id"
-        ).fetchall()
+        return _named(
+            connection,
+            "SELECT request_id, sent_at, filename, size_bytes, width, height, content_sha256, thumbnail, results, "
+            "top_label, ocr_text, embedding::text AS embedding, embedding_model FROM images ORDER BY request_id",
+        )
+
+
+def _without_vector(row: dict) -> dict:
+    """A row's request and results, without its embedding and the model that made it."""
+    return {column: value for column, value in row.items() if column not in ("embedding", "embedding_model")}
+
+
+def _states(connection) -> dict[int, str]:
+    """Each index version's state, by version."""
+    return {row["version"]: row["state"] for row in _named(connection, "SELECT version, state FROM labkit_index")}
 
 
 def _request(photo, request_id: str, sent_at_ms: int) -> ImageRequest:
@@ -118,11 +134,11 @@ def test_the_schema_is_migrated_once_and_an_index_version_is_active(history_sett
         again = open_database(history_settings)  # a second process starting: nothing to do
     with again.connect() as connection:
         assert schema_version(connection) == len(MIGRATIONS) == 2
-        assert connection.execute("SELECT count(*) FROM labkit_schema").fetchone()[0] == 2
-        assert connection.execute("SELECT version, state, embedding_model FROM labkit_index").fetchall() == [
-            (1, "active", None)  # no embedding yet: the first one written decides the version's model
+        assert _named(connection, "SELECT count(*) AS applied FROM labkit_schema") == [{"applied": 2}]
+        assert _named(connection, "SELECT version, state, embedding_model FROM labkit_index") == [
+            {"version": 1, "state": "active", "embedding_model": None}  # the first embedding written decides it
         ]
-        assert connection.execute("SELECT count(*) FROM images").fetchone()[0] == 0
+        assert _named(connection, "SELECT count(*) AS stored FROM images") == [{"stored": 0}]
     # A database made before migration 2 (the index's embedding model) gets it when next opened, its index kept.
     with again.transaction() as connection:
         connection.execute("ALTER TABLE labkit_index DROP COLUMN embedding_model")
@@ -131,8 +147,8 @@ def test_the_schema_is_migrated_once_and_an_index_version_is_active(history_sett
         upgraded = open_database(history_settings)
     with upgraded.connect() as connection:
         assert schema_version(connection) == 2
-        assert connection.execute("SELECT version, state, embedding_model FROM labkit_index").fetchall() == [
-            (1, "active", None)
+        assert _named(connection, "SELECT version, state, embedding_model FROM labkit_index") == [
+            {"version": 1, "state": "active", "embedding_model": None}
         ]
     assert first.has_vector == ("?host=" in history_settings.database_url.get_secret_value())  # embedded: a socket
     warned = [r.getMessage() for r in caplog.records if "no pgvector" in r.getMessage()]
@@ -143,7 +159,7 @@ def test_an_embedded_postgresql_this_process_lets_go_of_stops_and_its_folder_can
     # labkit bench deletes its throw-away history folder; a server still running there would outlive the process.
     own = settings.model_copy(update={"database_url": None, "history_dir": tmp_path})
     with open_database(own).connect() as connection:
-        assert connection.execute("SELECT 1").fetchone() == (1,)
+        assert _named(connection, "SELECT 1 AS answered") == [{"answered": 1}]
     pid = int((tmp_path / "postgres" / "postmaster.pid").read_text().split()[0])
     release_embedded(tmp_path)
     assert not (tmp_path / "postgres" / "postmaster.pid").exists()
@@ -191,15 +207,17 @@ def test_the_sink_writes_one_row_per_request_whatever_order_the_streams_arrive_i
         sink.close()
     assert sink.stats.written == len(records) and sink.stats.unreadable == 0
 
-    rows = {row[0]: row for row in _rows(database)}
+    rows = {row["request_id"]: row for row in _rows(database)}
     assert set(rows) == {cat.request_id, dog.request_id}
     kept_cat = rows[cat.request_id]
-    assert kept_cat[2] == photos[0].name and kept_cat[3] == len(cat.image)  # from the request
-    assert max(thumbnail_size(kept_cat[7])) == 160 and kept_cat[6] == request_row(cat).content_sha256
-    results = kept_cat[8]
+    assert kept_cat["filename"] == photos[0].name and kept_cat["size_bytes"] == len(cat.image)  # from the request
+    assert max(thumbnail_size(kept_cat["thumbnail"])) == 160
+    assert kept_cat["content_sha256"] == request_row(cat).content_sha256
+    results = kept_cat["results"]
     assert results["clip"]["labels"][0]["label"] == "cat" and results["clip"]["processor"] == "p-1"
-    assert results["ocr"]["status"] == "ok" and kept_cat[9] == "cat" and kept_cat[10] == "INVOICE 42\nPaid"
-    assert kept_cat[12] == rows[dog.request_id][12] == "test-model"
+    assert results["ocr"]["status"] == "ok" and kept_cat["top_label"] == "cat"
+    assert kept_cat["ocr_text"] == "INVOICE 42\nPaid"
+    assert kept_cat["embedding_model"] == rows[dog.request_id]["embedding_model"] == "test-model"
 
     # Committed past everything: the group's offsets are at the end of each topic it reads.
     for topic in (settings.requests_topic, settings.results_topic, settings.embeddings_topic):
@@ -237,7 +255,7 @@ def test_offsets_are_committed_only_after_the_database_has_the_rows(history_sett
         sink.drain()
     finally:
         sink.close()
-    assert [row[0] for row in _rows(database)] == [request.request_id]
+    assert [row["request_id"] for row in _rows(database)] == [request.request_id]
     assert sum(row.lag or 0 for row in describe_topics(settings, [settings.requests_topic], sink.group_id)) == 0
 
 
@@ -323,15 +341,15 @@ def test_the_clip_processor_publishes_each_images_embedding_and_the_sink_keeps_i
     sink = Sink(settings, database)
     try:
         deadline = time.monotonic() + 60
-        while len([r for r in _rows(database) if r[12] and r[8].get("clip")]) < 3:
+        while len([row for row in _rows(database) if row["embedding_model"] and row["results"].get("clip")]) < 3:
             assert time.monotonic() < deadline, "the sink did not get all three embeddings and results"
             sink.step()
     finally:
         sink.close()
-    rows = {row[0]: row for row in _rows(database)}
+    rows = {row["request_id"]: row for row in _rows(database)}
     model = processor.task.model_id
-    assert all(rows[i][12] == model for i in ids)
-    assert rows[ids[0]][9] == json.loads(json.dumps(rows[ids[0]][8]))["clip"]["labels"][0]["label"]
+    assert all(rows[i]["embedding_model"] == model for i in ids)
+    assert rows[ids[0]]["top_label"] == rows[ids[0]]["results"]["clip"]["labels"][0]["label"]
     copies = duplicates(database, ids[0])
     assert copies.exact == [ids[2]]  # the same photo sent twice
     assert similar(database, ids[0], limit=1)[0].request_id == ids[2]  # and its vector is the nearest
@@ -367,8 +385,7 @@ def test_a_rebuild_replays_kafka_into_a_new_index_version_and_switches_to_it(emb
         assert rebuild(settings, database, idle_s=1.0) == 2
         assert _rows(database) == before  # the same rows, replayed from Kafka
         with database.connect() as connection:
-            states = connection.execute("SELECT version, state FROM labkit_index ORDER BY version").fetchall()
-        assert states == [(1, "retired"), (2, "active")]
+            assert _states(connection) == {1: "retired", 2: "active"}
 
         _produce(settings, _sink_records(settings, photos, 1, first=10))  # the live sink now writes to version 2
         sink.drain(ends=sink.end_offsets())  # up to the new record: it may be rejoining after the rebuild's pause
@@ -385,13 +402,12 @@ def test_a_rebuild_replays_kafka_into_a_new_index_version_and_switches_to_it(emb
         _produce(settings, _sink_records(settings, photos, 1, first=11))  # the refused version 3 takes no writes
         sink.drain()
         with database.connect() as connection:
-            states = connection.execute("SELECT version, state FROM labkit_index ORDER BY version").fetchall()
-            assert connection.execute("SELECT count(*) FROM images_v3").fetchone()[0] == 5
-        assert states == [(1, "retired"), (2, "active"), (3, "retired")]
+            assert _states(connection) == {1: "retired", 2: "active", 3: "retired"}
+            assert _named(connection, "SELECT count(*) AS stored FROM images_v3") == [{"stored": 5}]
         assert rebuild(settings, database, idle_s=1.0, allow_missing=True) == 4
-        assert sorted(row[0] for row in _rows(database)) == sorted(row[0] for row in kept if row[0] != "gone") + [
-            f"{11:030x}ff"
-        ]
+        assert sorted(row["request_id"] for row in _rows(database)) == sorted(
+            row["request_id"] for row in kept if row["request_id"] != "gone"
+        ) + [f"{11:030x}ff"]
     finally:
         sink.close()
 
@@ -411,32 +427,34 @@ def test_after_a_model_change_reembedding_fills_a_new_index_version_with_the_new
     sink = Sink(settings, database)
     try:
         sink.drain()
-        before = {row[0]: row for row in _rows(database)}
+        before = {row["request_id"]: row for row in _rows(database)}
         assert indexed_model(database) == "m" and all(
-            row[12] == "m" for row in before.values() if row[0] != ocr_only.request_id
+            row["embedding_model"] == "m" for row in before.values() if row["request_id"] != ocr_only.request_id
         )
 
         assert rebuild(settings, database, reembed=True, scorer=scorer, idle_s=1.0, timeout_s=120) == 2
         assert indexed_model(database) == scorer.model_id
-        after = {row[0]: row for row in _rows(database)}
+        after = {row["request_id"]: row for row in _rows(database)}
         assert after.keys() == before.keys()
         for request_id, row in after.items():
-            assert row[:11] == before[request_id][:11]  # requests and labels as they were: only the vectors changed
+            # Requests and labels as they were: only the vectors changed.
+            assert _without_vector(row) == _without_vector(before[request_id])
             if request_id == ocr_only.request_id:
-                assert row[12] is None  # meant for OCR only: CLIP never saw it, and re-embedding leaves it so
+                assert row["embedding_model"] is None  # meant for OCR only: CLIP never saw it, nor re-embedding
                 continue
-            photo = next(p for p in photos if p.name == row[2])
+            photo = next(p for p in photos if p.name == row["filename"])
             expected = scorer.image_embeddings([scorer.preprocess(load_rgb(photo.read_bytes(), draft_side=224))])[0]
-            stored = np.array(row[11].strip("[]").split(","), dtype=np.float32)
-            assert row[12] == scorer.model_id and float(stored @ expected) > 0.999
-        query = np.array(after[records[0][1]][11].strip("[]").split(","), dtype=np.float32)
-        assert nearest(database, query, scorer.model_id, limit=1)[0].request_id == records[0][1]
+            stored = np.array(row["embedding"].strip("[]").split(","), dtype=np.float32)
+            assert row["embedding_model"] == scorer.model_id and float(stored @ expected) > 0.999
+        _, first_id, _, _ = records[0]  # a Kafka record (topic, key, value, headers): its key is the request id
+        query = np.array(after[first_id]["embedding"].strip("[]").split(","), dtype=np.float32)
+        assert nearest(database, query, scorer.model_id, limit=1)[0].request_id == first_id
         assert nearest(database, query, "m") == []  # the old model's vectors are not in the active version
 
         # A processor still on the old model: its vectors are not mixed in (the sink says why, once).
         _produce(settings, [_as_record(settings, ("1" * 30 + "ff", _unit(np.arange(16)), "m"))])
         sink.drain(ends=sink.end_offsets())
-        assert sink.writer.other_model >= 1 and "1" * 30 + "ff" not in {row[0] for row in _rows(database)}
+        assert sink.writer.other_model >= 1 and "1" * 30 + "ff" not in {row["request_id"] for row in _rows(database)}
 
         # The re-embedding group committed its offsets: run again in the same group, it has nothing left to do.
         again = reembed(settings, f"{sink.group_id}-reembed-v2", scorer, idle_s=0.5, timeout_s=60)
@@ -481,8 +499,12 @@ def test_the_sink_killed_mid_batch_loses_no_row_and_doubles_none(embedded_histor
         rescuer.close()
     assert rescuer.stats.written == len(records)  # the whole batch again
     rows = _rows(database)
-    assert len(rows) == 5 and len({row[0] for row in rows}) == 5
-    assert all(row[8]["clip"]["labels"][0]["label"] == row[9] and row[12] == "m" and row[7] for row in rows)
+    assert len(rows) == 5 and len({row["request_id"] for row in rows}) == 5
+    assert all(
+        row["results"]["clip"]["labels"][0]["label"] == row["top_label"] and row["embedding_model"] == "m"
+        for row in rows
+    )
+    assert all(row["thumbnail"] for row in rows)
     if written:
         assert rows == written  # the redelivered batch changed nothing
 
@@ -571,7 +593,7 @@ def test_one_pool_of_connections_per_database_is_shared_by_everything_in_the_pro
     web.close()  # the web app's shutdown closes the process's pool; whoever connects next gets a new one
     assert pool.closed and _pool(sink_side) is not pool
     with sink_side.connect() as connection:
-        assert connection.execute("SELECT 1").fetchone() == (1,)
+        assert _named(connection, "SELECT 1 AS answered") == [{"answered": 1}]
 
 
 #: The modules that talk SQL to the history: every value they send goes as a parameter (or an sql.Literal in DDL).

@@ -169,3 +169,27 @@ def test_labkit_up_stopped_with_ctrl_c_leaves_no_postgresql_even_after_its_sink_
         code = up.stop()  # Ctrl-C
     assert code == 0, up.output[-3000:]
     _stopped(pgdata)
+
+
+def test_a_sigkilled_labkit_up_leaves_no_postgresql_once_its_children_have_stopped(settings, home, pgdata):
+    from test_cli import Running
+
+    web_port = free_port()
+    env = _env(home, **{k: v for k, v in settings.to_env().items() if k != "LABKIT_HISTORY_DIR"})
+    env.update(LABKIT_WEB_PORT=str(web_port), LABKIT_TASKS="clip", LABKIT_LOG_LEVEL="WARNING")
+    up = Running("up", "--processors", "0", env=env)  # the session's broker, the sink and the web app
+    try:
+        up.wait_for("Press Ctrl-C")
+        assert httpx.get(f"http://127.0.0.1:{web_port}/api/history", timeout=30).status_code == 200  # both joined
+        assert len(_servers(pgdata)) == 1
+        keeper = keeper_pid(Place.of(pgdata))
+        # Everything `labkit up` started (the server and its keeper belong to no lab: they are not awaited here).
+        family = [child for child in up.children(recursive=True) if child.pid != keeper and child.name() != "postgres"]
+        assert any("sink" in " ".join(child.cmdline()) for child in family), family
+        up.process.kill()  # SIGKILL: nothing of `labkit up` runs on the way out; its children get SIGTERM (PDEATHSIG)
+        up.process.wait()
+        _, left = psutil.wait_procs(family, timeout=30)
+        assert not left, f"still running 30 s after `labkit up` was killed: {left}"
+    finally:
+        up.kill()  # whatever is left of it (nothing, if the test passed)
+    _stopped(pgdata)

@@ -16,7 +16,6 @@ from websockets.sync.client import connect
 
 import labkit
 from conftest import WebServer
-from labkit.history import search
 from labkit.history.database import open_database
 from labkit.history.sink import Sink
 from labkit.tasks import TASKS
@@ -77,16 +76,25 @@ def test_a_third_task_goes_through_kafka_the_web_api_the_page_and_the_history(
         expect(swatches).to_have_count(len(answer.colours))
         assert section.locator(".answer li .words").all_inner_texts() == [c.hex for c in answer.colours]
 
-    database = open_database(colours)  # the history's own consumer group reads the same result from Kafka
-    sink = Sink(colours, database)
-    try:
-        sink.drain()
-    finally:
-        sink.close()
-    kept = search.get(database, request_id)
-    assert kept is not None and kept.filename == Path(photos[5]).name
-    stored = kept.results["colours"]
-    assert stored["answer"] == answer.model_dump() and stored["task"] == "colours"
+        sink = Sink(colours, open_database(colours))  # the history's own consumer group reads it from Kafka
+        try:
+            sink.drain()
+        finally:
+            sink.close()
+        listed = httpx.get(f"{web.url}/api/history").json()["images"]  # what the web app makes of the history
+        kept = next(hit for hit in listed if hit["request_id"] == request_id)
+        assert kept["filename"] == Path(photos[5]).name and list(kept["tasks"]) == ["colours"]
+        assert kept["tasks"]["colours"] == {
+            "status": "done",
+            "title": "Dominant colours",
+            "summary": ColoursTask.summarize(answer),  # the task's own one line, e.g. "#6b5a3c 41%, …"
+            "shown": result["shown"],  # the rows the card drew, swatches and all
+            "error": None,
+        }
+        page.reload()  # the history list draws it at once (it refreshes every 5 s otherwise)
+        line = page.locator(f'#history-list .hit[data-request-id="{request_id}"] .hit-task[data-task="colours"]')
+        expect(line).to_contain_text(f"Dominant colours: {ColoursTask.summarize(answer)}")
+        expect(line.locator(".swatch")).to_have_count(len(answer.colours))
 
 
 def test_the_new_task_is_named_nowhere_in_labkit():

@@ -3,6 +3,7 @@
 These modules run and watch the pipeline's parts; none of them is a part of the pipeline itself.
 
     supervisor      restarting a part that dies, with backoff (as Compose does)
+    local_processes labkit's processes on this machine, found in the OS process table (which processor runs where)
     stack           running all of it as child processes (labkit up / lab)
     jupyter         the learner's room: JupyterLab with the notebooks in view, no news prompt
     monitor         lag in records and in seconds, and a JSON snapshot of the pipeline, read from the broker alone

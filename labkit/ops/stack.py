@@ -34,7 +34,8 @@ from ..kafka.admin import create_topics, group_assignments, wait_for_broker
 from ..kafka.engines import Broker, start_engine
 from ..tasks import check_tasks
 from .jupyter import jupyter_command, jupyter_env, write_config
-from .supervisor import Child, Supervisor, local_processors
+from .local_processes import local_processors
+from .supervisor import Child, Supervisor
 
 __all__ = ["Child", "Stack", "ensure_pipeline", "processor_name", "processors_per_task"]
 
@@ -144,10 +145,11 @@ class Stack:
         ready_file: Path | None = None,
         ready_url: str | None = None,
         task: str | None = None,
+        settings: Settings | None = None,
     ) -> Child:
         output = self._log(name)
         logs = {"LABKIT_LOG_DIR": str(self.log_dir)} if self.log_dir is not None else {}  # for JupyterLab's kernels
-        env = {**self.settings.to_env(), **logs, **(env or {}), **({"LABKIT_TASK": task} if task else {})}
+        env = {**(settings or self.settings).to_env(), **logs, **(env or {})}  # settings: the child's (a processor's)
         child = Child(name, command, env, ready_file, ready_url, self.echo, output, task)
         self.children.append(child)
         return child
@@ -168,9 +170,8 @@ class Stack:
                 name = processor_name(task, i)
                 ready = self._ready_dir() / f"{name}.ready"
                 command = _labkit("processor", "--ready-file", str(ready), "--stats-file", str(self.stats_file(name)))
-                starting.append(
-                    self._spawn(name, command, {"LABKIT_INFERENCE_THREADS": str(threads)}, ready, task=task)
-                )
+                own = self.settings.model_copy(update={"task": task, "inference_threads": threads})
+                starting.append(self._spawn(name, command, ready_file=ready, task=task, settings=own))
         for child in starting:
             child.wait_ready(timeout)
 
@@ -183,7 +184,8 @@ class Stack:
             sink = None
             if self.want_sink:  # starts beside the processors; its group joins while their models load
                 ready = self._ready_dir() / "sink.ready"
-                sink = self._spawn("sink", _labkit("sink", "--ready-file", str(ready)), ready_file=ready)
+                command = _labkit("sink", "--ready-file", str(ready), "--stats-file", str(self.stats_file("sink")))
+                sink = self._spawn("sink", command, ready_file=ready)
             self._start_processors(model_timeout)
             if sink is not None:
                 sink.wait_ready(120)
@@ -221,9 +223,9 @@ class Stack:
 
         return redacted(self.settings.database_url.get_secret_value())
 
-    def stats_file(self, processor: str) -> Path:
-        """Where the processor called ``processor`` keeps its counts (:class:`~labkit.processor.ProcessorStats`)."""
-        return self._ready_dir() / f"{processor}.stats.json"
+    def stats_file(self, name: str) -> Path:
+        """Where the child called ``name`` keeps its counts: a processor's, or the sink's (``"sink"``)."""
+        return self._ready_dir() / f"{name}.stats.json"
 
     def _ready_dir(self) -> Path:
         """A private folder for the children's ready files, removed with the stack."""

@@ -1,30 +1,23 @@
 """A stack's child processes: output forwarded, readiness probed, restarted with backoff when they die.
 
-The restarts are what Compose's ``restart: unless-stopped`` does. A ``labkit processor`` running on
-this machine, supervised here or not, is found by the :class:`~labkit.config.Settings` it runs
-with (:func:`local_processors`).
+The restarts are what Compose's ``restart: unless-stopped`` does. Finding a ``labkit processor``
+on this machine, supervised here or not, is :mod:`labkit.ops.local_processes`' work.
 """
 
 from __future__ import annotations
 
 import collections
 import os
-import re
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from .._logging import ServiceLogFile
 from .._process import describe_exit, die_with_parent, stop_process
-from ..config import Settings
 from ..errors import LabkitError
 
 
@@ -199,94 +192,3 @@ class Supervisor:
         self.say(f"restarting {child.name} in {watch.delay:g} s")
         watch.restart_at = now + watch.delay
         watch.delay = min(watch.delay * 2, self.max_delay)
-
-
-def supervised_pid(processor_name: str) -> int | None:
-    """The pid behind a processor named ``<anything>-<this host>-<pid>`` (``processor-host-123``), if supervised here.
-
-    Supervised: its parent is a ``labkit up`` or ``labkit lab`` on this machine; else None.
-    """
-    import socket
-
-    import psutil
-
-    found = re.search(rf"(?:^|-){re.escape(socket.gethostname())}-(\d+)$", processor_name)
-    if found is None:
-        return None
-    pid = int(found.group(1))
-    try:
-        parent = psutil.Process(pid).parent()
-        command = parent.cmdline() if parent else []
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-    supervised = any(part.endswith("labkit") for part in command) and bool({"up", "lab"} & set(command))
-    return pid if supervised else None
-
-
-def _flag(command: Sequence[str], name: str) -> str | None:
-    """The value of ``--name VALUE`` or ``--name=VALUE`` in a command line (the last one given), else None."""
-    value = None
-    for i, word in enumerate(command):
-        if word == name and i + 1 < len(command):
-            value = command[i + 1]
-        elif word.startswith(name + "="):
-            value = word.split("=", 1)[1]
-    return value
-
-
-class _SettingsGiven(Settings):
-    """Settings from the values given only: another process's, never this process's own ``LABKIT_*`` variables."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
-def child_settings(env: Mapping[str, str], command: Sequence[str]) -> Settings:
-    """The :class:`Settings` a ``labkit`` command runs with, read as it reads them.
-
-    Its ``LABKIT_*`` variables, with its ``--setting`` flags on top. Raises pydantic's
-    ``ValidationError`` where labkit would refuse them at start.
-    """
-    prefix = "LABKIT_"
-    values: dict[str, Any] = {
-        name[len(prefix) :].lower(): value for name, value in env.items() if name.upper().startswith(prefix)
-    }
-    for name in Settings.model_fields:
-        flag = _flag(command, "--" + name.replace("_", "-"))
-        if flag is not None:
-            values[name] = flag
-    return _SettingsGiven(**{name: value for name, value in values.items() if name in Settings.model_fields})
-
-
-def local_processors(settings: Settings) -> list[int]:
-    """Pids of ``labkit processor`` processes on this machine that consume ``settings``' group on its cluster.
-
-    For when the broker does not list a group's members (the embedded broker answers
-    DescribeGroups with none): a running processor is then found where it runs, by the settings
-    it runs with (:func:`child_settings`: its ``LABKIT_*`` variables, as a stack gives them, and
-    its flags, which win over them): its consumer group ``<group_prefix>-<task>`` and its cluster.
-    """
-    import psutil
-
-    found = []
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        command = process.info["cmdline"] or []
-        if "labkit" not in command or "processor" not in command[command.index("labkit") :]:
-            continue
-        try:
-            child = child_settings(process.environ(), command)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-        except ValidationError:
-            continue  # settings labkit refuses: that processor stopped at its start
-        if child.group_id == settings.group_id and child.bootstrap_servers == settings.bootstrap_servers:
-            found.append(process.info["pid"])
-    return found

@@ -159,7 +159,7 @@ class Task(ABC):
 
     @classmethod
     def summarize(cls, answer: Any) -> str:
-        """An answer in one line, for logs, the CLI and notebook tables."""
+        """An answer in one line, for logs, the CLI, notebook tables and the history's list."""
         rows = cls.show(answer)[:3]
         return (
             ", ".join(f"{row.text} {row.score:.0%}" if row.score is not None else row.text for row in rows) or cls.empty

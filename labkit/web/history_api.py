@@ -14,6 +14,10 @@ The rows come from the sink (``labkit sink``), so an upload appears here once th
 written it, a moment after its results. Each hit names the ``model`` its vector came from; a
 search compares only the vectors of the model this web app embeds queries with. The text
 tower is loaded on the first text search, once, on a thread of its own.
+
+Every hit carries each task's stored result in ``tasks``, as the task sums it up and shows it
+(:func:`labkit.web.views.in_brief`), whatever the task; ``label`` and ``text`` are the history's
+search columns (CLIP's top label, OCR's text).
 """
 
 from __future__ import annotations
@@ -28,9 +32,14 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from pydantic import ValidationError
 
 from ..config import Settings
 from ..errors import LabkitError
+from ..records.serde import validation_problem
+from ..records.wire import ScoreResult
+from ..tasks import TASKS
+from .views import in_brief
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +85,29 @@ class HistoryService:
         return self._scorer.label_embeddings([text])[0], self._scorer.model_id
 
 
+def _kept(task: str, entry: dict) -> dict:
+    """One task's stored result as the history lists it (:func:`labkit.web.views.in_brief`)."""
+    try:
+        return in_brief(ScoreResult.model_validate(entry))
+    except ValidationError as exc:  # kept by a sink of another labkit version: listed, and why it is not shown
+        problem = f"kept in a form this web app cannot read ({validation_problem(exc)}): upgrade the web app"
+        return {"status": "error", "title": task, "summary": None, "shown": None, "error": problem}
+
+
+def _tasks(results: dict[str, dict]) -> dict[str, dict]:
+    """Every task's result kept for one request, in the registry's order (then any task unknown here, by name)."""
+    order = {name: n for n, name in enumerate(TASKS)}
+    return {task: _kept(task, results[task]) for task in sorted(results, key=lambda t: (order.get(t, len(order)), t))}
+
+
 def _hit(hit, include_score: bool = True) -> dict:
     body = {
         "request_id": hit.request_id,
         "id": hit.request_id,  # deprecated: its name before 1.3, as in results; gone in 2.0
         "sent_at": hit.sent_at.isoformat() if hit.sent_at else None,
         "filename": hit.filename,
+        "tasks": _tasks(hit.results or {}),  # every task's result, as the task sums it up and shows it
+        # The history's search columns (CLIP's top label and OCR's text: indexes), as before there were tasks.
         "label": hit.top_label,
         "label_score": hit.top_score,
         "text": hit.ocr_text,

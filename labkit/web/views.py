@@ -5,7 +5,8 @@ record of its own. ``GET /api/images/{request_id}`` shows all of them in ``tasks
 fields it had before there were several tasks (``labels``, ``timings_ms``…) describing the
 first registered task's result (CLIP's); a WebSocket gets each task's result as one message the
 moment it arrives. Each result comes with ``shown``: what the task says to show of its answer
-(:meth:`labkit.tasks.Task.show`), so the page draws any task without knowing it.
+(:meth:`labkit.tasks.Task.show`), so the page draws any task without knowing it; the history
+lists each stored result :func:`in_brief` (the task's own one-line summary, and ``shown``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from ..errors import WireFormatError
 from ..records.wire import ScoreResult
-from ..tasks import TASKS, answer_of
+from ..tasks import TASKS, Answer, Task, answer_of
 
 
 @dataclass(frozen=True)
@@ -68,20 +69,46 @@ class Health:
 WAITING = "processing"
 
 
-def shown(result: ScoreResult) -> dict | None:
-    """What the page shows of a result's answer, as its task says: a title, a layout, the rows, the words for none.
-
-    None for an error result, or for a task this web app does not know (its JSON is still there, under ``answer``).
-    """
+def _read(result: ScoreResult) -> tuple[type[Task], Answer] | None:
+    """A result's task and its answer in the task's model; None for an error, a task unknown here or bad JSON."""
     task = TASKS.get(result.task)
     try:
         answer = answer_of(result) if task is not None else None
     except WireFormatError:  # the results listener skips such results; one made here by hand shows without rows
         return None
-    if task is None or answer is None:
-        return None
+    return (task, answer) if task is not None and answer is not None else None
+
+
+def shown(result: ScoreResult) -> dict | None:
+    """What the page shows of a result's answer, as its task says: a title, a layout, the rows, the words for none.
+
+    None for an error result, or for a task this web app does not know (its JSON is still there, under ``answer``).
+    """
+    read = _read(result)
+    return _shown(*read) if read is not None else None
+
+
+def _shown(task: type[Task], answer: Answer) -> dict:
+    """An answer as its task shows it (:func:`shown`)."""
     rows = [row.model_dump() for row in task.show(answer)]
     return {"title": task.title, "layout": task.layout, "empty": task.empty, "rows": rows}
+
+
+def in_brief(result: ScoreResult) -> dict:
+    """A result as the history lists it: ``done`` or ``error``, the task's title, its one-line summary and ``shown``.
+
+    ``summary`` is the task's own (:meth:`labkit.tasks.Task.summarize`); it is None for an error
+    result (``error`` says why) and for a task this web app does not know (titled by its name).
+    """
+    read = _read(result)
+    task = TASKS.get(result.task)
+    return {
+        "status": "done" if result.status == "ok" else "error",
+        "title": task.title if task is not None else result.task,
+        "summary": read[0].summarize(read[1]) if read is not None else None,
+        "shown": _shown(*read) if read is not None else None,
+        "error": result.error,
+    }
 
 
 def public_view(result: ScoreResult) -> dict:

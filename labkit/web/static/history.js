@@ -1,7 +1,8 @@
 // The history and search: what the sink keeps (GET /api/history, /api/search, /api/images/{request_id}/similar).
 //
-// Thumbnails come from the history itself (/api/images/{request_id}/thumbnail). Everything the server
-// sends is set as text, never HTML. The list refreshes every 5 s while the page is visible.
+// Each hit shows every task's stored result as the task sums it up (a hit's `tasks`): nothing here
+// knows any one task. Thumbnails come from the history itself (/api/images/{request_id}/thumbnail).
+// Everything the server sends is set as text, never HTML. The list refreshes every 5 s while the page is visible.
 "use strict";
 
 const HISTORY_EVERY_MS = 5000;
@@ -22,21 +23,54 @@ function when(iso) {
   return iso ? new Date(iso).toLocaleString() : "";
 }
 
+// The words a hit goes by: its file name, or the start of its request id.
+function hitName(hit) {
+  return hit.filename || hit.request_id.slice(0, 8);
+}
+
+// One task's stored result, whatever the task: its title, the swatches of its rows where they have
+// one, and its answer in one line as the task itself sums it up (or why there is none).
+function keptLine(task, kept) {
+  const line = document.createElement("p");
+  line.className = "hit-task";
+  line.dataset.task = task;
+  line.dataset.state = kept.status;
+  const name = document.createElement("span");
+  name.className = "hit-task-name";
+  name.textContent = `${kept.title}: `;
+  line.append(name);
+  for (const row of kept.shown?.rows || []) {
+    if (!row.swatch || !/^#[0-9a-f]{6}$/.test(row.swatch)) continue;
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.backgroundColor = row.swatch;
+    line.append(swatch);
+  }
+  const said = kept.status === "error" ? `failed: ${kept.error || "no reason given"}`
+    : (kept.summary ?? "kept (a task this web app does not know)");
+  line.append(document.createTextNode(said));
+  return line;
+}
+
+// What a listed hit shows, in a few characters: the list is redrawn only when this changes.
+function hitSignature(hit) {
+  const kept = Object.entries(hit.tasks || {}).map(([task, result]) => `${task}=${result.status}:${result.summary}`);
+  return `${hit.request_id}:${kept.join(";")}`;
+}
+
 function hitItem(hit, withScore) {
   const li = document.createElement("li");
   li.className = "hit";
   li.dataset.requestId = hit.request_id;
-  li.dataset.label = hit.label || "";
+  li.dataset.signature = hitSignature(hit);
   const picture = document.createElement("img");
-  picture.alt = hit.label ? `thumbnail: ${hit.label}` : "thumbnail";
+  picture.alt = `thumbnail: ${hitName(hit)}`;
   picture.loading = "lazy";
   if (hit.thumbnail) picture.src = hit.thumbnail;
   const text = document.createElement("div");
   const title = document.createElement("p");
   title.className = "hit-label";
-  title.textContent = hit.label
-    ? `${hit.label}${hit.label_score === null ? "" : ` ${(hit.label_score * 100).toFixed(1)}%`}`
-    : (hit.filename || hit.request_id.slice(0, 8));
+  title.textContent = hitName(hit);
   text.append(title);
   if (withScore && hit.score !== null && hit.score !== undefined) {
     const score = document.createElement("p");
@@ -44,15 +78,10 @@ function hitItem(hit, withScore) {
     score.textContent = `score ${hit.score.toFixed(3)}`;
     text.append(score);
   }
-  if (hit.text) {
-    const words = document.createElement("p");
-    words.className = "hit-text";
-    words.textContent = hit.text;
-    text.append(words);
-  }
+  text.append(...Object.entries(hit.tasks || {}).map(([task, kept]) => keptLine(task, kept)));
   const meta = document.createElement("p");
   meta.className = "hit-meta";
-  meta.textContent = [when(hit.sent_at), hit.filename].filter(Boolean).join(" · ");
+  meta.textContent = when(hit.sent_at);
   const similar = document.createElement("button");
   similar.type = "button";
   similar.className = "similar";
@@ -73,8 +102,8 @@ async function getJson(url) {
 async function loadHistory(more = false) {
   try {
     const page = await getJson(`/api/history?limit=12${more && historyNext ? `&before=${encodeURIComponent(historyNext)}` : ""}`);
-    const shown = [...historyList.children].map((li) => `${li.dataset.requestId}:${li.dataset.label || ""}`).join(",");
-    const fresh = page.images.map((hit) => `${hit.request_id}:${hit.label || ""}`).join(",");
+    const shown = [...historyList.children].map((li) => li.dataset.signature).join(",");
+    const fresh = page.images.map(hitSignature).join(",");
     if (more) historyList.append(...page.images.map((hit) => hitItem(hit, false)));
     else if (fresh !== shown) historyList.replaceChildren(...page.images.map((hit) => hitItem(hit, false)));  // else: as it is
     historyNext = page.next;
@@ -94,7 +123,7 @@ async function showSimilar(hit) {
   foundStatus.textContent = "Looking for similar photos…";
   try {
     const body = await getJson(`/api/images/${encodeURIComponent(hit.request_id)}/similar`);
-    showFound(`${photos(body.images.length)} like ${hit.label || hit.request_id.slice(0, 8)} (model ${hit.model || "unknown"})`, body.images);
+    showFound(`${photos(body.images.length)} like ${hitName(hit)} (model ${hit.model || "unknown"})`, body.images);
     found.querySelector("button")?.focus();
   } catch (error) {
     foundStatus.textContent = `Could not search: ${error.message}`;
