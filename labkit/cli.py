@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--ready-file", type=Path, default=None, help="write this file once the group has given the sink partitions"
     )
     sink.add_argument(
+        "--stats-file",
+        type=Path,
+        default=None,
+        help="rewrite this JSON file with the sink's counts after every batch (how `labkit bench` reads them)",
+    )
+    sink.add_argument(
         "--rebuild",
         action="store_true",
         help="first replay the topics from the start into a new index version and switch to it",
@@ -244,7 +250,14 @@ def _cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_sink(settings: Settings, args: argparse.Namespace) -> int:
     from .history.service import run_sink
 
-    run_sink(settings, args.rebuild, args.reembed, allow_missing=args.allow_missing, ready_file=args.ready_file)
+    run_sink(
+        settings,
+        args.rebuild,
+        args.reembed,
+        allow_missing=args.allow_missing,
+        ready_file=args.ready_file,
+        stats_file=args.stats_file,
+    )
     return 0
 
 

@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     engine: Literal["tansu", "kafka"] = Field(
         "tansu",
         description="The broker labkit starts when none answers: 'tansu' (embedded, in memory, starts at once) or "
-        "'kafka' (Apache Kafka in KRaft mode, on disk; needs Java 17+).",
+        "'kafka' (Apache Kafka in KRaft mode, on disk; needs Java 17+). Also how long consumers let the broker hold "
+        "an empty fetch: set 'kafka' for any Apache Kafka named with --bootstrap.",
     )
     brokers: int = Field(
         1, ge=1, le=9, description="Nodes of the Apache Kafka cluster labkit starts (engine kafka); Tansu has one."

@@ -90,6 +90,7 @@ def test_quick_bench_measures_every_section(tmp_path, photos):
         "f. 224px, two processors",
         "h. OCR text",
         "h. OCR 224px",
+        *(["l. 224px, exactly-once"] if os.environ.get("LABKIT_ENGINE", "tansu") == "kafka" else []),
     ]
     for run, row in budget.items():
         assert set(PARTS) <= set(row) and all(row[part] >= 0 for part in PARTS), run

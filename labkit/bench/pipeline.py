@@ -56,7 +56,7 @@ class Processors:
         The result's ``cpu_ms`` says what each image cost every part of the pipeline (:mod:`.cpu_budget`),
         counted until the processors have committed and the sink has written the run.
         """
-        committed = cpu_budget.scored(self.stack)
+        scored, written = cpu_budget.scored(self.stack), cpu_budget.written(self.base)
         before = cpu_budget.read_cpu(self.base, self.stack)
         with tqdm(total=uploads, desc=label, unit="img", leave=False) as bar:
             result = run_load(self.url, images, uploads, concurrency, progress=bar, tasks=(self.task,))
@@ -65,7 +65,7 @@ class Processors:
                 f"{label}: {len(result.lost)} upload(s) got no result and {len(result.failed)} failed; "
                 "the pipeline is broken, so its timings mean nothing. Look at the stack's log above."
             )
-        cpu_budget.wait_until_settled(self.base, self.stack, committed + uploads)
+        cpu_budget.wait_until_settled(self.base, self.stack, uploads, scored, written)
         result.cpu_ms = cpu_budget.per_image_ms(before, cpu_budget.read_cpu(self.base, self.stack), uploads)
         return result
 

@@ -25,6 +25,7 @@ def run_sink(
     reembed: bool = False,
     allow_missing: bool = False,
     ready_file: Path | None = None,
+    stats_file: Path | None = None,
 ) -> None:
     """``labkit sink``: wait for the topics, open (or start) the database, and run one sink member until stopped."""
     wait_for_topics(settings, sink_topics(settings), who="sink")
@@ -33,7 +34,7 @@ def run_sink(
         if rebuild_first or reembed:
             version = rebuild(settings, database, reembed=reembed, allow_missing=allow_missing)
             print(f"sink: the history was rebuilt from Kafka into index version {version}, now active", flush=True)
-        sink = Sink(settings, database)
+        sink = Sink(settings, database, stats_file=stats_file)
         on_stop_signal(sink.stop)
         where = "embedded PostgreSQL in " + str(settings.history_dir) if database.embedded else redacted(database.url)
         search = "pgvector" if database.has_vector else "exact search (no pgvector)"

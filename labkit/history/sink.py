@@ -23,13 +23,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaException, Message
 from psycopg.rows import dict_row
 
-from .._process import crash_at_failpoint, parse_failpoint
+from .._process import crash_at_failpoint, parse_failpoint, write_json_atomically
 from ..config import Settings
 from ..errors import LabkitError
 from ..kafka.client_config import make_consumer
@@ -168,9 +169,14 @@ class Sink:
         group_id: str | None = None,
         retry_s: float = 1.0,
         versions: Versions = writable_versions,
+        stats_file: Path | None = None,
     ):
-        """``versions``: which index versions a batch is written to (a rebuild's replay writes only its new one)."""
+        """``versions``: which index versions a batch is written to (a rebuild's replay writes only its new one).
+
+        ``stats_file``: rewritten with :attr:`stats` after every batch (``labkit bench`` reads it).
+        """
         self.settings = settings
+        self.stats_file = stats_file
         self.group_id = group_id or sink_group(settings)
         self.writer = HistoryWriter(database, versions)
         self._failpoint = parse_failpoint(settings.failpoint)
@@ -214,6 +220,8 @@ class Sink:
         self.stats.batches += 1
         self.stats.written += sum(row is not None for row in rows)
         self.stats.unreadable += sum(row is None for row in rows)
+        if self.stats_file is not None:
+            write_json_atomically(self.stats_file, asdict(self.stats))
         return len(batch)
 
     def run(self) -> None:
