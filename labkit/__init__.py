@@ -80,7 +80,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """``labkit.exercises`` (or any other submodule) works after a plain ``import labkit``: imported on first use."""
+    """Any submodule (``labkit.exercises``…) works after a plain ``import labkit``: imported on first use."""
     if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'labkit' has no attribute {name!r}")

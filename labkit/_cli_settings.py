@@ -1,4 +1,4 @@
-"""The ``--setting`` flags every ``labkit`` command takes: which setting groups each reads, and how they are added."""
+"""The ``--setting`` flags of each ``labkit`` command: the setting groups it reads, how they are added."""
 
 from __future__ import annotations
 

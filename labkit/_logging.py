@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def log_to_stderr(level: str) -> None:
-    """Print log records on stderr: ``labkit.*`` at ``level``, other libraries (open_clip, ONNX Runtime) at WARNING up.
+    """Log to stderr: ``labkit.*`` at ``level``, other libraries (open_clip, ONNX Runtime) at WARNING up.
 
     The root logger keeps Python's default level (WARNING); only labkit's own logger is set, so
     a program that embeds labkit keeps control of everything else.
@@ -55,7 +55,7 @@ class ServiceLogFile:
 def read_service_logs(
     folder: Path, contains: str | None = None, services: Iterable[str] | None = None, last: int | None = 200
 ) -> list[str]:
-    """The services' log lines in ``folder``, oldest first across all files: ``"<time> <service> | <line>"``.
+    """The services' log lines in ``folder``, all files, oldest first: ``"<time> <service> | <line>"``.
 
     ``contains`` keeps the lines with that text (e.g. a request id); ``services`` only those
     files (``["web", "processor"]``, which also matches ``processor2``); ``last`` the newest that

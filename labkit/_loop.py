@@ -1,4 +1,4 @@
-"""One background thread that repeats a step until it is stopped: the shape every labkit poller and refresher shares."""
+"""A background thread repeating a step until stopped: the shape of every labkit poller and refresher."""
 
 from __future__ import annotations
 

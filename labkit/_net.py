@@ -17,7 +17,7 @@ def port_is_open(host: str, port: int, timeout: float = 0.2) -> bool:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now, outside the range the OS gives outgoing connections (see free_ports)."""
+    """A TCP port nobody listens on now, outside the OS's range for outgoing connections (see free_ports)."""
     return free_ports(1, host)
 
 
@@ -37,7 +37,7 @@ def free_ports(count: int, host: str = "127.0.0.1") -> int:
 
 
 def _ephemeral_range() -> tuple[int, int]:
-    """The ports this machine gives outgoing connections (Linux: ip_local_port_range; elsewhere IANA's 49152–65535)."""
+    """Ports this machine gives outgoing connections (Linux: ip_local_port_range; else IANA's 49152–65535)."""
     try:
         low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
         return low, high

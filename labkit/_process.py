@@ -40,7 +40,7 @@ def name_os_thread(name: str) -> None:
 
 
 def write_json_atomically(path: Path, data: object) -> None:
-    """Write ``data`` as JSON to ``path`` so that a reader sees the old file or the new one, never half of one."""
+    """Write ``data`` as JSON to ``path`` so a reader sees the old file or the new one, never half of one."""
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     partial.write_text(json.dumps(data))
     os.replace(partial, path)
@@ -99,7 +99,7 @@ def is_running(pid: int) -> bool:
 
 
 def parse_failpoint(value: str | None) -> tuple[str, int] | None:
-    """``LABKIT_FAILPOINT``: ``"before-commit:3"`` → ``("before-commit", 3)`` (the format is checked by Settings)."""
+    """``LABKIT_FAILPOINT``: ``"before-commit:3"`` → ``("before-commit", 3)`` (Settings checks the format)."""
     if not value:
         return None
     step, batch = value.split(":")
@@ -107,7 +107,7 @@ def parse_failpoint(value: str | None) -> tuple[str, int] | None:
 
 
 def crash_at_failpoint(failpoint: tuple[str, int] | None, step: str, batch: int, who: str) -> None:
-    """SIGKILL this whole process (no clean-up, as a power cut would) if ``failpoint`` is ``(step, batch)``."""
+    """SIGKILL this whole process (no clean-up, like a power cut) if ``failpoint`` is ``(step, batch)``."""
     if failpoint and failpoint == (step, batch):
         logging.getLogger(__name__).warning(
             "%s: failpoint %s:%d — killing this process now (SIGKILL, no clean-up)", who, step, batch

@@ -89,7 +89,7 @@ class Skipped:
 
 
 class Scored(NamedTuple):
-    """One image after the task ran on it: its output, its share of the run and how long batching kept it waiting."""
+    """One image the task ran on: its output, its share of the run, and how long batching kept it waiting."""
 
     decoded: Decoded
     output: Output
@@ -122,7 +122,7 @@ def request_id_of(message: Message) -> str | None:
 
 
 def addressed_tasks(message: Message) -> tuple[str, ...] | None:
-    """The tasks a record's ``labkit-tasks`` header names; None when it names none (every task) or cannot be read.
+    """The tasks a record's ``labkit-tasks`` header names; None if none (every task) or it cannot be read.
 
     Read from the header alone, before anything else: a task skips a record meant for others
     without judging the rest of it. An unreadable header is the full parse's to report.
@@ -157,7 +157,7 @@ class BatchScorer:
     def decode(
         self, messages: list[Message], fetched_ms: Sequence[float] | None = None
     ) -> list[Decoded | Rejected | Skipped]:
-        """Each record decoded to the task's input, skipped (meant for other tasks) or rejected with the reason.
+        """Each record decoded to the task's input, skipped (for other tasks) or rejected with the reason.
 
         ``fetched_ms`` says when the poll handed over each record (the processor stamps them);
         without it a record counts as fetched when its decode starts. One bad record is its own

@@ -234,7 +234,7 @@ class Settings(BaseSettings):
 
     @property
     def kafka_data_dir(self) -> Path:
-        """The Apache Kafka cluster's data folder: ``kafka_dir``, else one per size and port under ``history_dir``."""
+        """The Apache Kafka cluster's data: ``kafka_dir``, else a folder per size and port in ``history_dir``."""
         return self.kafka_dir or self.history_dir / "kafka" / f"{self.brokers}-node-{self.broker_port}"
 
     @property
@@ -253,12 +253,12 @@ class Settings(BaseSettings):
 
     @property
     def names_its_broker(self) -> bool:
-        """True when a Kafka address was given (flag or variable): then labkit never starts a broker in its place."""
+        """True when a Kafka address was given (flag or variable): labkit then never starts a broker instead."""
         return self.bootstrap is not None
 
     @property
     def service_log_dir(self) -> Path:
-        """Where the services' log files are: ``log_dir``, else a folder named after this user and the web port.
+        """The services' log folder: ``log_dir``, else a folder named after this user and the web port.
 
         The web port tells one running stack from another on a machine, and a notebook kernel
         started by ``labkit lab`` has the same ``LABKIT_*`` variables, so it finds the same folder.

@@ -33,4 +33,4 @@ class WireFormatError(LabkitError):
 
 
 class UnknownTasks(WireFormatError):
-    """An upload names tasks that are not task names, or that this pipeline does not run (``LABKIT_TASKS``)."""
+    """An upload names tasks that do not exist, or that this pipeline does not run (``LABKIT_TASKS``)."""

@@ -1,4 +1,4 @@
-"""Image bytes in, checked pixels out: validate uploads, shrink them to fit a Kafka record, decode for CLIP.
+"""Image bytes in, checked pixels out: validate uploads, shrink them to fit a Kafka record, decode.
 
 Why shrink before Kafka: CLIP looks at 224×224 pixels, but a 12-megapixel phone photo is
 3–8 MB and Apache Kafka refuses records over ~1 MB by default. Re-encoding the upload with its
@@ -70,7 +70,7 @@ _JPEG_SOS, _JPEG_EOI = b"\xff\xda", b"\xff\xd9"
 
 
 def _check_complete(data: bytes, image_format: str) -> None:
-    """Refuse a file cut short (an upload broken off, a partial copy) from its structure alone, without decoding it.
+    """Refuse a file cut short (a broken-off upload, a partial copy) from its structure, without decoding.
 
     A JPEG must end its scan with an EOI marker, a PNG with its IEND chunk, and a WebP must hold the
     bytes its RIFF header counts. A file whole in structure but damaged inside gets past this check;

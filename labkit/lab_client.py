@@ -1,4 +1,4 @@
-"""LabClient: send images through the running pipeline from Python and wait for their results, one per task.
+"""LabClient: from Python, send images through the running pipeline and wait for each task's result.
 
 This is what the notebooks use. It speaks to Kafka exactly like the web app (same
 RequestSender and ResultsListener), so what you learn in a notebook is what the service does.
@@ -45,7 +45,7 @@ class LabClient:
                 self._arrived.notify_all()
 
     def expected(self, request_id: str) -> tuple[str, ...]:
-        """The tasks that answer ``request_id``: those its upload named, else every enabled task (``LABKIT_TASKS``)."""
+        """The tasks that answer ``request_id``: those its upload named, else all enabled (``LABKIT_TASKS``)."""
         return self.tasks.get(request_id, self.settings.enabled_tasks)
 
     def submit(

@@ -1,4 +1,4 @@
-"""The processor: a consumer-group member that runs one task (CLIP labels, OCR text) on image requests, at least once.
+"""The processor: a consumer-group member that runs one task on image requests, at least once.
 
 Each task has its own consumer group on the requests topic (``<group_prefix>-<task>``:
 ``labkit-clip``, ``labkit-ocr``), so every task sees every upload and keeps its own committed
@@ -140,7 +140,7 @@ class Processor:
         return self._consumer.memberid() if self._consumer is not None else None
 
     def start_in_thread(self, timeout: float = 60, wait: bool = True) -> "Processor":
-        """Run the loop on a background thread (notebooks, tests); return once the group has given it partitions.
+        """Run the loop on a background thread (notebooks, tests); return once the group gives it partitions.
 
         Several processors in one process can share one model (``model``): it is loaded once and
         ONNX Runtime releases the GIL while it computes. An error in the loop is kept in ``error``.
@@ -230,7 +230,7 @@ class Processor:
         return self.settings.max_poll_interval_ms * 0.6 / 1000
 
     def _transactional_producer(self) -> TransactionalProducer:
-        """The processor's transactional producer (exactly-once), after checking the broker can keep the promise."""
+        """The transactional producer (exactly-once), after checking that the broker can keep the promise."""
         settings = self.settings
         refuse_on_tansu(engine_of(settings))
         delivery_ms = min(int(self._delivery_timeout_s * 1000), TRANSACTION_TIMEOUT_MS)  # librdkafka insists
@@ -328,7 +328,7 @@ class Processor:
     # --- one batch ---------------------------------------------------------------------------------
 
     def process_batch(self, batch: list[Message], decoded: list[Decoded | Rejected | Skipped] | None = None) -> None:
-        """Decode (unless done already), run the task, produce, await the acknowledgement, commit (module docstring)."""
+        """Decode (unless done), run the task, produce, await the acknowledgement, commit (module docstring)."""
         work, producers = self._work, self._producers
         assert work is not None and producers is not None  # set by run(), which calls this
         scored = work.score(decoded if decoded is not None else work.decode(batch))

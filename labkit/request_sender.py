@@ -1,4 +1,4 @@
-"""RequestSender: check an image, shrink it to fit one Kafka record, produce it, report the acknowledgement.
+"""RequestSender: check an image, fit it in one Kafka record, produce it, report the acknowledgement.
 
 Each image is produced keyed by a new request id.
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def choose_tasks(settings: Settings, tasks: list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
-    """The tasks an upload names, checked against ``settings.enabled_tasks``; None when it names none (every task).
+    """The tasks an upload names, checked against ``settings.enabled_tasks``; None if none (every task).
 
     Raises :class:`UnknownTasks` saying which names are not tasks this pipeline runs.
     """

@@ -1,4 +1,4 @@
-"""ResultsListener: read every partition of the results topic from "now" on, outside any consumer group.
+"""ResultsListener: read every results partition from "now" on, outside any consumer group.
 
 ResultStore keeps the results by request id and task.
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class ResultStore:
-    """The most recent results by request id and task (bounded by request ids), dropping at-least-once duplicates.
+    """Latest results by request id and task (up to ``capacity`` ids), dropping at-least-once duplicates.
 
     One upload gets one result per task (``clip``, ``ocr``…); a redelivered result for the same
     request id and task is a duplicate.
@@ -91,7 +91,7 @@ class ResultsListener:
         self.consumer: Consumer | None = None  # set by start()
 
     def start(self) -> "ResultsListener":
-        """Assign every results partition at its current end (or ``replay_s`` seconds back); returns once positioned.
+        """Assign every results partition at its current end (or ``replay_s`` s back); return once positioned.
 
         ``assign`` (not ``subscribe``): no consumer group, so no rebalance wait and no
         committed offsets; each listener independently reads everything new. A web replica

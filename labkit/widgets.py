@@ -66,7 +66,7 @@ class LiveResults(_Refreshing):
         )
 
     def send(self, files: dict) -> list[str]:
-        """Send ``{filename: image bytes or path}`` into the pipeline; returns the request ids of those Kafka accepted.
+        """Send ``{filename: image bytes or path}`` into the pipeline; returns the request ids Kafka accepted.
 
         Files that are not acceptable images are listed in the widget with the reason; the
         rest are still sent.
@@ -97,7 +97,7 @@ class LiveResults(_Refreshing):
 
 
 class KafkaInspector(_Refreshing):
-    """Topics, partitions, end offsets, a group's committed offsets and lag, its members — and lag over time.
+    """Topics, partitions, end offsets, a group's committed offsets, lag and members, and lag over time.
 
     ``KafkaInspector(settings)`` watches the pipeline's topics and the processors' group;
     ``topics=`` / ``group_id=`` watch others. ``snapshot()`` returns the latest reading (what
@@ -123,7 +123,10 @@ class KafkaInspector(_Refreshing):
         super().__init__([self.table, self.members] + ([self.plot] if plot else []), refresh_s, "labkit-inspector")
 
     def snapshot(self):
-        """The latest reading: (pandas table of partitions, {member: [(topic, partition), …]} or None if unknown)."""
+        """The latest reading: a pandas table of partitions, and {member: [(topic, partition), …]} or None.
+
+        The members are None when the broker did not say (:func:`~labkit.kafka.admin.group_assignments`).
+        """
         import pandas as pd
 
         rows, members = self._latest

@@ -1,4 +1,4 @@
-"""``labkit bench``: measure the model alone and the whole pipeline in one run, and print one as a ratio of the other.
+"""``labkit bench``: measure the model alone and the whole pipeline in one run; print their ratio.
 
 Sections (see README "Benchmark"):
   a. raw image-tower throughput per backend and batch size, and its ratio to PyTorch fp32 eager;

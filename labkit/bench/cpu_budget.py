@@ -1,4 +1,4 @@
-"""Where a saturated run's CPU goes: milliseconds of CPU per image for every process of the pipeline, read from the OS.
+"""Where a saturated run's CPU goes: milliseconds per image for each pipeline process, from the OS.
 
 On a machine with few cores, the load generator, the web app, the broker, the sink and its database share the
 cores with the processor. Every millisecond of CPU they spend on an image is a millisecond the model does
@@ -61,7 +61,7 @@ def _process_seconds(pid: int) -> float:
 
 
 def _tree_seconds(pid: int) -> float:
-    """A process, its live descendants and the ended children it has waited for (a PostgreSQL server's backends)."""
+    """CPU seconds of a process, its live descendants and reaped children (a PostgreSQL server's backends)."""
     try:
         root = psutil.Process(pid)
         times = root.cpu_times()
@@ -138,7 +138,7 @@ def written(base: Stack) -> int:
 
 
 def read_cpu(base: Stack, processors: Stack) -> CpuSeconds:
-    """CPU seconds so far of every part of the bench's pipeline: ``base`` (broker, web app, sink), ``processors``."""
+    """CPU seconds so far per part of the pipeline: ``base`` (broker, web app, sink) and ``processors``."""
     parts: CpuSeconds = defaultdict(float)
     parts["load generator"] = _process_seconds(os.getpid())
     if base.broker is not None:
@@ -158,7 +158,7 @@ def read_cpu(base: Stack, processors: Stack) -> CpuSeconds:
 
 
 def wait_until_settled(base: Stack, processors: Stack, images: int, scored_before: int, written_before: int) -> None:
-    """Wait until the processors have committed the run's ``images`` and the sink has written what they made.
+    """Wait until the processors committed the run's ``images`` and the sink has written what they made.
 
     The load generator has every result by then, but a processor commits a moment after its results
     are acknowledged and the sink writes them a moment later: their CPU belongs to the run. The sink

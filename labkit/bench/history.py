@@ -89,7 +89,7 @@ def sink_throughput(settings: Settings, photos: list[bytes], requests: int) -> d
 
 
 class Photos:
-    """Synthetic photo embeddings: ``themes`` subjects, each varying along a few directions of its own, plus noise.
+    """Synthetic photo embeddings: ``themes`` subjects, each varying in its own few directions, plus noise.
 
     Real CLIP embeddings are not uniform on the sphere: photos of one subject cluster, and vary in a
     few ways (pose, light, crop). Queries are drawn from the same subjects, as a search for "a dog"
@@ -130,7 +130,7 @@ EF_SEARCH = (40, 100, 200)
 
 
 def search_benchmark(sizes: list[int], queries: int = 100) -> list[dict]:
-    """For each size: load vectors, time exact search, build HNSW, time it at each EF_SEARCH; recall@10 of each."""
+    """Per size: load vectors, time exact search, build HNSW, time it at each EF_SEARCH; recall@10 of each."""
     with tempfile.TemporaryDirectory(prefix="labkit-bench-search-") as folder:
         try:
             return _search_rows(open_database(Settings(history_dir=Path(folder), database_url=None)), sizes, queries)

@@ -13,7 +13,7 @@ TWELVE_MP = (4000, 3000)
 
 
 def enlarged_jpeg(photo: Path, size: tuple[int, int], seed: int = 0, quality: int = 95) -> bytes:
-    """``photo`` upscaled to ``size`` with sensor-like noise, as a JPEG: as heavy to decode as a real camera file."""
+    """``photo`` at ``size`` with sensor-like noise, as a JPEG: as heavy to decode as a real camera file."""
     big = Image.open(photo).convert("RGB").resize(size, Image.Resampling.BICUBIC)
     noise = np.random.default_rng(seed).integers(-12, 12, (size[1], size[0], 3), dtype=np.int16)
     pixels = np.clip(np.asarray(big, dtype=np.int16) + noise, 0, 255).astype("uint8")

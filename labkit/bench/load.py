@@ -158,7 +158,7 @@ def run_load(
     progress=None,
     tasks: tuple[str, ...] | None = None,
 ) -> LoadResult:
-    """Send ``uploads`` images (cycling through ``images``) from ``concurrency`` clients; every one must succeed.
+    """Send ``uploads`` images, cycling through ``images``, from ``concurrency`` clients; all must succeed.
 
     ``tasks``: the tasks each upload names (``("ocr",)``); None = every task the pipeline runs.
     An upload's round trip ends when every task its 202 answer lists has sent its result.
@@ -167,7 +167,7 @@ def run_load(
 
 
 def rss_mb(pid: int, field: str = "VmHWM") -> float:
-    """Resident memory of a process in MB (Linux ``/proc``): ``VmHWM`` = peak, ``VmRSS`` = now; 0 elsewhere."""
+    """A process's resident memory in MB (Linux ``/proc``): ``VmHWM`` = peak, ``VmRSS`` = now; 0 elsewhere."""
     try:
         match = re.search(rf"{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
         return int(match.group(1)) / 1024 if match else 0.0

@@ -53,7 +53,7 @@ def same_text(read: str, expected: str) -> bool:
 
 
 def ocr_alone(settings: Settings, sets: dict[str, list[bytes]], texts: list[str], runs: int = 3) -> list[dict]:
-    """Rows of ``{images, img_per_s, read_ok, ...}``: the OCR task alone on each set of images, in this process.
+    """``{images, img_per_s, read_ok, ...}`` rows: the OCR task alone on each image set, in this process.
 
     ``sets`` maps a name to its images (JPEG/PNG bytes); the set named ``"text"`` has the
     cards whose texts are ``texts``, and its row says how many were read exactly. Images are

@@ -75,7 +75,7 @@ class Processors:
 
 
 class BenchPipeline:
-    """A broker of its own (of --engine's engine), topics, the web app and the sink; :meth:`processors` adds some."""
+    """A private broker (of --engine's engine), topics, web app and sink; :meth:`processors` adds some."""
 
     def __init__(self, settings: Settings):
         self._cleanup = ExitStack()  # the broker's and the history's throw-away folders, removed on exit
@@ -116,7 +116,7 @@ class BenchPipeline:
 
 
 def _stop_embedded(history: Path) -> None:
-    """Stop the run's embedded PostgreSQL (its keeper would, a moment after the sink exits) before its folder goes."""
+    """Stop the run's embedded PostgreSQL before its folder goes (its keeper would, once the sink exits)."""
     from ..history.embedded import stop_postgres
 
     stop_postgres(history / "postgres")

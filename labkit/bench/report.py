@@ -1,4 +1,4 @@
-"""The benchmark report as text tables and as one PNG with four plots (OCR's pipeline beside CLIP's in the second)."""
+"""The benchmark report: text tables, and one PNG of four plots (the second puts OCR beside CLIP)."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ def trimmed_text_tower(scorer, labels: list[str]) -> dict:
 
 
 def text_tower_speed(scorer: Scorer, labels: list[str], name: str) -> dict:
-    """Seconds ``scorer`` takes to embed ``labels`` as custom labels (one template each, as a request's are)."""
+    """Seconds ``scorer`` takes to embed ``labels`` as custom labels (one template each, like a request's)."""
     started = time.perf_counter()
     scorer.label_embeddings(labels)
     return {

@@ -41,7 +41,7 @@ def onnx_cache_dir(override: Path | None = None) -> Path:
 
 
 def model_folder(cache_key: str, cache_dir: Path | None = None, create: bool = False) -> Path:
-    """The folder of one set of weights (``cache_key``, see :func:`~labkit.clip.loading.weights_cache_key`)."""
+    """The folder of a set of weights (``cache_key``: see :func:`~labkit.clip.loading.weights_cache_key`)."""
     folder = onnx_cache_dir(cache_dir) / cache_key
     if create:
         folder.mkdir(parents=True, exist_ok=True)
@@ -54,14 +54,14 @@ def settings_folder(settings: Settings) -> Path:
 
 
 def write_json_atomically(path: Path, data: Any) -> None:
-    """Write to a temporary name, then rename: a reader (another processor starting) never sees half a file."""
+    """Write to a temporary name, then rename: a reader (a processor starting) never sees half a file."""
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     partial.write_text(json.dumps(data, indent=2))
     os.replace(partial, path)
 
 
 def image_tower_file(backend: str) -> str:
-    """File name of the image tower for ``onnx-fp32`` or ``onnx-int8`` (the int8 recipe depends on the CPU)."""
+    """Image tower file name for ``onnx-fp32`` or ``onnx-int8`` (the int8 recipe depends on the CPU)."""
     return "image-tower.fp32.onnx" if backend == "onnx-fp32" else f"image-tower.int8-{int8_recipe()}.onnx"
 
 

@@ -1,4 +1,4 @@
-"""What this CPU computes fast (bfloat16, int8 dot products), read from /proc/cpuinfo without importing PyTorch.
+"""What this CPU computes fast (bfloat16, int8 dot products), read from /proc/cpuinfo without PyTorch.
 
 It decides two things: whether the bf16 backend is worth trying, and the int8 quantization
 recipe. CPUs with VNNI (AVX-512 VNNI, AVX-VNNI, AMX) multiply int8 into 32-bit sums; older

@@ -49,14 +49,14 @@ def _export(
 
 
 class _SkipPreprocessingAdvice(logging.Filter):
-    """Drops ONNX Runtime's "consider pre-processing" advice: it is for static quantization; this one is dynamic."""
+    """Drops ONNX Runtime's "consider pre-processing" advice: it is for static quantization, ours dynamic."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("Please consider to run pre-processing")
 
 
 def _quantize(source: Path, target: Path, ops: tuple[str, ...] = ("MatMul", "Gemm")) -> None:
-    """Dynamic int8: weights stored as int8 with one scale per output channel, activations quantized on the fly.
+    """Dynamic int8: weights as int8 with one scale per output channel, activations quantized on the fly.
 
     Only ``ops`` with constant weights are touched (``Gather`` = the text tower's token
     embedding table, 25 M numbers). ``reduce_range`` keeps weights to 7 bits on CPUs without
@@ -83,7 +83,7 @@ def _quantize(source: Path, target: Path, ops: tuple[str, ...] = ("MatMul", "Gem
 
 
 class _TraceableSelfAttention(torch.nn.Module):
-    """``nn.MultiheadAttention`` (self-attention, same weights) written with plain tensor ops for the ONNX exporter.
+    """``nn.MultiheadAttention`` (self-attention, same weights) in plain tensor ops, for the ONNX exporter.
 
     The exporter traces PyTorch's fused attention function with the example's sequence length
     baked into a reshape, so a graph traced on 8 tokens fails on 9. Here every reshape is
@@ -175,7 +175,7 @@ def export_tokenizer(clip: LoadedClip, cache_dir: Path | None = None) -> Path | 
 
 
 def write_manifest(clip: LoadedClip, cache_dir: Path | None = None) -> Manifest | None:
-    """Record what the runtime must know; None when the preprocessing is not the one :mod:`.preprocess` does."""
+    """Record what the runtime must know; None when the preprocessing is not what :mod:`.preprocess` does."""
     config = getattr(clip.model.visual, "preprocess_cfg", None) or {}
     size = config.get("size")
     side = size if isinstance(size, int) else (size[0] if size and size[0] == size[1] else None)

@@ -1,4 +1,4 @@
-"""Where CLIP weights come from: an open_clip pretrained tag, a local checkpoint, or the random test model.
+"""Where weights come from: an open_clip pretrained tag, a local checkpoint, or the random test model.
 
 A pretrained tag is downloaded once, then cached. All three go through the same
 ``open_clip.create_model_and_transforms`` call, so the test model exercises exactly the code
@@ -81,7 +81,7 @@ RANDOM_WEIGHTS = "random"
 
 
 def weights_cache_key(settings: Settings) -> str:
-    """A file-name-safe key for the exact weights ``settings`` name (without importing open_clip or PyTorch)."""
+    """A file-name-safe key for exactly the weights ``settings`` name (no open_clip or PyTorch import)."""
     if settings.model == TEST_MODEL:
         return f"{TEST_MODEL}-seed{test_seed(settings)}"
     if settings.checkpoint is not None:
@@ -98,7 +98,7 @@ def weights_cache_key(settings: Settings) -> str:
 
 
 def test_seed(settings: Settings) -> int:
-    """The test model's random seed: 0, or N for ``LABKIT_PRETRAINED=seedN`` (a second test model, other vectors)."""
+    """The test model's seed: 0, or N for ``LABKIT_PRETRAINED=seedN`` (a second test model, other vectors)."""
     tag = settings.pretrained
     if tag.startswith("seed") and tag[4:].isdigit():
         return int(tag[4:])

@@ -1,4 +1,4 @@
-"""CLIP's byte-pair tokenizer without PyTorch: open_clip's vocabulary saved as a Hugging Face ``tokenizers`` file.
+"""CLIP's BPE tokenizer without PyTorch: open_clip's vocabulary as a Hugging Face ``tokenizers`` file.
 
 open_clip's ``SimpleTokenizer`` is plain Python, but its module imports PyTorch, and the ONNX
 scorer must not (PyTorch alone is ~500 MB of resident memory). The vocabulary and merge

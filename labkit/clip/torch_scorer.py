@@ -1,4 +1,4 @@
-"""The PyTorch adapter: a scorer running open_clip's model in this process, with a swappable image tower.
+"""ClipScorer, the PyTorch adapter: open_clip's model in this process, with a swappable image tower.
 
 It is the reference every other backend is checked against.
 """

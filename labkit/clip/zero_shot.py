@@ -1,4 +1,4 @@
-"""The zero-shot arithmetic both scorers share, in NumPy: unit vectors, scaled cosines, softmax, top-k labels.
+"""Zero-shot arithmetic both scorers share, in NumPy: unit vectors, scaled cosines, softmax, top-k.
 
 Kept free of PyTorch so the ONNX runtime (no PyTorch in the process) and the PyTorch scorer
 compute probabilities with literally the same code.

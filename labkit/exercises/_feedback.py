@@ -1,4 +1,4 @@
-"""How a check speaks to the learner: an ExerciseFailed that Jupyter shows as its message, a ✅ when solved."""
+"""How a check speaks to the learner: ExerciseFailed, shown by Jupyter as its message; a ✅ when solved."""
 
 from __future__ import annotations
 

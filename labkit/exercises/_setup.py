@@ -1,4 +1,4 @@
-"""What an exercise cell sets up for each attempt: a new topic, and records in it, the same way on any Kafka cluster."""
+"""What an exercise cell sets up per attempt: a new topic and records in it, on any Kafka cluster."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ..kafka.client_config import make_producer
 
 
 def fresh_topic(settings: Settings, name: str, partitions: int = 3, records: int = 0, key: str = "record") -> str:
-    """Create ``name-<4 hex>``, a new topic for one attempt at an exercise, holding ``records`` keyed records.
+    """Create ``name-<4 hex>``: a new topic for one exercise attempt, holding ``records`` keyed records.
 
     Every run of an exercise cell gets its own topic (and so its own consumer groups, named
     after it), so running it again — after the template, or after a mistake — starts clean on

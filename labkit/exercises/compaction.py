@@ -1,4 +1,4 @@
-"""Lesson 08's check: a compacted "latest result per image" topic, and a reader that rebuilds the table from it."""
+"""Lesson 08's check: a compacted "latest result per image" topic, and a reader rebuilding the table."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ Record = tuple[int, int, str, Any]  # (partition, offset, key, value or None)
 
 
 def _fold(records: list[tuple[str, Any]]) -> dict[str, Any]:
-    """The table a log of (key, value) updates stands for: last value per key; a None value deletes the key."""
+    """The table a log of (key, value) updates stands for: the last value per key; None deletes the key."""
     state: dict[str, Any] = {}
     for key, value in records:
         if value is None:
@@ -66,7 +66,7 @@ def _duration(ms: int) -> str:
 
 
 def _topic_config(settings: Settings, topic: str) -> dict[str, str]:
-    """The topic's configuration as the broker reports it (DescribeConfigs): its own settings and the defaults."""
+    """The topic's configuration, as DescribeConfigs reports it: its own settings and the defaults."""
     resource = ConfigResource("topic", topic)
     admin = make_admin(settings)  # kept in a variable: a client destroyed before its answer fails the future
     future = admin.describe_configs([resource], request_timeout=settings.connect_timeout_s)[resource]
@@ -87,7 +87,7 @@ def _partitions(settings: Settings, topic: str, wait_s: float = 10.0) -> list[in
 
 
 def _records(settings: Settings, topic: str, partitions: list[int]) -> list[Record]:
-    """Every record still stored in ``topic``, read from the broker up to its end (partition EOF), in offset order."""
+    """Every record still in ``topic``, read from the broker to its end (partition EOF), in offset order."""
     eof: dict[str, Any] = {"enable.partition.eof": True}  # an event when the reader reaches a partition's end
     consumer = make_consumer(settings, client_id="labkit-exercise-check", **eof)
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
@@ -203,7 +203,7 @@ def check_latest_results(
     create_topic: Callable[[Settings, str], Any],
     current_state: Callable[[Settings, str], Any],
 ) -> None:
-    """The learner's topic must be compacted by the broker, and their reader must rebuild the table from it.
+    """The broker must compact the learner's topic, and their reader must rebuild the table from it.
 
     ``create_topic(settings, name)`` creates the "latest result per image" topic; ``current_state(settings,
     topic)`` returns ``{image id: latest result}`` read from the broker. The check writes updates and tombstones,

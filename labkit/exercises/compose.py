@@ -1,4 +1,4 @@
-"""Check for notebook 18 (Docker Compose): a service added to docker-compose.yml, judged as Compose resolves it."""
+"""Lesson 18's check (Docker Compose): a service added to docker-compose.yml, as Compose resolves it."""
 
 from __future__ import annotations
 

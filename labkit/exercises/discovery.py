@@ -17,7 +17,7 @@ from ._feedback import require, solved
 
 
 def check_reachable_broker(settings: Settings, broker: Any) -> None:
-    """Bootstrap through the broker's listening address, then create a topic and produce, as any client would."""
+    """Bootstrap via the broker's listening address, then create a topic and produce, as any client would."""
     require(
         hasattr(broker, "port") and hasattr(broker, "advertised_host"),
         "`fixed_broker` should be the broker you started, e.g. labkit.start_broker(port, advertised_host=...).",

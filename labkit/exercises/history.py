@@ -1,4 +1,4 @@
-"""Lesson 21's check: an idempotent upsert keeping the first answer per key, run by a consumer reading a topic twice."""
+"""Lesson 21's check: an idempotent upsert keeping each key's first answer, through a topic read twice."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def _read_all(settings: Settings, topic: str) -> list[tuple[str, str]]:
 
 
 def check_idempotent_upsert(settings: Settings, upsert: Callable[[Any, str, str, str], object]) -> None:
-    """Feed ``upsert(connection, table, request_id, label)`` a topic's records, then all of them again (a replay)."""
+    """Feed ``upsert(connection, table, request_id, label)`` a topic's records, then all again (a replay)."""
     from ..history import open_database
 
     require(callable(upsert), "`upsert_label` should be a function: def upsert_label(connection, table, key, label).")

@@ -45,7 +45,7 @@ def check_topic_created(settings: Settings, topic: str, partitions: int) -> None
 
 
 def check_partition_prediction(settings: Settings, topic: str, key: str, predicted: Any) -> None:
-    """The learner predicted, before producing, which partition of ``topic`` ``key`` lands in; then we produce it."""
+    """Before we produce it, the learner predicts which partition of ``topic`` ``key`` lands in."""
     require(
         isinstance(predicted, int) and not isinstance(predicted, bool),
         "Set `predicted_partition` to a partition number (an int) that you computed from the key.",
@@ -154,7 +154,7 @@ def check_records_sent(
 
 
 def check_consumed_everything(settings: Settings, topic: str, received: Any) -> None:
-    """The learner's new consumer group read every record already in ``topic`` (and nothing from elsewhere)."""
+    """The learner's new group read every record already in ``topic`` (and nothing from elsewhere)."""
     require(isinstance(received, list), "`received` must be the list of messages your loop collected.")
     stored = _where(read_topic(settings, topic, idle_s=0.5))
     got = _where(received)
@@ -175,7 +175,7 @@ def check_consumed_everything(settings: Settings, topic: str, received: Any) -> 
 
 
 def check_group_caught_up(settings: Settings, topic: str, group_id: str) -> None:
-    """``group_id`` has committed, on every partition of ``topic``, the offset after the last record: lag 0."""
+    """``group_id`` committed, on every partition of ``topic``, the offset after the last record: lag 0."""
     rows = describe_topics(settings, [topic], group_id=group_id)
     require(
         any(r.committed for r in rows),

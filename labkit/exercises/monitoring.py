@@ -51,7 +51,7 @@ def _stage(settings: Settings) -> tuple[str, str, dict[int, list[float]], dict[i
 
 
 def check_lag_in_seconds(settings: Settings, lag_in_seconds: Callable[[Settings, str, str], Mapping]) -> None:
-    """Call ``lag_in_seconds(settings, topic, group_id)`` on a topic staged here and compare with the ages written."""
+    """Call ``lag_in_seconds(settings, topic, group_id)`` on a staged topic; compare with the ages written."""
     require(
         callable(lag_in_seconds),
         "Pass your function itself: check_lag_in_seconds(settings, lag_in_seconds), without calling it.",

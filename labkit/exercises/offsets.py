@@ -1,4 +1,4 @@
-"""Lesson 04's check: a `rewind` that moves an empty group back n records per partition, and refuses a busy one."""
+"""Lesson 04's check: `rewind` moves an empty group back n records per partition, refuses a busy one."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ Offsets = dict[int, int]
 
 
 def _ends(admin: AdminClient, topic: str, spec: OffsetSpec) -> Offsets:
-    """Per partition of ``topic``, the offset ``spec`` names (earliest: the low watermark, latest: the high one)."""
+    """Per partition of ``topic``, the offset ``spec`` names (earliest: low watermark, latest: high one)."""
     asked = {TopicPartition(topic, partition): spec for partition in LAYOUT}
     return {
         tp.partition: future.result().offset for tp, future in admin.list_offsets(asked, request_timeout=10).items()
@@ -36,14 +36,14 @@ def _ends(admin: AdminClient, topic: str, spec: OffsetSpec) -> Offsets:
 
 
 def _committed(admin: AdminClient, group: str, topic: str) -> dict[int, int | None]:
-    """``group``'s committed offset on each partition of ``topic``, at the broker (None: nothing committed)."""
+    """``group``'s committed offset on each partition of ``topic``, at the broker (None: no commit)."""
     asked = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, partition) for partition in LAYOUT])
     answer = admin.list_consumer_group_offsets([asked], request_timeout=10)[group].result(timeout=15)
     return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in answer.topic_partitions}
 
 
 def _write(settings: Settings) -> str:
-    """A new topic with ``LAYOUT``'s records, one request each (so end offsets count records on every engine)."""
+    """A new topic of ``LAYOUT``'s records, one request each (so end offsets count records on any engine)."""
     topic = f"rewind-{uuid.uuid4().hex[:4]}"
     create_topics(settings.model_copy(update={"partitions": len(LAYOUT)}), [topic])
     producer = make_producer(settings, client_id="labkit-exercise-setup")
@@ -55,7 +55,7 @@ def _write(settings: Settings) -> str:
 
 
 def _read_back(settings: Settings, group: str, topic: str, expected: int) -> tuple[Any, set[tuple[int, int]]]:
-    """A member of ``group`` reads what its committed offsets point at: (the member, still open; what it got)."""
+    """A ``group`` member reads from its committed offsets: (the member, still open; what it got)."""
     member = make_consumer(settings, group, client_id="labkit-exercise-reader")
     member.subscribe([topic])
     got: set[tuple[int, int]] = set()
@@ -73,7 +73,7 @@ def _read_back(settings: Settings, group: str, topic: str, expected: int) -> tup
 
 
 def _rewind_while_member_polls(member: Any, rewind: Callable[..., Any], args: tuple) -> BaseException | None:
-    """Run ``rewind(*args)`` in a thread while ``member`` keeps polling, so the group really has a live member.
+    """Run ``rewind(*args)`` in a thread while ``member`` keeps polling: the group has a live member.
 
     Returns what ``rewind`` raised (None if it returned); a rewind that never returns fails the check.
     """
@@ -100,7 +100,9 @@ def _rewind_while_member_polls(member: Any, rewind: Callable[..., Any], args: tu
 
 
 def check_rewind(settings: Settings, rewind: Any) -> None:
-    """``rewind(settings, group, topic, n)`` moves an empty group back ``n`` records per partition, refuses a busy one.
+    """``rewind(settings, group, topic, n)`` moves an empty group back ``n`` records, refuses a busy one.
+
+    On each partition the group goes back to max(end − ``n``, the partition's first offset).
 
     Everything is read from the broker: the group's committed offsets (``list_consumer_group_offsets``), the
     partitions' ends (``list_offsets``), and the records a member of the group then gets.

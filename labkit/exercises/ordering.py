@@ -1,4 +1,4 @@
-"""Lesson 12's check: a producer whose records survive a lost request and a dropped connection in order, once each."""
+"""Lesson 12's check: producing in order, once each, through a lost request and a dropped connection."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ RECORDS = 5
 
 
 def check_ordered_once(settings: Settings, proxy: ChaosProxy, make: Callable[[str], Any]) -> None:
-    """The learner's producer sends 0 … 5 through a lost request; the topic must hold them in order, once each.
+    """The learner's producer sends 0 … 5 through a lost request; they must land in order, once each.
 
     ``make(bootstrap_servers)`` builds the producer; ``proxy`` stands between it and the broker of
     ``settings`` and loses a request in the middle of the burst, then drops the connection.

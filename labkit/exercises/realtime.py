@@ -19,7 +19,7 @@ from ._feedback import require, solved
 
 
 def _result_for(settings: Settings, request_id: str, task: str = "clip", timeout: float = 60) -> ScoreResult | None:
-    """``task``'s result for ``request_id`` on the results topic (the last 10 minutes of it), once it is there.
+    """``task``'s result for ``request_id`` in the results topic's last 10 minutes, once it is there.
 
     A request that names no task is answered by every task (CLIP and OCR, each in its own group), in
     whichever order they finish: the key alone does not say whose result a record is.

@@ -56,7 +56,7 @@ def check_at_least_once(settings: Settings, topic: str, group_id: str, processed
 
 
 def check_dead_letter_reason(settings: Settings, request_id: str, reason: Any, origin: Any) -> None:
-    """The learner found the dead letter for ``request_id``: why it failed and where the original record is."""
+    """The learner found ``request_id``'s dead letter: why it failed and where the original record is."""
     from ..records.dead_letters import H_DLQ_ERROR
     from ..records.wire import header_dict, record_headers
 

@@ -1,4 +1,4 @@
-"""Lesson 07's check: topic and producer settings under which keyed records survive the loss of their leader."""
+"""Lesson 07's check: topic and producer settings with which keyed records survive their leader's loss."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def _topic_setting(cluster: LessonCluster, topic: str, name: str) -> str:
 
 
 def _answer(setup: Callable[[], Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
-    """``(replication factor, other topic configs, producer config)`` from the learner's ``durable_setup()``."""
+    """``durable_setup()``'s answer: ``(replication factor, other topic configs, producer config)``."""
     require(callable(setup), "`durable_setup` should be a function: def durable_setup(): return topic_config, ...")
     answer = setup()
     require(
@@ -66,7 +66,7 @@ def _answer(setup: Callable[[], Any]) -> tuple[int, dict[str, str], dict[str, An
 
 
 def check_survives_broker_loss(cluster: LessonCluster, setup: Callable[[], Any]) -> None:
-    """Kill the leader's broker while the learner's producer writes keyed records to a topic with their settings.
+    """Kill the leader's broker while the learner's producer writes keyed records to their topic.
 
     ``setup()`` returns ``(topic_config, producer_config)``. The check creates a one-partition
     topic with ``topic_config`` (``replication.factor`` and topic configs), sends ``RECORDS``

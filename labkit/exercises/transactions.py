@@ -1,4 +1,4 @@
-"""Lesson 13's check: a consume-transform-produce loop whose outputs and input offsets commit together, once each."""
+"""Lesson 13's check: consume-transform-produce whose outputs and offsets commit together, once each."""
 
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ CRASH_AFTER = 4
 
 
 class Crash(BaseException):
-    """The check's failpoint: the transformer "dies" here (a BaseException, so no ``except Exception`` catches it)."""
+    """The failpoint: the transformer "dies" here (a BaseException, so no ``except Exception`` catches it)."""
 
 
 def read_isolated(settings: Settings, topic: str, isolation: str, timeout_s: float = 15.0) -> list[Message]:
-    """Every record of ``topic`` a consumer with ``isolation.level=isolation`` is given, partition by partition.
+    """Each record of ``topic`` a consumer with ``isolation.level=isolation`` gets, partition by partition.
 
     It reads each partition from its start to its end (``enable.partition.eof``): the high
     watermark for ``read_uncommitted``, the last stable offset (LSO) for ``read_committed``.
@@ -59,7 +59,7 @@ def read_isolated(settings: Settings, topic: str, isolation: str, timeout_s: flo
 
 
 def stable_and_end_offsets(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
-    """``{partition: (last stable offset, high watermark)}``, as ``ListOffsets`` answers for each isolation level."""
+    """``{partition: (last stable offset, high watermark)}``: ``ListOffsets``' answer per isolation level."""
     partitions = sorted(require_topics(settings, [topic]).topics[topic].partitions)
     admin = make_admin(settings)
     spec = {TopicPartition(topic, p): OffsetSpec.latest() for p in partitions}
@@ -86,7 +86,7 @@ def committed_offsets(settings: Settings, group: str, topic: str) -> dict[int, i
 
 
 class Failpoint:
-    """The ``transform`` the check hands the learner: upper-cases a value, and once "crashes" inside a batch.
+    """The ``transform`` handed to the learner: upper-cases a value, and once "crashes" inside a batch.
 
     It crashes at the first call after :data:`CRASH_AFTER` at which some inputs were transformed
     but their offsets are not committed yet (a batch in hand), once the outputs produced so far
@@ -144,7 +144,7 @@ def _per_key(records: list[Message]) -> dict[str, list[bytes]]:
 
 
 def check_exactly_once(settings: Settings, transform_exactly_once: Callable[..., Any]) -> None:
-    """Run the learner's loop on a fresh source topic, crash it mid-batch, run it again; read what came out.
+    """Run the learner's loop on a new source topic, crash it mid-batch, run it again; read what came out.
 
     ``transform_exactly_once(settings, source_topic, target_topic, group, transform)`` must read
     ``source_topic`` in ``group`` and write ``transform(value)`` of each record, same key, to

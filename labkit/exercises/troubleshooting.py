@@ -25,7 +25,7 @@ DIAGNOSES = ("broker unreachable", "topic missing", "not consuming", "ok")
 
 @dataclass(frozen=True)
 class Situation:
-    """One staged state of the pipeline: settings that point at it, the true diagnosis, and how a diagnosis can tell."""
+    """A staged pipeline state: settings pointing at it, the true diagnosis, and how a diagnosis can tell."""
 
     what: str
     settings: Settings
@@ -108,7 +108,7 @@ def stage_situations(settings: Settings) -> list[Situation]:
 
 
 def check_diagnosis(settings: Settings, diagnose: Any) -> None:
-    """Run ``diagnose(settings)`` on four staged situations and compare each answer with what the broker shows."""
+    """Run ``diagnose(settings)`` on four staged situations, each answer checked against the broker."""
     require(
         callable(diagnose),
         "Define `diagnose(settings)` — a function that returns one of " + ", ".join(map(repr, DIAGNOSES)) + ".",

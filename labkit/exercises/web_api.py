@@ -14,7 +14,7 @@ from ._feedback import require, solved
 
 
 def check_results_as_they_arrive(settings: Settings, arrived: Any, expected: int = 3) -> None:
-    """``arrived``: the socket's result messages, in arrival order, one per uploaded photo per task that answers it."""
+    """``arrived``: the socket's result messages in arrival order, one per photo per task that answers it."""
     require(
         isinstance(arrived, list) and len(arrived) >= expected,
         f"`arrived` should hold the result messages of {expected} photos, one per photo per task; it holds "
@@ -84,7 +84,7 @@ ARRIVAL_SLACK_MS = 1000
 
 
 def _out_of_arrival_order(arrived: list[dict]) -> tuple[dict, dict, float] | None:
-    """The first (earlier message, later message, seconds) where the later one was produced well before the earlier."""
+    """The first (message, message after it, seconds) where the second was produced well before the first."""
     latest: dict | None = None
     for message in arrived:
         produced = message.get("produced_at_ms")

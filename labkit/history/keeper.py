@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL's keeper: a process of its own that stops the server once no labkit process uses it.
+"""The embedded PostgreSQL's keeper: a process that stops the server once no labkit process uses it.
 
 ``python -m labkit.history.keeper PGDATA`` (started by :func:`labkit.history.embedded.join`):
 

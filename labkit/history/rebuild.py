@@ -1,4 +1,4 @@
-"""Replay rebuilds the history: a new index version filled from the start of the topics, then switched to in one step.
+"""Rebuild by replay: a new index version filled from the topics' start, then made active in one step.
 
 The history is only a view of what Kafka holds, so it can always be made again: a consumer
 group that has never committed (``<sink group>-rebuild-v<N>``) reads every topic from its
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 class ReplayIncomplete(LabkitError):
-    """The replay did not meet every row of the active index version, so the rebuild did not switch to the new one."""
+    """The replay missed rows of the active index version, so the rebuild did not switch to the new one."""
 
 
 def rows_not_replayed(connection, old: int, new: int) -> tuple[int, int]:
@@ -62,7 +62,7 @@ def rebuild(
     timeout_s: float = 3600.0,
     allow_missing: bool = False,
 ) -> int:
-    """Replay the topics from their start into a new index version, then make it the active one; returns its number.
+    """Replay the topics from the start into a new index version, then make it active; returns its number.
 
     ``reembed``: first embed every kept request again with ``settings``' CLIP model (or
     ``scorer``); the new version holds that model's vectors. Without it, the new version holds

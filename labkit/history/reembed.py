@@ -1,4 +1,4 @@
-"""Re-embedding: after a model change, CLIP's batch scorer in a group of its own embeds the kept requests again.
+"""Re-embedding: after a model change, a consumer group of its own embeds the kept requests again.
 
 A new model's vectors cannot be compared with the old one's, so the history needs every image
 embedded again — and Kafka still holds the images (``image-requests``, as far back as its
@@ -68,7 +68,7 @@ def reembed(
     idle_s: float = 2.0,
     timeout_s: float = 3600.0,
 ) -> ReembedStats:
-    """Embed every kept request again with ``settings``' CLIP model (or ``scorer``), in group ``group_id``, to the end.
+    """Embed every kept request again with ``settings``' CLIP model (or ``scorer``) in group ``group_id``.
 
     Returns once the group has read up to where ``image-requests`` ended when it started and
     nothing new came for ``idle_s``. Raises :class:`TimeoutError` after ``timeout_s``.
@@ -102,7 +102,7 @@ def reembed(
 def _embed_batch(
     work: BatchScorer, batch: list[Message], consumer: Consumer, producers: RenewableProducer, stats: ReembedStats
 ) -> None:
-    """Embed one batch and produce its vectors; commit its offsets once the broker has acknowledged every one."""
+    """Embed and produce one batch's vectors; commit its offsets once the broker acknowledged every one."""
     scored = work.score(work.decode(batch))
     for rejected in scored.rejected:  # the CLIP processors dead-lettered this record; it has no vector to redo
         log.debug("reembed: skipped %s[%d]@%d: %s", *record_position(rejected.message), rejected.reason)

@@ -1,4 +1,4 @@
-"""The history's tables, created and migrated by labkit: numbered migrations, and index versions that a replay fills.
+"""The history's tables: numbered migrations labkit runs, and index versions that a replay fills.
 
 Two kinds of version live here:
 
@@ -51,12 +51,12 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 
 
 def table(version: int) -> str:
-    """The name of the table that holds index version ``version`` (for messages; SQL takes :func:`table_id`)."""
+    """The name of index version ``version``'s table, for messages (SQL takes :func:`table_id`)."""
     return f"images_v{int(version)}"
 
 
 def table_id(version: int) -> sql.Identifier:
-    """The table of index version ``version`` as an SQL identifier, to compose into a statement (quoted as needed)."""
+    """Index version ``version``'s table as an SQL identifier (quoted as needed), to compose into SQL."""
     return sql.Identifier(table(version))
 
 
@@ -84,7 +84,7 @@ Conn = Connection[Any]
 
 
 def migrate(connection: Conn, has_vector: bool) -> None:
-    """Run the migrations this database has not had, and make sure an index version is active (one transaction)."""
+    """Run the migrations this database lacks and make sure an index version is active, in one transaction."""
     connection.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
     connection.execute(
         "CREATE TABLE IF NOT EXISTS labkit_schema (version integer PRIMARY KEY, "
@@ -119,7 +119,7 @@ def active_version(connection: Conn) -> int | None:
 
 
 def new_index_version(connection: Conn, has_vector: bool, embedding_model: str | None = None) -> int:
-    """Create an empty ``images_v<N+1>`` (state ``building``) for the vectors of ``embedding_model`` and return N+1.
+    """Create an empty ``images_v<N+1>`` (``building``) for ``embedding_model``'s vectors; return N+1.
 
     ``embedding_model`` None: the version takes the model of the first embedding written to it.
     """
@@ -143,14 +143,14 @@ def new_index_version(connection: Conn, has_vector: bool, embedding_model: str |
 
 
 def index_model(connection: Conn, version: int | None = None) -> str | None:
-    """The embedding model whose vectors an index version (default: the active one) holds; None if not yet known."""
+    """The embedding model of an index version's vectors (default: the active one); None if not yet known."""
     if version is None:
         return _value(connection, "SELECT embedding_model AS value FROM labkit_index WHERE state = 'active'")
     return _value(connection, "SELECT embedding_model AS value FROM labkit_index WHERE version = %s", (version,))
 
 
 def adopt_model(connection: Conn, version: int, embedding_model: str) -> str:
-    """The version's embedding model, set to ``embedding_model`` if it had none yet (the first embedding decides)."""
+    """The version's embedding model, set to ``embedding_model`` if unset (the first embedding decides)."""
     connection.execute(
         "UPDATE labkit_index SET embedding_model = %s WHERE version = %s AND embedding_model IS NULL",
         (embedding_model, version),
@@ -168,17 +168,17 @@ def activate(connection: Conn, version: int) -> None:
 
 
 def retire(connection: Conn, version: int) -> None:
-    """Stop writing to a version that will never be active (the live sink skips retired ones); its number stays used."""
+    """Stop writing to a version that will never be active: the live sink skips it; its number stays used."""
     connection.execute("UPDATE labkit_index SET state = 'retired' WHERE version = %s", (version,))
 
 
 def vector_index_name(version: int, model: str, dim: int) -> str:
-    """The HNSW index of one model's vectors in one index version (a name PostgreSQL accepts for any model id)."""
+    """The HNSW index of a model's vectors in an index version: a name PostgreSQL takes for any model id."""
     return f"{table(version)}_hnsw_{hashlib.sha1(model.encode()).hexdigest()[:10]}_{int(dim)}"
 
 
 def ensure_vector_index(connection: Conn, version: int, model: str, dim: int) -> None:
-    """An HNSW index over the vectors of ``model`` only (pgvector's partial-index way to keep models apart).
+    """An HNSW index over ``model``'s vectors only (pgvector's partial-index way to keep models apart).
 
     Vectors of two models are never compared: the index, like every search, is limited to one
     ``embedding_model``, and its expression fixes the dimension that HNSW needs. CREATE INDEX takes

@@ -1,4 +1,4 @@
-"""Reading the history: newest first, by text (CLIP), by image ("find similar"), by the words OCR read, and duplicates.
+"""Reading the history: newest first, by text or by image ("find similar"), by OCR's words, duplicates.
 
 Every vector search names one model and compares only that model's vectors: embeddings of two
 models live in different spaces, and a cosine between them means nothing. With pgvector it
@@ -215,7 +215,7 @@ class Duplicates:
 
 
 def duplicates(database: Database, request_id: str, max_distance: float = NEAR_DUPLICATE_DISTANCE) -> Duplicates:
-    """A stored image's exact duplicates (same content hash) and near ones (embedding within ``max_distance``)."""
+    """A stored image's duplicates: exact (same content hash) and near (embedding within ``max_distance``)."""
     with database.connect() as connection:
         exact = [
             row["request_id"]

@@ -1,4 +1,4 @@
-"""``labkit sink`` as a running service: wait for the topics, open the database, rebuild if asked, run until stopped.
+"""The ``labkit sink`` process: await topics, open the database, rebuild if asked, run until stopped.
 
 The sink itself (:mod:`labkit.history.sink`) only knows how to write a batch; this module is the
 process around it. It may first rebuild the history (:mod:`labkit.history.rebuild`, which runs
@@ -27,7 +27,7 @@ def run_sink(
     ready_file: Path | None = None,
     stats_file: Path | None = None,
 ) -> None:
-    """``labkit sink``: wait for the topics, open (or start) the database, and run one sink member until stopped."""
+    """``labkit sink``: wait for topics, open (or start) the database, run one sink member until stopped."""
     wait_for_topics(settings, sink_topics(settings), who="sink")
     database = open_database(settings)
     try:

@@ -55,7 +55,7 @@ def sink_group(settings: Settings) -> str:
 
 
 def sink_topics(settings: Settings) -> list[str]:
-    """What the sink reads: the requests (thumbnails, hashes), the results of every task, and the embeddings."""
+    """What the sink reads: the requests (thumbnails, hashes), every task's results, and the embeddings."""
     return [settings.requests_topic, settings.results_topic, settings.embeddings_topic]
 
 
@@ -91,7 +91,7 @@ def to_row(settings: Settings, message: Message) -> Row | None:
 
 
 def writable_versions(connection) -> list[tuple[int, str | None]]:
-    """Index versions that take writes — the active one and any being rebuilt — each with its embedding model."""
+    """Index versions that take writes (the active one, any being rebuilt), each with its embedding model."""
     rows = connection.cursor(row_factory=dict_row).execute(
         "SELECT version, embedding_model FROM labkit_index WHERE state <> 'retired'"
     )
@@ -171,7 +171,7 @@ class Sink:
         versions: Versions = writable_versions,
         stats_file: Path | None = None,
     ):
-        """``versions``: which index versions a batch is written to (a rebuild's replay writes only its new one).
+        """``versions``: the index versions a batch is written to (a rebuild's replay writes only its new one).
 
         ``stats_file``: rewritten with :attr:`stats` after every batch (``labkit bench`` reads it).
         """
@@ -192,7 +192,7 @@ class Sink:
         self.assigned.set()
 
     def step(self, timeout: float = 0.5) -> int:
-        """Poll one batch and write it; returns how many records it committed (0 when none came or it was rewound)."""
+        """Poll and write one batch; returns how many records it committed (0: none came, or it was rewound)."""
         batch = raise_if_refused(
             self._consumer.consume(SINK_BATCH, timeout), self.group_id, self.settings.session_timeout_ms
         )

@@ -1,4 +1,4 @@
-"""Writing the history: one upsert per kind of record, idempotent and independent of the order of the streams.
+"""Writing the history: one upsert per kind of record, idempotent, independent of the streams' order.
 
 Each stream owns its own columns of the one row per request id, and only fills them:
 
@@ -56,7 +56,7 @@ class RequestRow:
 
 
 def request_row(request: ImageRequest, side: int = THUMBNAIL_SIDE) -> RequestRow:
-    """A request's row fields: a small JPEG thumbnail (None if the image does not decode), its hash and size."""
+    """A request's row fields: a small JPEG thumbnail (None if it does not decode), its hash and size."""
     width: int | None
     height: int | None
     try:
@@ -99,7 +99,7 @@ def put_request(connection, version: int, row: RequestRow) -> None:
 
 
 def put_result(connection, version: int, result: ScoreResult) -> None:
-    """Add one task's result to its row, unless that task already has a successful one; fill the task's search columns.
+    """Add a task's result to its row (unless that task already succeeded); fill the task's search columns.
 
     The whole result goes into ``results`` (JSONB, by task); the columns search reads (CLIP's top
     label, OCR's text…) are the ones the task declares (``Task.history_columns``) with the values
@@ -144,7 +144,7 @@ def put_result(connection, version: int, result: ScoreResult) -> None:
 
 
 def put_embedding(connection, version: int, embedding: ImageEmbedding, has_vector: bool) -> None:
-    """Set a row's image embedding and the model that made it (as pgvector's halfvec, or float16 bytes without it).
+    """Set a row's image embedding and its model: pgvector's halfvec, or float16 bytes without pgvector.
 
     With pgvector, the model's HNSW index must exist first (``schema.ensure_vector_index``; the sink sees to it).
     """

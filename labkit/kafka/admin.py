@@ -63,7 +63,7 @@ TANSU_CLUSTER_ID = "tansu_cluster"
 
 
 def engine_of(settings: Settings) -> str:
-    """Which engine answers at ``settings``' address: ``"tansu"``, or ``"kafka"`` for Apache Kafka (or another broker).
+    """The engine at ``settings``' address: ``"tansu"``, else ``"kafka"`` (Apache Kafka or another broker).
 
     Read from the broker (its cluster id), not from ``LABKIT_ENGINE``: a lab pointed at a Kafka
     of its own with ``--bootstrap`` still gets the right answer.
@@ -122,7 +122,7 @@ _NOT_READY = (
 
 
 def _wait_for_leaders(settings: Settings, partitions: dict[str, list[int]], deadline: float) -> None:
-    """Until every partition's leader answers a ListOffsets request (or ``deadline``, after which callers retry)."""
+    """Wait until each partition's leader answers ListOffsets (or ``deadline``, after which callers retry)."""
     if not partitions:
         return
     consumer = make_consumer(settings, client_id="labkit-admin")
@@ -207,7 +207,7 @@ class PartitionInfo:
 def describe_topics(
     settings: Settings, topics: list[str] | None = None, group_id: str | None = None
 ) -> list[PartitionInfo]:
-    """Every partition of ``topics`` with its offsets and ``group_id``'s committed offset (default: the processors).
+    """Each partition of ``topics``: offsets and ``group_id``'s commit (default: the processors' group).
 
     Asked from outside the group by an admin client (:func:`~labkit.kafka.offsets.watermarks` and
     :func:`~labkit.kafka.offsets.committed_offsets`): describing a group never disturbs it.

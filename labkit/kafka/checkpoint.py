@@ -1,4 +1,4 @@
-"""A batch's checkpoint: produce, wait for the broker's acknowledgement, then commit — or rewind with a fresh producer.
+"""A batch's checkpoint: produce, await the acknowledgement, commit; or rewind with a fresh producer.
 
 Used by the processor's loop (``labkit.processor``) and by re-embedding (``labkit.history.reembed``):
 
@@ -34,7 +34,7 @@ class ResultsNotAcknowledged(LabkitError):
 
 
 class Checkpoint:
-    """One batch on its way out: what it produces, then its offsets — committed only once all of it is acknowledged."""
+    """One batch on its way out: its output, then its offsets, committed once all output is acknowledged."""
 
     def __init__(self, batch: list[Message], producers: RenewableProducer, timeout_s: float):
         self.batch = batch
@@ -90,7 +90,7 @@ class Checkpoint:
 
 
 def rewind(consumer, messages: list[Message], producers: RenewableProducer) -> None:
-    """Make ``consumer`` read ``messages`` again (from the first one of each partition) and renew the producer.
+    """Make ``consumer`` read ``messages`` again (from each partition's first one) and renew the producer.
 
     For a batch whose output was not acknowledged: nothing was committed, so nothing is lost either
     way; rewinding lets the process carry on by itself once Kafka is back, instead of dying and

@@ -1,4 +1,4 @@
-"""Kafka client configuration: the librdkafka settings labkit uses, in one place, with the reason for each.
+"""Kafka client configuration: the librdkafka settings labkit uses, in one place, each with its reason.
 
 Everything else in labkit builds its producers, consumers and admin clients here, so a learner
 can read every non-default choice on one page and compare it with librdkafka's

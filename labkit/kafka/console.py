@@ -1,4 +1,4 @@
-"""Console tools: print a topic's records as kafka-console-consumer and kcat do, and measure how fast a consumer reads.
+"""Console tools: tail a topic as kafka-console-consumer and kcat do, measure a consumer's throughput.
 
 ``labkit topics tail TOPIC`` and ``labkit topics perf TOPIC`` call these; notebooks call them too.
 Each record is shown with what Kafka stores beside the value — partition, offset, key,
@@ -25,7 +25,7 @@ from .client_config import make_consumer
 
 
 def describe_value(value: bytes | None) -> str:
-    """A record's value for a person: JSON pretty-printed, an image as type/size/pixels, text as text, else its size."""
+    """A record's value for people: JSON indented, an image as type/size/pixels, text as is, else its size."""
     if value is None:
         return "(no value: a tombstone)"
     try:
@@ -147,7 +147,7 @@ def consumer_throughput(settings: Settings, topic: str, max_records: int | None 
 
 
 def describe_groups(settings: Settings, extra: dict[str, str], print_line: Callable[[str], None] = print) -> None:
-    """Print each task's consumer group (and ``extra``'s {group: task}) on the requests topic: committed, end and lag.
+    """Print each task's group (and ``extra``'s {group: task}) on the requests topic: committed, end, lag.
 
     The lag in records, and in seconds: how long the oldest record not committed yet has waited.
     """
@@ -172,7 +172,7 @@ def describe_groups(settings: Settings, extra: dict[str, str], print_line: Calla
 
 
 def topics_command(settings: Settings, action: str, topic: str | None, follow: bool = False, **options) -> int:
-    """``labkit topics ACTION [TOPIC]``: create, list, describe, tail or perf; prints, returns the exit code."""
+    """``labkit topics ACTION [TOPIC]``: create, list, describe, tail, perf; prints, returns the exit code."""
     from ..errors import LabkitError
     from .admin import create_topics, describe_topics, labkit_topics, wait_for_broker
 

@@ -45,7 +45,7 @@ def coordinator_of(settings: Settings, group: str) -> int:
 
 
 class FailoverClock:
-    """A one-partition topic led by broker ``node`` (replicas on every broker), and a producer already talking to it."""
+    """A one-partition topic led by broker ``node`` (replicas on every broker), and a producer connected."""
 
     def __init__(self, settings: Settings, node: int):
         admin = make_admin(settings)

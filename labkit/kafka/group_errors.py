@@ -27,7 +27,7 @@ REFUSALS = {
 
 
 def raise_if_refused(messages: list[Message], group: str, session_ms: int) -> list[Message]:
-    """The records among ``messages`` (errors dropped); :class:`LabkitError` if the coordinator refused the member."""
+    """The records in ``messages`` (no errors); :class:`LabkitError` if the coordinator refused the member."""
     records = []
     for message in messages:
         error = message.error()

@@ -49,7 +49,7 @@ Committed = dict[tuple[str, int], int | None]
 
 
 def next_offsets(messages: list[Message]) -> list[TopicPartition]:
-    """Per partition, the offset after the last of ``messages``: what a consumer commits once they are all done."""
+    """Per partition, the offset after the last of ``messages``: what a consumer commits once all are done."""
     ends: Offsets = {}
     for message in messages:
         topic, partition, offset = record_position(message)
@@ -74,7 +74,7 @@ def seek_back(consumer: Consumer, messages: list[Message]) -> None:
 
 
 def end_offsets(consumer: Consumer, topics: Iterable[str], timeout: float = 10.0) -> Offsets:
-    """The end offset of every partition of ``topics`` that holds records, as of now; a missing topic has none.
+    """The end offset of each partition of ``topics`` that holds records, now; a missing topic has none.
 
     An empty partition (end = low watermark: nothing written yet, or all of it past
     ``retention.ms``) is left out: there is nothing to read there, and a consumer that never
@@ -91,7 +91,7 @@ def end_offsets(consumer: Consumer, topics: Iterable[str], timeout: float = 10.0
 
 
 def positions(consumer: Consumer, partitions: Iterable[tuple[str, int]], timeout: float = 10.0) -> Offsets:
-    """Where ``consumer``'s group stands on each of ``partitions``: the next offset it reads (negative: nowhere yet).
+    """Where ``consumer``'s group stands on each of ``partitions``: its next offset (negative: none yet).
 
     ``position()`` is where this consumer has read to. It is invalid (negative) until it has
     fetched from a partition — as when its group's committed offsets are already at the end, so
@@ -106,7 +106,7 @@ def positions(consumer: Consumer, partitions: Iterable[tuple[str, int]], timeout
 
 
 def lag(consumer: Consumer, ends: Offsets, timeout: float = 10.0) -> Offsets:
-    """How many offsets ``consumer``'s group still has to read to reach ``ends``, on each partition it has not reached.
+    """Offsets ``consumer``'s group has yet to read to reach ``ends``, on each partition not reached yet.
 
     On Apache Kafka that is a number of records; on Tansu, whose ends count batches, only "some".
     """
@@ -115,7 +115,7 @@ def lag(consumer: Consumer, ends: Offsets, timeout: float = 10.0) -> Offsets:
 
 
 def reached(consumer: Consumer, ends: Offsets, timeout: float = 10.0) -> bool:
-    """Whether ``consumer``'s group has read up to ``ends`` on every partition named there (none named: it has)."""
+    """Whether ``consumer``'s group has read up to ``ends`` on every partition there (none named: True)."""
     return not ends or not lag(consumer, ends, timeout)
 
 
@@ -152,7 +152,7 @@ def read_to_end(
 
 
 def watermarks(admin: AdminClient, partitions: Iterable[TopicPartition], timeout: float = 10.0) -> Watermarks:
-    """Each partition's (low, high) watermarks as a ``read_committed`` consumer sees them, asked with ListOffsets.
+    """Each partition's (low, high) watermarks as a ``read_committed`` consumer sees them (ListOffsets).
 
     Both questions go out at once (``OffsetSpec.earliest()`` and ``latest()``), each partition's to
     its leader. ``read_committed`` is what librdkafka's consumers read by default: there the high
@@ -177,7 +177,7 @@ def watermarks(admin: AdminClient, partitions: Iterable[TopicPartition], timeout
 def committed_offsets(
     admin: AdminClient, group: str, partitions: Iterable[TopicPartition], timeout: float = 10.0
 ) -> Committed:
-    """``group``'s committed offset on each of ``partitions`` (``None``: nothing committed), asked without joining it.
+    """``group``'s committed offset on each of ``partitions`` (``None``: none), asked without joining it.
 
     OffsetFetch to the group's coordinator, as ``kafka-consumer-groups --describe`` does: its
     members are never disturbed. Raises like :func:`watermarks`.
@@ -192,7 +192,7 @@ def committed_offsets(
 
 
 def resume_offsets(marks: Watermarks, committed: Committed) -> Offsets:
-    """Where the group's next member starts on each partition: its committed offset, else the low watermark.
+    """Where the group's next member starts, per partition: its committed offset, else the low watermark.
 
     Without a commit, labkit's consumers start at the beginning (``auto.offset.reset=earliest``).
     """
@@ -200,7 +200,7 @@ def resume_offsets(marks: Watermarks, committed: Committed) -> Offsets:
 
 
 def group_lag(marks: Watermarks, committed: Committed) -> Offsets:
-    """How many offsets the group still has to read, on each partition where it has some: high − where it resumes.
+    """Offsets the group still has to read, on each partition where it has some: high − where it resumes.
 
     On Apache Kafka that is a number of records. On Tansu, whose high watermarks count batches, it
     undercounts, and a committed offset can pass the high one: that partition waits for nothing.

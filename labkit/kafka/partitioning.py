@@ -47,7 +47,7 @@ def murmur2(key: bytes) -> int:
 
 
 def java_partition(key: bytes, partitions: int) -> int:
-    """The partition the Java client (and librdkafka with ``partitioner=murmur2_random``) picks for ``key``."""
+    """The partition the Java client (and librdkafka's ``partitioner=murmur2_random``) picks for ``key``."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions  # Java's Utils.toPositive, then modulo
 
 

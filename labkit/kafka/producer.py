@@ -1,4 +1,4 @@
-"""A producer that a fresh one replaces once it can never deliver again, and the errors that mean it can't.
+"""A producer that a fresh one replaces once it can never deliver again, and the errors that say so.
 
 A librdkafka producer retries by itself through dropped connections and leader moves, so most
 errors need nothing from us. A few leave it unable to send anything ever again: a *fatal* error,
@@ -46,7 +46,7 @@ class RenewableProducer:
     """
 
     def __init__(self, make: Callable[..., Producer], name: str = "labkit-producer"):
-        """``make(error_cb=...)`` builds one producer (e.g. ``kafka_config.make_producer`` with its settings bound)."""
+        """``make(error_cb=...)`` builds a producer (``kafka_config.make_producer`` with its settings bound)."""
         self._make = make
         self.name = name
         self._lock = threading.Lock()
@@ -70,7 +70,7 @@ class RenewableProducer:
         return self._broken
 
     def failed(self, producer: Producer | None, error: KafkaError) -> None:
-        """Note ``producer``'s ``error``: if it can never deliver again (and is current), the next get() renews it."""
+        """Note ``producer``'s ``error``: if it can never deliver again (and is current), next get() renews it."""
         if producer is self.current and producer_is_done_for(error) and not self._broken:
             log.error("%s: the Kafka producer can send no more (%s); a new producer takes over", self.name, error)
             self._broken = str(error)
@@ -96,5 +96,5 @@ class RenewableProducer:
         return self.current.poll(timeout)
 
     def flush(self, timeout: float) -> int:
-        """Wait up to ``timeout`` s for the current producer's records to be acknowledged; returns how many are not."""
+        """Flush the current producer for up to ``timeout`` s; returns how many records stay unacknowledged."""
         return self.current.flush(timeout)

@@ -1,4 +1,4 @@
-"""Watch a consumer group rebalance (lesson 06): members in threads, a steady feed, and how long each partition paused.
+"""Watch a group rebalance (lesson 06): members in threads, a steady feed, and each partition's pause.
 
 A :class:`GroupWatch` runs a producer thread that writes one record to every partition of a topic
 every few milliseconds, and any number of group members, each a :class:`Member` thread with its
@@ -34,7 +34,7 @@ CLASSIC_ONLY = ("session.timeout.ms", "heartbeat.interval.ms", "partition.assign
 
 @dataclass(frozen=True)
 class Event:
-    """One callback of one member: ``kind`` is ``assign``, ``revoke`` or ``lost``; ``at`` seconds since the start."""
+    """A member's callback: ``kind`` is ``assign``, ``revoke`` or ``lost``, ``at`` seconds since the start."""
 
     at: float
     member: str
@@ -119,7 +119,7 @@ class Timeline:
 
 
 class Member:
-    """One member of the group: a thread that polls its own consumer, notes its callbacks and the records it processes.
+    """A group member: a thread that polls its own consumer and notes its callbacks and processed records.
 
     ``config`` is the consumer's whole librdkafka configuration. :meth:`stop` closes the consumer
     (``close()``: the member leaves the group — or, as a static member, does not say so).
@@ -186,7 +186,7 @@ class Member:
 
 
 class GroupWatch:
-    """A topic fed continuously, and the members of one group reading it; a context manager that stops them all.
+    """A topic fed continuously and one group's members reading it; a context manager that stops them all.
 
     ``config_for(name)`` gives the whole consumer configuration of member ``name``.
     """
@@ -236,7 +236,7 @@ class GroupWatch:
         return owned == list(range(self.partitions)) and all(m.owned for m in members[: self.partitions])
 
     def wait_settled(self, timeout: float = 30.0, what: str = "the group") -> float:
-        """Wait until :meth:`settled`, and every partition has processed a record since; returns the watch time then."""
+        """Wait until :meth:`settled` and every partition has processed a record since; return the watch time."""
         deadline = time.monotonic() + timeout
         settled_at: float | None = None
         while time.monotonic() < deadline:
@@ -288,7 +288,7 @@ def moved_and_paused(report: dict[int, dict[str, Any]]) -> dict[str, list[int]]:
 
 
 def describe_group(settings: Settings, group_id: str, timeout: float = 10.0) -> dict[str, Any]:
-    """What the broker says about ``group_id`` (DescribeGroups, or ConsumerGroupDescribe for a consumer group).
+    """What the broker says of ``group_id``: DescribeGroups, or ConsumerGroupDescribe (a consumer group).
 
     Its type (``classic`` or ``consumer``: Kafka 4 has both), assignor, state, and each member's
     client id, static instance id (``group.instance.id``) and partitions.

@@ -1,4 +1,4 @@
-"""Who holds each partition of a topic — its leader, replicas and in-sync replicas — and waiting for that to change.
+"""Who holds each partition of a topic: its leader, replicas and ISR, and waiting for them to change.
 
 A partition of a replicated topic lives on several brokers (its *replicas*); one, the
 *leader*, takes every write and read, the others (*followers*) copy from it. The *ISR*
@@ -28,7 +28,7 @@ from .client_config import make_admin, make_consumer
 
 @dataclass(frozen=True)
 class PartitionReplicas:
-    """One partition: its leader (None while it has none), its replicas and its in-sync replicas (broker ids)."""
+    """One partition: its leader (None while it has none), replicas and in-sync replicas, as broker ids."""
 
     topic: str
     partition: int
@@ -78,7 +78,7 @@ def wait_for_replicas(
     what: str,
     timeout: float = 60.0,
 ) -> tuple[list[PartitionReplicas], float]:
-    """Poll :func:`describe_replicas` until ``condition`` holds; return the partitions then and the seconds it took.
+    """Poll :func:`describe_replicas` until ``condition`` holds; return those partitions and seconds taken.
 
     ``what`` says in words what is awaited ("broker 2 leaves the ISR"), for the error raised
     after ``timeout`` seconds.

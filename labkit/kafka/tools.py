@@ -1,4 +1,4 @@
-"""Apache Kafka's own command-line tools (``kafka-topics``, ``kafka-consumer-groups``…), run from the engine's jars.
+"""Kafka's command-line tools (``kafka-topics``, ``kafka-consumer-groups``…) from the engine's jars.
 
 Every Kafka course shows these scripts; in a Kafka download they are shell wrappers that start a
 Java class with the ``libs/`` folder on the class path. labkit has the same jars already (the
@@ -62,7 +62,7 @@ def tool_runtime(settings: Settings) -> KafkaRuntime:
 
 
 def tool_command(settings: Settings, tool: str, *args: str) -> list[str]:
-    """The command line that runs Kafka's ``tool`` against ``settings``' cluster (``--bootstrap-server`` added)."""
+    """The command line running Kafka's ``tool`` on ``settings``' cluster (``--bootstrap-server`` added)."""
     try:
         main_class = TOOLS[tool]
     except KeyError:

@@ -1,4 +1,4 @@
-"""Exactly-once: a batch's output and its consumed offsets written in one Kafka transaction, all or nothing.
+"""Exactly-once: a batch's output and its consumed offsets in one Kafka transaction, all or nothing.
 
 At-least-once (``labkit.kafka.checkpoint``) commits a batch's offsets after its results are
 acknowledged; a crash in between makes the group redo the batch, and its results appear twice in
@@ -67,7 +67,7 @@ class TransactionalProducer:
 
 
 class Transaction:
-    """One batch as one transaction: ``produce`` its output, then :meth:`commit` output and offsets together."""
+    """A batch as one transaction: ``produce`` its output, then :meth:`commit` output and offsets together."""
 
     def __init__(self, batch: list[Message], producers: TransactionalProducer, timeout_s: float):
         self.batch = batch

@@ -1,4 +1,4 @@
-"""Operations: running the pipeline's parts, keeping them up, watching them and breaking them on purpose.
+"""Operations: run the pipeline's parts, keep them up, watch them and break them on purpose.
 
 These modules run and watch the pipeline's parts; none of them is a part of the pipeline itself.
 

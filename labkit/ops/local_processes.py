@@ -1,4 +1,4 @@
-"""labkit's processes on this machine, found in the OS process table by their command lines and settings."""
+"""labkit's processes on this machine, found in the OS process table by command line and settings."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _file_name(path: str) -> str:
 
 
 def labkit_arguments(command: Sequence[str]) -> list[str] | None:
-    """The arguments a command line gives labkit (``["processor", "--task", "ocr"]``); None where it runs no labkit.
+    """The arguments a command line gives labkit (``["processor", "--task", "ocr"]``); None if not labkit.
 
     labkit runs as its console script (``…/bin/labkit``, which the OS starts as ``python
     …/bin/labkit``) or as ``python -m labkit``, Python's own options before either; the word
@@ -68,7 +68,7 @@ class _Refused(argparse.ArgumentParser):
 
 
 def processor_flags() -> argparse.ArgumentParser:
-    """``labkit processor``'s flags, as ``labkit.cli`` parses them: abbreviated (``--group``), ``--x=y``, the last wins.
+    """``labkit processor``'s flags as ``labkit.cli`` parses them: abbreviated, ``--x=y``, the last wins.
 
     Built here from the same :func:`~labkit._cli_settings.add_settings` (importing ``labkit.cli``
     would close a cycle: it imports :mod:`labkit.ops.stack`, which imports this module); the
@@ -83,7 +83,7 @@ def processor_flags() -> argparse.ArgumentParser:
 
 
 class _SettingsGiven(Settings):
-    """Settings from the values given only: another process's, never this process's own ``LABKIT_*`` variables."""
+    """Settings from the given values only: another process's, never this one's own ``LABKIT_*`` variables."""
 
     @classmethod
     def settings_customise_sources(
@@ -113,7 +113,7 @@ def processor_settings(env: Mapping[str, str], arguments: Sequence[str]) -> Sett
 
 
 def local_processors(settings: Settings) -> list[int]:
-    """Pids of ``labkit processor`` processes on this machine that consume ``settings``' group on its cluster.
+    """Pids of local ``labkit processor`` processes consuming ``settings``' group on its cluster.
 
     For when the broker does not list a group's members (the embedded broker answers
     DescribeGroups with none): a running processor is then found where it runs, by the settings
@@ -139,9 +139,10 @@ def local_processors(settings: Settings) -> list[int]:
 
 
 def supervised_pid(processor_name: str) -> int | None:
-    """The pid behind a processor named ``<anything>-<this host>-<pid>`` (``processor-host-123``), if supervised here.
+    """The pid behind a processor named ``<anything>-<this host>-<pid>``, if supervised here.
 
-    Supervised: a ``labkit processor`` whose parent is a ``labkit up`` or ``labkit lab`` on this machine; else None.
+    Such a name: ``processor-host-123``. Supervised: a ``labkit processor`` whose parent is a ``labkit up`` or
+    ``labkit lab`` on this machine; else None.
     """
     import socket
 

@@ -107,7 +107,7 @@ _T = TypeVar("_T")
 
 
 def _asked(settings: Settings, what: str, question: Callable[[], _T]) -> _T:
-    """``question()``'s answer, or :class:`BrokerUnavailable` saying what to do when the broker did not give one."""
+    """``question()``'s answer, or :class:`BrokerUnavailable` saying what to do if the broker gave none."""
     try:
         return question()
     except (KafkaException, FutureTimeout) as exc:
@@ -119,7 +119,7 @@ def _watermarks(settings: Settings, clients: _Clients, partitions: list[TopicPar
 
 
 def _timestamps(clients: _Clients, starts: dict[tuple[str, int], int]) -> dict[tuple[str, int], float]:
-    """{(topic, partition): timestamp in s of the first record at or after each start offset}, those read in time."""
+    """{(topic, partition): timestamp (s) of the first record from its start offset}, those read in time."""
     if not starts:
         return {}
     found: dict[tuple[str, int], float] = {}
@@ -176,7 +176,7 @@ def _lag(
 
 
 def partition_lag(settings: Settings, topic: str, group_id: str) -> list[PartitionLag]:
-    """Each partition of ``topic``: ``group_id``'s committed offset, the end offset, and the lag in records and seconds.
+    """Each partition of ``topic``: ``group_id``'s committed offset, the end, lag in records and seconds.
 
     ``lag_seconds`` = now − the timestamp of the record at the committed offset (the oldest one the
     group has not finished). :class:`~labkit.errors.TopicMissing` if there is no such topic,
@@ -188,7 +188,7 @@ def partition_lag(settings: Settings, topic: str, group_id: str) -> list[Partiti
 
 
 def _members(clients: _Clients, group_ids: list[str]) -> dict[str, dict[str, list[str]] | None]:
-    """For each group: {client id: ["topic[p]", …]} of its live members; None when the broker did not say in time."""
+    """Per group: {client id: ["topic[p]", …]} of its live members; None if the broker did not say in time."""
     try:
         futures = clients.admin.describe_consumer_groups(group_ids, request_timeout=TIMEOUT_S)
     except KafkaException:
@@ -212,7 +212,7 @@ def _members(clients: _Clients, group_ids: list[str]) -> dict[str, dict[str, lis
 
 
 def _lag_summary(topic: str, rows: list[PartitionLag] | None) -> dict[str, Any]:
-    """A group's lag on ``topic`` as JSON: records summed, seconds = the oldest waiting (None: not read in time)."""
+    """A group's lag on ``topic`` as JSON: total records, the oldest's wait in s (None: not read in time)."""
     if rows is None:
         return {"topic": topic, "records": None, "seconds": None, "partitions": []}
     ages = [r.lag_seconds for r in rows]

@@ -22,7 +22,7 @@ from ..errors import LabkitError
 
 
 class Child:
-    """One child process: its output prefixed and forwarded (and written to ``log``), its readiness probed; restartable.
+    """A restartable child process: output prefixed and forwarded (and to ``log``), its readiness probed.
 
     Ready means ``ready_file`` exists (the child writes it: a processor once the group gave it
     partitions) or ``ready_url`` answers 200 (a web server), never a line in its output: a log
@@ -128,7 +128,7 @@ class _Watch:
 
 
 class Supervisor:
-    """Restart dead children after 1, 2, 4 … 30 s; give up on one that keeps crashing right after its start.
+    """Restart dead children after 1, 2, 4 … 30 s; give up on one that keeps crashing as it starts.
 
     The others keep running meanwhile: a dead processor's partitions go to the ones left in the
     group. Call :meth:`check` every half second or so; it never blocks (a restarted child's

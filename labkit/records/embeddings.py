@@ -1,4 +1,4 @@
-"""The image-embedding record: one CLIP image vector per request, float16, in a topic of its own keyed by request id.
+"""The image-embedding record: one CLIP image vector per request, float16, keyed by request id.
 
 Embedding (topic ``image-embeddings``)
     key      the request id, like its request and its results.
@@ -56,7 +56,7 @@ def encode_embedding(vector: np.ndarray, model: str) -> tuple[bytes, ProduceHead
 
 
 def decode_embedding(key: bytes | None, value: bytes | None, headers: Headers | None) -> ImageEmbedding:
-    """An embedding record → :class:`ImageEmbedding`; :class:`WireFormatError` saying what is wrong otherwise."""
+    """An embedding record → :class:`ImageEmbedding`, or :class:`WireFormatError` saying what is wrong."""
     named = {name: (raw or b"").decode("utf-8", "replace") for name, raw in headers or ()}
     version = schema_of(headers, EMBEDDING_SCHEMA)
     if not EMBEDDING_SCHEMA.reads(version):

@@ -1,4 +1,4 @@
-"""Serializers and deserializers (serdes): a record's value as JSON bytes and back, checked against a versioned schema.
+"""Serializers and deserializers (serdes): a value as JSON bytes and back, checked against its schema.
 
 Kafka stores bytes and never looks inside them; the schema is a contract between the programs
 that write a topic and the programs that read it. labkit's contract for results is the pydantic
@@ -28,14 +28,14 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 def validation_problem(error: ValidationError) -> str:
-    """pydantic's first complaint as one line naming the field, e.g. ``field 'labels.0.score': Input should be …``."""
+    """pydantic's first complaint in one line, e.g. ``field 'labels.0.score': Input should be …``."""
     first = error.errors()[0]
     where = ".".join(str(part) for part in first["loc"])
     return f"field {where!r}: {first['msg']}" if where else first["msg"]
 
 
 class JsonSerializer(Serializer, Generic[Model]):
-    """A pydantic model (or a dict it validates) → UTF-8 JSON; adds ``labkit-schema`` to the context's header list."""
+    """A pydantic model (or a dict it validates) → UTF-8 JSON; adds ``labkit-schema`` to the headers."""
 
     def __init__(self, model: type[Model], version: SchemaVersion):
         self.model, self.version = model, version
@@ -51,7 +51,7 @@ class JsonSerializer(Serializer, Generic[Model]):
 
 
 class JsonDeserializer(Deserializer, Generic[Model]):
-    """UTF-8 JSON → a pydantic model, refusing a major version it cannot read; :class:`WireFormatError` says why."""
+    """UTF-8 JSON → a pydantic model; refuses major versions it cannot read (:class:`WireFormatError`)."""
 
     def __init__(self, model: type[Model], version: SchemaVersion):
         self.model, self.version = model, version

@@ -105,7 +105,7 @@ def _header(headers: Headers | None, name: str) -> str | None:
 
 
 def validate_tasks(tasks: object) -> tuple[str, ...]:
-    """Task names as a clean tuple (lowercase words, 1 to 10), or :class:`WireFormatError` saying what is wrong."""
+    """Task names as a clean tuple (lowercase words, 1 to 10), else :class:`WireFormatError` saying why."""
     if not isinstance(tasks, (list, tuple)) or not all(isinstance(task, str) for task in tasks):
         raise WireFormatError('tasks must be a list of task names, e.g. ["clip", "ocr"]')
     cleaned = tuple(dict.fromkeys(task.strip().lower() for task in tasks if task.strip()))

@@ -1,4 +1,4 @@
-"""What a processor can run on each image: a registry of tasks (``clip``, ``ocr``), each whole in its own module.
+"""What a processor runs on each image: a registry of tasks (``clip``, ``ocr``), each a whole module.
 
     base   Task: a model loaded once, prepare and run, its Answer model, how it is shown and kept
     clip   ClipTask: zero-shot labels from CLIP
@@ -60,14 +60,14 @@ def task_named(name: str) -> type[Task]:
 
 
 def check_tasks(settings: Settings) -> tuple[str, ...]:
-    """``LABKIT_TASKS`` checked against the registry, once, at start-up; :class:`LabkitError` names an unknown one."""
+    """Check ``LABKIT_TASKS`` against the registry at start-up; :class:`LabkitError` names an unknown task."""
     for name in settings.enabled_tasks:
         task_named(name)
     return settings.enabled_tasks
 
 
 def build_task(settings: Settings, model: Any = None) -> Task:
-    """The task ``settings.task`` names (its model loads on first use, unless an already loaded ``model`` is given)."""
+    """The task ``settings.task`` names; its model loads on first use unless a loaded ``model`` is given."""
     return task_named(settings.task)(settings, model)
 
 

@@ -1,4 +1,4 @@
-"""What every task provides: a model loaded once, a batch run, its answer's model and how it is shown and kept.
+"""What a task gives: a model loaded once, a batch run, its answer's model, how it is shown and kept.
 
 A task is the only part of labkit that knows its model and the shape of its answer. The rest —
 polling, micro-batches, dead letters, commit-after-acknowledgement, failpoints (``labkit.batch``,
@@ -36,13 +36,13 @@ from ..records.wire import ImageRequest, ScoreResult
 
 
 class Answer(BaseModel):
-    """The base of every task's answer: its own fields, validated; a field the task does not declare is refused."""
+    """The base of every task's answer: its own fields, validated; an undeclared field is refused."""
 
     model_config = ConfigDict(extra="forbid")
 
 
 class Shown(BaseModel):
-    """One row of an answer as the page and the notebooks show it: a text, and a score or a colour if it has one."""
+    """One row of an answer as the page and notebooks show it: a text, and a score or colour if it has one."""
 
     text: str
     score: float | None = Field(None, description="0..1, drawn as a bar (CLIP) or a percentage (OCR)")
@@ -53,7 +53,7 @@ class Shown(BaseModel):
 
 @dataclass(frozen=True)
 class Output:
-    """What a task found in one image: its answer, a few words for the log line, and an embedding if it made one."""
+    """What a task found in one image: its answer, a few words to log, and an embedding if it made one."""
 
     answer: Answer  # an instance of the task's Answer model
     summary: str  # e.g. "cat 89.5%" or "'KAFKA STREAMS 2026'"
@@ -155,7 +155,7 @@ class Task(ABC):
     @classmethod
     @abstractmethod
     def show(cls, answer: Any) -> list[Shown]:
-        """The rows the page and the notebooks show for ``answer`` (an instance of :attr:`answer_model`), best first."""
+        """The rows the page and notebooks show for ``answer`` (an :attr:`answer_model` instance), best first."""
 
     @classmethod
     def summarize(cls, answer: Any) -> str:
@@ -167,5 +167,5 @@ class Task(ABC):
 
     @classmethod
     def history_values(cls, answer: Any) -> dict[str, Any]:
-        """The values of :attr:`history_columns` for ``answer`` (None: an error result, the columns stay unset)."""
+        """:attr:`history_columns`' values for ``answer`` (None: an error result, the columns stay unset)."""
         return {}

@@ -1,4 +1,4 @@
-"""The ``clip`` task: zero-shot labels for each image from CLIP, against the default label set or the request's own."""
+"""The ``clip`` task: zero-shot labels from CLIP, against the default label set or the request's own."""
 
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ STATIC = Path(__file__).with_name("static")
 
 
 class PipelineView:
-    """``GET /api/pipeline``'s answer, read from Kafka at most once per ``max_age_s`` however many pages ask.
+    """``GET /api/pipeline``'s answer, read from Kafka at most every ``max_age_s``, however many pages ask.
 
     One read at a time, on a thread of its own: a slow or absent broker holds that thread only,
     never the event loop nor the threads uploads use; a page waits ``timeout_s`` at most.

@@ -20,7 +20,7 @@ from ..errors import BadImage, LabkitError
 
 
 class Refused(LabkitError):
-    """An upload refused with ``status``; ``reason`` labels it in the metrics and ``str()`` says what to do."""
+    """An upload refused with ``status``; ``reason`` labels it in metrics, ``str()`` says what to do."""
 
     status = 400
     reason = "bad_request"

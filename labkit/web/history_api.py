@@ -95,7 +95,7 @@ def _kept(task: str, entry: dict) -> dict:
 
 
 def _tasks(results: dict[str, dict]) -> dict[str, dict]:
-    """Every task's result kept for one request, in the registry's order (then any task unknown here, by name)."""
+    """Each task's result kept for a request, in registry order (then any task unknown here, by name)."""
     order = {name: n for n, name in enumerate(TASKS)}
     return {task: _kept(task, results[task]) for task in sorted(results, key=lambda t: (order.get(t, len(order)), t))}
 
@@ -134,7 +134,7 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def history_router(settings: Settings) -> tuple[APIRouter, HistoryService]:
-    """The history routes, and the service behind them; the app's shutdown closes the service's pool of connections.
+    """The history routes and their service; the app's shutdown closes the service's pool of connections.
 
     Each request borrows a connection from the pool (``labkit.history.database``) for as long as its query runs.
     """

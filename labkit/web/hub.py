@@ -105,7 +105,7 @@ class ResultHub:
     # --- uploads -------------------------------------------------------------------------------------------------
 
     def pending_count(self) -> int:
-        """Uploads sent from here still waiting for a task's result (and not expired); safe to call from any thread."""
+        """Uploads sent from here still awaiting a task's result (not expired); safe to call from any thread."""
         return len(self._pending)
 
     def health(self) -> Health:
@@ -132,7 +132,7 @@ class ResultHub:
         return max(1, min(60, math.ceil(excess / max(rate, 0.1))))
 
     async def submit_upload(self, upload: Upload) -> Accepted:
-        """Send ``upload`` to Kafka and wait for the broker's acknowledgement; it is pending from the moment it is sent.
+        """Send ``upload`` to Kafka, await the broker's acknowledgement; it is pending as soon as it is sent.
 
         Raises :class:`~labkit.errors.BadImage` (not an image), :class:`BadTasks`, :class:`BadLabels`
         and :class:`KafkaUnavailable` (not queued, or not acknowledged in time).
@@ -177,7 +177,7 @@ class ResultHub:
         )
 
     def _remember(self, request_id: str, filename: str | None, tasks: tuple[str, ...]) -> None:
-        """Pending until every task in ``tasks`` has answered, or ``pending_expiry_s`` passes (then they will not)."""
+        """Pending until every task in ``tasks`` answered, or ``pending_expiry_s`` passes (then they will not)."""
         expiry = asyncio.get_running_loop().call_later(self.pending_expiry_s, self._expire, request_id)
         self._pending[request_id] = _Pending(filename, time.monotonic(), expiry, tasks)
         self._named[request_id] = tasks
@@ -210,7 +210,7 @@ class ResultHub:
             )
 
     def status(self, request_id: str) -> dict | None:
-        """``GET /api/images/{request_id}``'s answer (:func:`~labkit.web.views.upload_view`), or None (unknown id)."""
+        """``GET /api/images/{request_id}``: :func:`~labkit.web.views.upload_view`, or None (unknown id)."""
         results = self.results.of(request_id)
         pending = self._pending.get(request_id)
         if not results and pending is None:

@@ -27,7 +27,7 @@ LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 class _RequestLag:
-    """A collector that asks Kafka, at scrape time, how far each task's group is behind on the request topic."""
+    """A collector that asks Kafka, at scrape time, how far each task's group lags on the request topic."""
 
     def __init__(self, settings: Settings):
         self.settings = settings

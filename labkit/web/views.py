@@ -1,4 +1,4 @@
-"""What the HTTP API and the WebSocket show of an upload: each task's result, and the upload's state across its tasks.
+"""What the HTTP API and the WebSocket show of an upload: each task's result, and its state.
 
 One upload is answered by every task it asked for (``clip``, ``ocr``…), each with a result
 record of its own. ``GET /api/images/{request_id}`` shows all of them in ``tasks`` and keeps the
@@ -70,7 +70,7 @@ WAITING = "processing"
 
 
 def _read(result: ScoreResult) -> tuple[type[Task], Answer] | None:
-    """A result's task and its answer in the task's model; None for an error, a task unknown here or bad JSON."""
+    """A result's task and answer in the task's model; None for an error, a task unknown here or bad JSON."""
     task = TASKS.get(result.task)
     try:
         answer = answer_of(result) if task is not None else None
@@ -80,7 +80,7 @@ def _read(result: ScoreResult) -> tuple[type[Task], Answer] | None:
 
 
 def shown(result: ScoreResult) -> dict | None:
-    """What the page shows of a result's answer, as its task says: a title, a layout, the rows, the words for none.
+    """What the page shows of an answer, as its task says: a title, a layout, the rows, the words for none.
 
     None for an error result, or for a task this web app does not know (its JSON is still there, under ``answer``).
     """
@@ -95,7 +95,7 @@ def _shown(task: type[Task], answer: Answer) -> dict:
 
 
 def in_brief(result: ScoreResult) -> dict:
-    """A result as the history lists it: ``done`` or ``error``, the task's title, its one-line summary and ``shown``.
+    """A result as the history lists it: ``done`` or ``error``, its task's title, summary and ``shown``.
 
     ``summary`` is the task's own (:meth:`labkit.tasks.Task.summarize`); it is None for an error
     result (``error`` says why) and for a task this web app does not know (titled by its name).
@@ -112,7 +112,7 @@ def in_brief(result: ScoreResult) -> dict:
 
 
 def public_view(result: ScoreResult) -> dict:
-    """A result as the HTTP API and the WebSocket show it: status ``done`` or ``error``, the task, and ``shown``."""
+    """A result as the HTTP API and WebSocket show it: ``done`` or ``error``, the task, and ``shown``."""
     return {**result.to_dict(), "status": "done" if result.status == "ok" else "error", "shown": shown(result)}
 
 
@@ -124,7 +124,7 @@ def answered(expected: Sequence[str], results: Mapping[str, ScoreResult]) -> boo
 def upload_view(
     request_id: str, expected: Sequence[str], results: Mapping[str, ScoreResult], filename: str | None = None
 ) -> dict:
-    """``GET /api/images/{request_id}``: the first task's result at the top level (as before tasks), all in ``tasks``.
+    """``GET /api/images/{request_id}``: the first task's result at the top level, every one in ``tasks``.
 
     ``status`` is ``processing`` until every expected task has answered, then ``error`` if all
     of them failed, else ``done`` (a task that failed says so in its own ``tasks`` entry). A

@@ -78,7 +78,7 @@ def engine_for(settings: Settings, log_dir: Path | None = None, fresh: bool = Fa
 def start_engine(
     settings: Settings, log_dir: Path | None = None, fresh: bool = False, say: Callable[[str], None] | None = None
 ) -> Broker:
-    """Start the engine ``settings`` name and return it once it serves (``fresh``: wipe Apache Kafka's data first)."""
+    """Start ``settings``' engine and return it once it serves (``fresh``: wipe Apache Kafka's data first)."""
     return engine_for(settings, log_dir, fresh, say).start()
 
 
@@ -127,7 +127,7 @@ def start_broker(port: int, **options) -> Broker:
 
 @contextmanager
 def private_broker(settings: Settings) -> Iterator[dict[str, Any]]:
-    """Settings overrides for a broker of ``settings``' engine of its own, on free ports, its data thrown away after.
+    """Settings overrides for a private broker of ``settings``' engine: free ports, data thrown away after.
 
     For ``labkit bench`` and ``labkit load``, whose stacks must not meet the user's lab:
     ``settings.model_copy(update=overrides)`` then starts one like ``labkit up`` would.

@@ -1,4 +1,4 @@
-"""Apache Kafka in KRaft mode as labkit's own child processes: one node or three, each broker and controller.
+"""Apache Kafka in KRaft mode as labkit's own child processes: 1–9 nodes, each broker and controller.
 
 What happens on :meth:`ApacheKafka.start`, in the order an operator would do it by hand:
 
@@ -106,7 +106,7 @@ class ApacheKafka(Broker):
     # --- start and stop -------------------------------------------------------------------------
 
     def start(self, timeout: float = 120.0) -> Self:
-        """Find Kafka, write each node's configuration, format new storage, start every node, wait until all serve."""
+        """Find Kafka, configure each node, format new storage, start every node, wait until all serve."""
         try:
             self.runtime = kafka_runtime(self.version, self.cache_dir, self.say)
             self.version = self.runtime.version
@@ -254,7 +254,7 @@ class ApacheKafka(Broker):
             time.sleep(0.1)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM every node at once (each shuts down cleanly), SIGKILL what is left after ``timeout`` seconds."""
+        """SIGTERM every node at once (each shuts down cleanly); SIGKILL what is left after ``timeout`` s."""
         running = [c for c in self.children.values() if c.process.poll() is None]
         for child in running:
             child.process.send_signal(signal.SIGTERM)
@@ -288,7 +288,7 @@ class ApacheKafka(Broker):
     # --- one node on purpose (lessons and tests) -----------------------------------------------------
 
     def stop_node(self, node_id: int, timeout: float = 60.0, wait: bool = True) -> None:
-        """Shut node ``node_id`` down cleanly (SIGTERM: controlled shutdown); it stays down until :meth:`start_node`.
+        """Shut node ``node_id`` down cleanly (SIGTERM: controlled shutdown) until :meth:`start_node`.
 
         ``wait=False`` returns at once, while the node hands its leaderships over (:meth:`start_node` waits for
         its exit before starting it again)."""
@@ -304,7 +304,7 @@ class ApacheKafka(Broker):
             child.process.wait()
 
     def kill_node(self, node_id: int) -> None:
-        """SIGKILL node ``node_id`` (no clean shutdown, as a power cut); it stays down until :meth:`start_node`."""
+        """SIGKILL node ``node_id`` (no clean shutdown: a power cut); it stays down until :meth:`start_node`."""
         child = self._child(node_id)
         self.nodes[node_id].hold_file.touch()
         child.process.kill()
@@ -335,7 +335,7 @@ class ApacheKafka(Broker):
 
 
 def node_serves(address: str, node_id: int) -> bool:
-    """True when the node at ``address`` answers a metadata request and lists itself among the live brokers.
+    """True when the node at ``address`` answers a metadata request and lists itself as a live broker.
 
     Asked of the node itself: the cluster's metadata still lists a SIGKILLed node until the
     controller fences it (``broker.session.timeout.ms``, 9 s), so asking another node says nothing.
@@ -354,7 +354,7 @@ def node_serves(address: str, node_id: int) -> bool:
 
 
 def default_cache_dir() -> Path:
-    """Where Kafka's jars are kept once fetched: ``$XDG_CACHE_HOME/labkit/kafka`` (``~/.cache/labkit/kafka``)."""
+    """Where fetched Kafka jars are kept: ``$XDG_CACHE_HOME/labkit/kafka`` (``~/.cache/labkit/kafka``)."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit" / "kafka"
 
 

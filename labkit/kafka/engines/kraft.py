@@ -1,4 +1,4 @@
-"""One KRaft node as labkit configures it: its id, listeners and folders, and the ``server.properties`` it runs with."""
+"""One KRaft node: its id, listeners and folders, and the ``server.properties`` it runs with."""
 
 from __future__ import annotations
 
@@ -102,10 +102,11 @@ auto.create.topics.enable=false
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: a random UUID in URL-safe base64 without padding (what ``kafka-storage random-uuid`` prints).
+    """A KRaft cluster id: a random UUID in URL-safe base64 without padding.
 
-    Like Kafka's own ``Uuid.randomUuid()``, never one that starts with ``-``: command-line tools would read
-    it as an option (``kafka-storage format -t -abc…`` fails), which would happen to 1 start in 64.
+    What ``kafka-storage random-uuid`` prints. Like Kafka's own ``Uuid.randomUuid()``, never one that starts
+    with ``-``: command-line tools would read it as an option (``kafka-storage format -t -abc…`` fails),
+    which would happen to 1 start in 64.
     """
     while True:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()

