@@ -42,6 +42,12 @@ def test_quick_bench_measures_every_section(tmp_path, photos):
     backends = {row["backend"] for row in report["tower"]}
     assert backends == {"torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8"}
     assert all(row["ratio_to_fp32"] == 1.0 for row in report["tower"] if row["backend"] == "torch-fp32")
+    # Why the pipeline's backend: every candidate with its verdict, the chosen one the fastest that passed.
+    choice = {row["name"]: row for row in report["backend_choice"]}
+    assert set(choice) == backends and choice[report["best_backend"]]["verdict"].startswith("chosen")
+    passed = [row for row in choice.values() if row["verdict"].startswith(("chosen", "passes"))]
+    assert max(passed, key=lambda row: row["img_per_s"])["name"] == report["best_backend"]
+    assert f"why {report['best_backend']}" in result.stdout
     assert [row["images"] for row in report["pipeline"]] == ["224px", "1080p", "12MP"]
     for row in report["pipeline"]:
         assert row["uploads"] == 16 and row["img_per_s"] > 0

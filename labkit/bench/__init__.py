@@ -131,6 +131,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict:
     import torch
 
     from ..clip import ClipScorer, choose_tower
+    from ..clip.backends import rank_backends
 
     if options.quick:
         options.shrink()
@@ -164,7 +165,13 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict:
             progress=bar,
         )
     # The backend the pipeline runs: the one asked for, or what `auto` picks (as a processor would).
-    best = choose_tower(clip, settings.backend, pixels[:8], scorer.label_embeddings(), settings.onnx_cache_dir).name
+    if settings.backend == "auto":
+        tower, candidates = rank_backends(clip, pixels[:8], scorer.label_embeddings(), settings.onnx_cache_dir)
+        report["backend_choice"] = [asdict(candidate) for candidate in candidates]
+    else:
+        tower = choose_tower(clip, settings.backend, pixels[:8], scorer.label_embeddings(), settings.onnx_cache_dir)
+        report["backend_choice"] = [{"name": tower.name, "img_per_s": None, "verdict": "asked for (LABKIT_BACKEND)"}]
+    best = tower.name
     report["best_backend"] = best
     batch = settings.max_batch_size
     raw = {(r["backend"], r["batch"]): r["img_per_s"] for r in report["tower"]}

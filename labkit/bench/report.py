@@ -25,6 +25,13 @@ def print_report(report: dict) -> None:
         report["tower"],
         ["backend", "batch", "img_per_s", "ratio_to_fp32", "note"],
     )
+    if report.get("backend_choice"):
+        _table(
+            f"why {report['best_backend']}: what LABKIT_BACKEND=auto found on 8 sample photos at batch 8 "
+            "(the fastest backend that passes the fidelity gate against torch-fp32)",
+            report["backend_choice"],
+            ["name", "img_per_s", "verdict"],
+        )
     _table(
         "b. pipeline, saturated: HTTP → Kafka → processor → Kafka → WebSocket",
         report["pipeline"],
