@@ -149,13 +149,18 @@ def test_a_server_left_by_a_crashed_owner_is_adopted_by_the_next_start_and_stops
     _stopped(pgdata)
 
 
-def test_labkit_up_stopped_with_ctrl_c_leaves_no_postgresql_even_after_its_sink_was_sigkilled(settings, home, pgdata):
+def _labkit_up_with_history(settings, home):
+    """``labkit up`` on the session's broker with its sink and web app, but no processor; and its web port."""
     from test_cli import Running
 
     web_port = free_port()
     env = _env(home, **{k: v for k, v in settings.to_env().items() if k != "LABKIT_HISTORY_DIR"})
     env.update(LABKIT_WEB_PORT=str(web_port), LABKIT_TASKS="clip", LABKIT_LOG_LEVEL="WARNING")
-    up = Running("up", "--processors", "0", env=env)  # the session's broker, the sink and the web app
+    return Running("up", "--processors", "0", env=env), web_port
+
+
+def test_labkit_up_stopped_with_ctrl_c_leaves_no_postgresql_even_after_its_sink_was_sigkilled(settings, home, pgdata):
+    up, web_port = _labkit_up_with_history(settings, home)
     try:
         up.wait_for("Press Ctrl-C")
         assert httpx.get(f"http://127.0.0.1:{web_port}/api/history", timeout=30).status_code == 200  # the page asks
@@ -172,12 +177,7 @@ def test_labkit_up_stopped_with_ctrl_c_leaves_no_postgresql_even_after_its_sink_
 
 
 def test_a_sigkilled_labkit_up_leaves_no_postgresql_once_its_children_have_stopped(settings, home, pgdata):
-    from test_cli import Running
-
-    web_port = free_port()
-    env = _env(home, **{k: v for k, v in settings.to_env().items() if k != "LABKIT_HISTORY_DIR"})
-    env.update(LABKIT_WEB_PORT=str(web_port), LABKIT_TASKS="clip", LABKIT_LOG_LEVEL="WARNING")
-    up = Running("up", "--processors", "0", env=env)  # the session's broker, the sink and the web app
+    up, web_port = _labkit_up_with_history(settings, home)
     try:
         up.wait_for("Press Ctrl-C")
         assert httpx.get(f"http://127.0.0.1:{web_port}/api/history", timeout=30).status_code == 200  # both joined
