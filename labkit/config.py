@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     onnx_cache_dir: Path | None = Field(
         None, description="Where exported ONNX image towers are cached (default ~/.cache/labkit/onnx)."
     )
+    backend_memory_mb: int = Field(
+        2048,
+        ge=0,
+        description="Most memory `auto` may choose a backend for: the peak resident MB of a process serving it "
+        "(measured at start-up; PyTorch backends carry PyTorch and the whole model). 0: no limit.",
+    )
     top_k: int = Field(5, ge=1, description="How many labels each result carries.")
     max_batch_size: int = Field(8, ge=1, description="Most images a processor scores in one batch.")
     inference_threads: int = Field(
@@ -323,6 +329,7 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
         "model_cache_dir",
         "labels_file",
         "backend",
+        "backend_memory_mb",
         "onnx_cache_dir",
         "top_k",
         "inference_threads",

@@ -12,8 +12,10 @@ import torch
 from test_wire_and_images import phone_photo
 
 from labkit.clip import BACKENDS, ClipScorer, build_scorer, make_tower
+from labkit.clip.backends import rank_backends
 from labkit.clip.export import export_image_tower
 from labkit.clip.fidelity import MIN_COSINE, MIN_TOP1_AGREEMENT, Fidelity, fidelity
+from labkit.clip.footprint import serving_footprint_mb
 from labkit.clip.towers import TorchTower, encode_text_trimmed
 from labkit.config import Settings
 from labkit.images import load_rgb
@@ -54,6 +56,48 @@ def test_auto_picks_a_backend_that_passes_and_explicit_choice_is_obeyed():
     assert build_scorer(Settings(model="test-tiny", backend="auto", onnx_cache_dir=cache)).backend in BACKENDS
     assert build_scorer(Settings(model="test-tiny", backend="torch-bf16", onnx_cache_dir=cache)).backend == "torch-bf16"
     assert build_scorer(Settings(model="test-tiny", backend="onnx-fp32", onnx_cache_dir=cache)).backend == "onnx-fp32"
+
+
+def test_auto_takes_the_fastest_backend_that_fits_the_memory_budget(scorer, photo_batch):
+    pixels, label_embeddings = photo_batch
+    cache = os.environ["LABKIT_ONNX_CACHE_DIR"]
+    sizes = {"torch-fp32": 900.0, "torch-bf16": 950.0, "onnx-fp32": 300.0, "onnx-int8": 200.0}
+    measured: list[str] = []
+
+    def footprint(name: str) -> float:  # the ranking's rule, with sizes chosen here; real ones are measured below
+        measured.append(name)
+        return sizes[name]
+
+    def fastest(candidates, budget: float = float("inf")) -> str:
+        timed = [c for c in candidates if c.img_per_s is not None and sizes[c.name] <= budget]
+        return max(timed, key=lambda c: c.img_per_s).name
+
+    tower, free = rank_backends(scorer.clip, pixels[:8], label_embeddings, cache, footprint=footprint, measure_all=True)
+    assert tower.name == fastest(free) and len(measured) == sum(c.img_per_s is not None for c in free)
+
+    measured.clear()  # fastest first, until one fits: those measured before it are over the budget
+    tower, ranked = rank_backends(
+        scorer.clip, pixels[:8], label_embeddings, cache, footprint=footprint, memory_budget_mb=500
+    )
+    assert tower.name == fastest(ranked, budget=500) == measured[-1]
+    by_name = {c.name: c for c in ranked}
+    assert by_name[tower.name].verdict.startswith("chosen: the fastest that passes and fits the memory budget")
+    assert all(by_name[name].verdict.startswith("passes, over the memory budget") for name in measured[:-1])
+
+    tower, ranked = rank_backends(
+        scorer.clip, pixels[:8], label_embeddings, cache, footprint=footprint, memory_budget_mb=100
+    )
+    smallest = min((c for c in ranked if c.memory_mb is not None), key=lambda c: c.memory_mb or 0)
+    assert tower.name == smallest.name and "none fits the memory budget of 100 MB" in smallest.verdict
+
+
+def test_a_backends_footprint_is_measured_in_a_process_that_serves_it(scorer):
+    cache = os.environ["LABKIT_ONNX_CACHE_DIR"]
+    make_tower("onnx-int8", scorer.clip, cache)  # exported, as the deciding process does before it measures
+    settings = Settings(model="test-tiny", onnx_cache_dir=cache)
+    onnx, torch_mb = (serving_footprint_mb(settings, name, threads=1) for name in ("onnx-int8", "torch-fp32"))
+    # A PyTorch backend carries PyTorch itself (hundreds of MB) whatever the model; ONNX Runtime does not.
+    assert 20 < onnx < torch_mb - 150, (onnx, torch_mb)
 
 
 def test_trimmed_text_tower_gives_the_same_embeddings(scorer):

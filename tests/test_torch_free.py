@@ -46,6 +46,7 @@ TORCH_FREE = [
     "labkit.clip",
     "labkit.clip.base",
     "labkit.clip.onnx_scorer",
+    "labkit.clip.footprint",
     "labkit.clip.artifacts",
     "labkit.clip.fidelity",
     "labkit.clip.prepare",

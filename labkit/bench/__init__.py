@@ -120,7 +120,7 @@ def _decide_ahead(settings: Settings, backends: set[str], thread_counts: set[int
             wanted = settings.model_copy(update={"backend": backend})
             folder = settings_folder(wanted)
             for threads in sorted(thread_counts):
-                if Decision.read(folder, backend, threads) is None:
+                if Decision.read(folder, backend, threads, settings.backend_memory_mb) is None:
                     decide(wanted, threads).write(folder, threads)
     finally:
         torch.set_num_threads(threads_before)
@@ -132,6 +132,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict:
 
     from ..clip import ClipScorer, choose_tower
     from ..clip.backends import rank_backends
+    from ..clip.footprint import serving_footprint_mb
 
     if options.quick:
         options.shrink()
@@ -166,7 +167,16 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict:
         )
     # The backend the pipeline runs: the one asked for, or what `auto` picks (as a processor would).
     if settings.backend == "auto":
-        tower, candidates = rank_backends(clip, pixels[:8], scorer.label_embeddings(), settings.onnx_cache_dir)
+        threads = torch.get_num_threads()
+        tower, candidates = rank_backends(
+            clip,
+            pixels[:8],
+            scorer.label_embeddings(),
+            settings.onnx_cache_dir,
+            footprint=lambda backend: serving_footprint_mb(settings, backend, threads),
+            memory_budget_mb=settings.backend_memory_mb,
+            measure_all=True,  # every candidate's memory, to show why
+        )
         report["backend_choice"] = [asdict(candidate) for candidate in candidates]
     else:
         tower = choose_tower(clip, settings.backend, pixels[:8], scorer.label_embeddings(), settings.onnx_cache_dir)

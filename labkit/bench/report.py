@@ -28,9 +28,10 @@ def print_report(report: dict) -> None:
     if report.get("backend_choice"):
         _table(
             f"why {report['best_backend']}: what LABKIT_BACKEND=auto found on 8 sample photos at batch 8 "
-            "(the fastest backend that passes the fidelity gate against torch-fp32)",
+            "(the fastest backend that passes the fidelity gate against torch-fp32 and fits "
+            "LABKIT_BACKEND_MEMORY_MB; memory_mb: peak resident MB of a fresh process serving it)",
             report["backend_choice"],
-            ["name", "img_per_s", "verdict"],
+            ["name", "img_per_s", "memory_mb", "verdict"],
         )
     _table(
         "b. pipeline, saturated: HTTP → Kafka → processor → Kafka → WebSocket",

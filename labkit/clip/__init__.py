@@ -17,7 +17,8 @@ One scorer base, two runtime adapters, in the order a reader meets them:
     export        writing the ONNX towers, tokenizer and manifest                       [PyTorch]
     onnx_scorer   OnnxScorer: the ONNX Runtime adapter, no PyTorch
     fidelity      the gate every faster backend must pass against the reference
-    backends      image backends by name, and ``auto``: the fastest that passes the gate [PyTorch]
+    footprint     a backend's serving memory: the peak resident set of a process serving it
+    backends      image backends by name, and ``auto``: the fastest that passes and fits [PyTorch]
     prepare       build_scorer: decide once in a child process, then serve without PyTorch
 
 The PyTorch-free parts import eagerly; names that need PyTorch load on first use, so a

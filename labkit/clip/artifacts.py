@@ -106,17 +106,22 @@ class Decision:
     text_cosine: float | None = None
     top1_agreement: float | None = None
     reason: str = ""
+    memory_budget_mb: int | None = None  # LABKIT_BACKEND_MEMORY_MB when ``auto`` chose (None: from before budgets)
 
     @staticmethod
     def path(folder: Path, requested: str, threads: int) -> Path:
         return folder / f"decision-{requested}-{machine_signature(threads)}.json"
 
     @classmethod
-    def read(cls, folder: Path, requested: str, threads: int) -> Decision | None:
+    def read(cls, folder: Path, requested: str, threads: int, memory_budget_mb: int | None = None) -> Decision | None:
+        """The verdict cached for ``requested``; None if there is none, or ``auto`` chose it under another budget."""
         try:
-            return cls(**json.loads(cls.path(folder, requested, threads).read_text()))
+            decision = cls(**json.loads(cls.path(folder, requested, threads).read_text()))
         except (OSError, ValueError, TypeError):
             return None
+        if requested == "auto" and memory_budget_mb is not None and decision.memory_budget_mb != memory_budget_mb:
+            return None
+        return decision
 
     def write(self, folder: Path, threads: int) -> None:
         write_json_atomically(self.path(folder, self.requested, threads), asdict(self))

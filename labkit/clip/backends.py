@@ -5,14 +5,17 @@ Build one by its name (``torch-fp32`` … ``onnx-int8``), or let ``auto`` pick t
 ONNX files are exported on first use and cached in the artifact store, keyed by model and
 weights. :func:`choose_tower` implements ``LABKIT_BACKEND=auto``: every available backend must
 pass the fidelity gate (:mod:`.fidelity`) against fp32 on sample photos, and the fastest that
-passes wins. ``int8`` on CPUs without VNNI keeps 7-bit weights (cosine to fp32 fell to ~0.985
-there without it; see :mod:`.cpu`).
+passes *and fits the memory budget* wins (``LABKIT_BACKEND_MEMORY_MB``; each backend's serving
+footprint is measured in a fresh process, :mod:`.footprint`, fastest first, until one fits).
+``int8`` on CPUs without VNNI keeps 7-bit weights (cosine to fp32 fell to ~0.985 there without
+it; see :mod:`.cpu`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from .towers import ImageTower, OnnxTower, TorchTower
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BACKENDS", "Candidate", "choose_tower", "make_tower", "rank_backends"]
+__all__ = ["BACKENDS", "Candidate", "Footprint", "choose_tower", "make_tower", "rank_backends"]
 
 
 def make_tower(name: str, clip: LoadedClip, cache_dir: Path | None = None) -> ImageTower:
@@ -56,19 +59,34 @@ def _images_per_second(tower: ImageTower, pixels: torch.Tensor, runs: int = 3) -
 
 @dataclass(frozen=True)
 class Candidate:
-    """One backend as ``auto`` judged it on this machine: its speed on the sample batch, and the verdict."""
+    """One backend as ``auto`` judged it on this machine: speed on the sample batch, memory, and the verdict."""
 
     name: str
     img_per_s: float | None  # None: not timed (skipped, or it missed the fidelity gate)
-    verdict: str  # "chosen: the fastest that passes", "passes, slower", "fails the fidelity gate (…)", "skipped: …"
+    verdict: str  # "chosen: …", "passes, slower", "passes, over the memory budget …", "fails the …", "skipped: …"
+    memory_mb: float | None = None  # peak resident MB of a process serving it; None: not measured
+
+
+#: Measures a backend's serving footprint in MB, given its name (:func:`.footprint.serving_footprint_mb`).
+Footprint = Callable[[str], float]
 
 
 def rank_backends(
-    clip: LoadedClip, sample_pixels: torch.Tensor, label_embeddings, cache_dir: Path | None = None
+    clip: LoadedClip,
+    sample_pixels: torch.Tensor,
+    label_embeddings,
+    cache_dir: Path | None = None,
+    *,
+    footprint: Footprint | None = None,
+    memory_budget_mb: float = 0,
+    measure_all: bool = False,
 ) -> tuple[ImageTower, list[Candidate]]:
-    """``auto``'s choice: the fastest backend that passes the fidelity gate, and every candidate's verdict.
+    """``auto``'s choice: the fastest backend that passes the fidelity gate and fits the budget; every verdict.
 
     Every candidate runs the sample batch once for the gate, which is also its warm-up, then is timed.
+    With a ``footprint`` and a ``memory_budget_mb`` (0: none), those that pass are measured fastest
+    first until one fits (all of them with ``measure_all``, as the bench does, to show why). If none
+    fits, the smallest is chosen and a warning says which setting to raise.
     """
     reference = TorchTower(clip)
     expected = reference.embed(sample_pixels)
@@ -88,37 +106,80 @@ def rank_backends(
             verdicts[name] = f"fails the fidelity gate ({report.describe()})"
             continue
         timed.append((_images_per_second(tower, sample_pixels), tower, report.describe()))
-    speed, chosen, _ = max(timed, key=lambda c: c[0])
+    timed.sort(key=lambda entry: -entry[0])  # fastest first
+    memory: dict[str, float] = {}
+    chosen: ImageTower | None = None
+    for _, tower, _ in timed:
+        if footprint is None or (chosen is not None and not measure_all):
+            chosen = chosen or tower
+            continue
+        memory[tower.name] = footprint(tower.name)
+        if chosen is None and (not memory_budget_mb or memory[tower.name] <= memory_budget_mb):
+            chosen = tower
+    over_budget = chosen is None
+    if chosen is None:  # every backend that passed is over the budget: the smallest of them
+        chosen = min((tower for _, tower, _ in timed), key=lambda tower: memory[tower.name])
+        log.warning(
+            "every image backend that passes needs more than LABKIT_BACKEND_MEMORY_MB=%d (%s); running the smallest, "
+            "%s: raise LABKIT_BACKEND_MEMORY_MB, or choose one with LABKIT_BACKEND",
+            memory_budget_mb,
+            ", ".join(f"{name} {mb:.0f} MB" for name, mb in memory.items()),
+            chosen.name,
+        )
+
+    def verdict(tower: ImageTower) -> str:
+        used = memory.get(tower.name)
+        if tower is chosen:
+            if over_budget:
+                return f"chosen: passes, the smallest (none fits the memory budget of {memory_budget_mb:.0f} MB)"
+            return "chosen: the fastest that passes" + (" and fits the memory budget" if memory_budget_mb else "")
+        if used is not None and memory_budget_mb and used > memory_budget_mb:
+            return f"passes, over the memory budget ({used:.0f} MB > {memory_budget_mb:.0f} MB)"
+        return "passes, slower"
+
     candidates = [
         Candidate(
             tower.name,
             round(img_per_s, 1),
-            ("chosen: the fastest that passes" if tower is chosen else "passes, slower")
-            + (f" ({gate})" if gate else " (the reference)"),
+            verdict(tower) + (f" ({gate})" if gate else " (the reference)"),
+            memory.get(tower.name),
         )
         for img_per_s, tower, gate in timed
     ]
     candidates += [Candidate(name, None, verdict) for name, verdict in verdicts.items()]
     candidates.sort(key=lambda c: BACKENDS.index(c.name))
     log.info(
-        "image backend: %s (%.0f img/s on the warm-up batch; %s)",
+        "image backend: %s (%s)",
         chosen.name,
-        speed,
-        "; ".join(f"{c.name} {c.img_per_s if c.img_per_s is not None else '-'}: {c.verdict}" for c in candidates),
+        "; ".join(
+            f"{c.name} {c.img_per_s if c.img_per_s is not None else '-'} img/s"
+            + (f", {c.memory_mb:.0f} MB" if c.memory_mb is not None else "")
+            + f": {c.verdict}"
+            for c in candidates
+        ),
     )
     return chosen, candidates
 
 
 def choose_tower(
-    clip: LoadedClip, backend: str, sample_pixels: torch.Tensor, label_embeddings, cache_dir: Path | None = None
+    clip: LoadedClip,
+    backend: str,
+    sample_pixels: torch.Tensor,
+    label_embeddings,
+    cache_dir: Path | None = None,
+    *,
+    footprint: Footprint | None = None,
+    memory_budget_mb: float = 0,
 ) -> ImageTower:
-    """The backend to use; for ``auto``, the fastest that passes the fidelity gate (:func:`rank_backends`).
+    """The backend to use; for ``auto``, the fastest that passes the gate and fits the budget (:func:`rank_backends`).
 
     The chosen backend has run the sample batch, which doubles as the warm-up: the first real
     request does not pay for lazy initialisation.
     """
     if backend == "auto":
-        return rank_backends(clip, sample_pixels, label_embeddings, cache_dir)[0]
+        return rank_backends(
+            clip, sample_pixels, label_embeddings, cache_dir, footprint=footprint, memory_budget_mb=memory_budget_mb
+        )[0]
     reference = TorchTower(clip)
     tower = make_tower(backend, clip, cache_dir)
     report = fidelity(reference.embed(sample_pixels), tower.embed(sample_pixels), label_embeddings, clip.random_weights)

@@ -55,6 +55,7 @@ class _Verdict(TypedDict):
     backend: str
     torch_free: bool
     text_tower: str | None
+    memory_budget_mb: int
 
 
 def default_threads() -> int:
@@ -76,6 +77,7 @@ def decide(settings: Settings, threads: int) -> Decision:
 
     from .backends import choose_tower
     from .export import export_text_tower, export_tokenizer, write_manifest
+    from .footprint import serving_footprint_mb
     from .loading import load_clip
     from .tokens import AWKWARD_TEXTS, ClipTokenizer
     from .torch_scorer import ClipScorer
@@ -86,14 +88,29 @@ def decide(settings: Settings, threads: int) -> Decision:
     images = _sample_images()
     pixels = torch.stack([reference.preprocess(image) for image in images])
     label_embeddings = reference.label_embeddings()
-    tower = choose_tower(clip, settings.backend, pixels, label_embeddings, settings.onnx_cache_dir)
-    verdict: _Verdict = {"requested": settings.backend, "backend": tower.name, "torch_free": False, "text_tower": None}
+    # Exported before the choice, so that an ONNX backend's measured footprint counts its text tower too.
+    text_towers = [export_text_tower(clip, settings.onnx_cache_dir, quantized=q) for q in (True, False)]
+    tower = choose_tower(
+        clip,
+        settings.backend,
+        pixels,
+        label_embeddings,
+        settings.onnx_cache_dir,
+        footprint=lambda backend: serving_footprint_mb(settings, backend, threads),
+        memory_budget_mb=settings.backend_memory_mb,
+    )
+    verdict: _Verdict = {
+        "requested": settings.backend,
+        "backend": tower.name,
+        "torch_free": False,
+        "text_tower": None,
+        "memory_budget_mb": settings.backend_memory_mb,
+    }
     if not tower.name.startswith("onnx-"):
         return Decision(**verdict, reason=f"{tower.name} runs in PyTorch")
 
     manifest = write_manifest(clip, settings.onnx_cache_dir)
     tokenizer_file = export_tokenizer(clip, settings.onnx_cache_dir)
-    text_towers = [export_text_tower(clip, settings.onnx_cache_dir, quantized=q) for q in (True, False)]
     if manifest is None or tokenizer_file is None or text_towers[0] is None:
         return Decision(
             **verdict,
@@ -154,7 +171,7 @@ def decide_in_child(settings: Settings, threads: int) -> Decision:
         raise ModelUnavailable(
             last.removeprefix("labkit: error: ") or f"the backend check exited with {child.returncode}"
         )
-    decision = Decision.read(settings_folder(settings), settings.backend, threads)
+    decision = Decision.read(settings_folder(settings), settings.backend, threads, settings.backend_memory_mb)
     if decision is None:
         raise LabkitError("the backend check wrote no verdict; run it again with LABKIT_LOG_LEVEL=DEBUG")
     return decision
@@ -192,7 +209,7 @@ def build_scorer(settings: Settings) -> Scorer:
     backend: str = settings.backend
     if backend in TORCH_FREE_CANDIDATES:
         folder = settings_folder(settings)
-        decision = Decision.read(folder, backend, threads)
+        decision = Decision.read(folder, backend, threads, settings.backend_memory_mb)
         scorer = _onnx_scorer(folder, decision, settings, threads) if decision and decision.torch_free else None
         if decision is None or (decision.torch_free and scorer is None):
             decision = decide_in_child(settings, threads)
