@@ -114,7 +114,7 @@ class Decision:
 
     @classmethod
     def read(cls, folder: Path, requested: str, threads: int, memory_budget_mb: int | None = None) -> Decision | None:
-        """The verdict cached for ``requested``; None if there is none, or ``auto`` chose it under another budget."""
+        """The verdict cached for ``requested``; None if none, or if ``auto`` chose it under another budget."""
         try:
             decision = cls(**json.loads(cls.path(folder, requested, threads).read_text()))
         except (OSError, ValueError, TypeError):

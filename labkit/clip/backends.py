@@ -59,7 +59,7 @@ def _images_per_second(tower: ImageTower, pixels: torch.Tensor, runs: int = 3) -
 
 @dataclass(frozen=True)
 class Candidate:
-    """One backend as ``auto`` judged it on this machine: speed on the sample batch, memory, and the verdict."""
+    """One backend as ``auto`` judged it here: speed on the sample batch, memory, and the verdict."""
 
     name: str
     img_per_s: float | None  # None: not timed (skipped, or it missed the fidelity gate)
@@ -81,7 +81,7 @@ def rank_backends(
     memory_budget_mb: float = 0,
     measure_all: bool = False,
 ) -> tuple[ImageTower, list[Candidate]]:
-    """``auto``'s choice: the fastest backend that passes the fidelity gate and fits the budget; every verdict.
+    """``auto``'s choice: the fastest backend that passes the gate and fits the budget; every verdict.
 
     Every candidate runs the sample batch once for the gate, which is also its warm-up, then is timed.
     With a ``footprint`` and a ``memory_budget_mb`` (0: none), those that pass are measured fastest
@@ -171,7 +171,7 @@ def choose_tower(
     footprint: Footprint | None = None,
     memory_budget_mb: float = 0,
 ) -> ImageTower:
-    """The backend to use; for ``auto``, the fastest that passes the gate and fits the budget (:func:`rank_backends`).
+    """The backend to use; for ``auto``, the fastest that passes and fits (:func:`rank_backends`).
 
     The chosen backend has run the sample batch, which doubles as the warm-up: the first real
     request does not pay for lazy initialisation.

@@ -30,7 +30,7 @@ from .artifacts import image_tower_file, settings_folder, text_tower_file
 
 
 def serving_footprint_mb(settings: Settings, backend: str, threads: int) -> float:
-    """Peak resident MB of a fresh process that serves ``backend`` for ``settings`` with ``threads`` threads."""
+    """Peak resident MB of a fresh process serving ``backend`` for ``settings`` on ``threads`` threads."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")} | settings.to_env()
     done = subprocess.run(
         [sys.executable, "-m", "labkit.clip.footprint", backend, str(threads)],

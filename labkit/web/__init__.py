@@ -2,6 +2,7 @@
 
 Its modules, from the rules an upload meets first to the app that wires them together:
 
+    contract        the HTTP contract: the one error model, the ids and texts routes take, each answer's model
     errors          why the app refuses an upload, as exceptions, and the one handler that answers them
     limits          upload size limits, and the form read into a typed upload
     security        a Content-Security-Policy, same-origin checks, the optional API token
@@ -9,6 +10,7 @@ Its modules, from the rules an upload meets first to the app that wires them tog
     hub             the app's link to Kafka and the one owner of its pending uploads
     history_api     the history over HTTP: newest first, search, "find similar", duplicates, thumbnails
     metrics         the app's Prometheus metrics (``GET /metrics``)
+    asyncapi        the AsyncAPI 3 document of the WebSocket and the Kafka topics (``GET /asyncapi.json``)
     app             the FastAPI app: upload an image, 202 at once, each task's result over a WebSocket
 """
 

@@ -18,8 +18,9 @@ Routes
     ``GET /healthz``           200 while the app can reach Kafka and listens for results
     ``GET /metrics``           Prometheus metrics (:mod:`labkit.web.metrics`)
 
-The routes are thin: the work is in :mod:`labkit.web.hub` (pending uploads, results, sockets),
-refusals are exceptions answered and counted in :mod:`labkit.web.errors`, size limits are in
+What each route takes and answers, errors included, is declared in :mod:`labkit.web.contract`
+(``/openapi.json``, ``/docs``). The routes are thin: the work is in :mod:`labkit.web.hub` (pending
+uploads, results, sockets), refusals are exceptions answered and counted in :mod:`labkit.web.errors`, size limits are in
 :mod:`labkit.web.limits`, and the security basics (CSP, same-origin uploads and sockets,
 optional API token) in :mod:`labkit.web.security`.
 """
@@ -36,15 +37,17 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, WebSocket
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from ..config import Settings
+from ..records.wire import MAX_LABEL_CHARS, MAX_LABELS
 from ..tasks import TASKS, check_tasks
+from .contract import HealthState, ImageStatus, Pipeline, RequestId, Tasks, UploadAccepted, problems
 from .errors import install_handlers
 from .history_api import history_router
 from .hub import ResultHub
-from .limits import UploadSizeLimit, read_upload
+from .limits import MAX_TASK_FIELDS, UploadSizeLimit, read_upload
 from .metrics import WebMetrics
 from .security import SECURITY_HEADERS, allowed_origins, origin_allowed, require_same_origin, require_token
 
@@ -103,6 +106,41 @@ class PipelineView:
         self._thread.shutdown(wait=False, cancel_futures=True)
 
 
+def upload_body(settings: Settings) -> dict[str, Any]:
+    """``POST /api/images``' request body as the OpenAPI document states it (the route reads it by hand).
+
+    The route reads the form itself, after the checks that need no body (origin, token, backlog,
+    declared size: :mod:`labkit.web.limits`), so FastAPI cannot infer it: it is declared here,
+    with the limits :func:`~labkit.web.limits.read_upload` and the request sender enforce.
+    """
+    limit = settings.max_upload_bytes
+    fields = {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": f"The image: JPEG, PNG, WebP or GIF, at most {limit} bytes ({limit / 2**20:g} MB; 413 over "
+            "it, refused before the body is read when Content-Length says so).",
+        },
+        "labels": {
+            "type": "string",
+            "pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$",
+            "description": f"Your own candidate labels for CLIP, comma- or newline-separated: 2 to {MAX_LABELS} "
+            f"different ones of at most {MAX_LABEL_CHARS} characters each (the pipeline's own set when absent).",
+        },
+        "tasks": {
+            "type": "array",
+            "items": {"type": "string", "enum": list(settings.enabled_tasks)},
+            "minItems": 1,
+            "maxItems": MAX_TASK_FIELDS,
+            "description": "The tasks to run, each a field of its own (or comma-separated in one); every enabled "
+            "task when absent (`GET /api/tasks`).",
+        },
+    }
+    form = {"type": "object", "required": ["file"], "properties": fields}
+    images = {"file": {"contentType": "image/jpeg, image/png, image/webp, image/gif"}}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form, "encoding": images}}}}
+
+
 def create_app(settings: Settings) -> FastAPI:
     """A web app wired to the Kafka cluster and topics in ``settings``."""
     check_tasks(settings)  # LABKIT_TASKS naming no task fails here, before anything listens
@@ -151,13 +189,20 @@ def create_app(settings: Settings) -> FastAPI:
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
-    @app.get("/healthz")
-    async def healthz() -> JSONResponse:
+    @app.get("/healthz", responses={503: {"model": HealthState, "description": "The app hears no results."}})
+    async def healthz(response: Response) -> HealthState:
+        """`ok` (200) while the app can reach Kafka and listens for results; `unhealthy` (503) otherwise."""
         health = hub.health()
-        return JSONResponse(health.body(), status_code=200 if health.ok else 503)
+        response.status_code = 200 if health.ok else 503
+        return HealthState.model_validate(health.body())
 
-    @app.post("/api/images", status_code=202)
-    async def upload(request: Request) -> dict:
+    @app.post(
+        "/api/images",
+        status_code=202,
+        responses=problems(400, 401, 403, 413, 415, 422, 429, 503),
+        openapi_extra=upload_body(settings),
+    )
+    async def upload(request: Request) -> UploadAccepted:
         """Multipart ``file`` (the image), optional ``labels`` and optional ``tasks``.
 
         ``labels``: your own candidates, comma- or newline-separated. ``tasks``: the models to run,
@@ -184,38 +229,52 @@ def create_app(settings: Settings) -> FastAPI:
             accepted.offset,
         )
         # Where Kafka put it: the processor's result names the same partition and offset.
-        return {**accepted.body(), "partition": accepted.partition, "offset": accepted.offset}
+        return UploadAccepted(**accepted.body(), partition=accepted.partition, offset=accepted.offset)
 
     @app.get("/api/tasks")
-    async def tasks() -> dict:
+    async def tasks() -> Tasks:
         """The tasks this pipeline runs, in order (``LABKIT_TASKS``).
 
         Each answers every upload that names it, or names none.
         """
-        return {
-            "tasks": list(settings.enabled_tasks),
-            "shown": {
-                name: {"title": TASKS[name].title, "layout": TASKS[name].layout} for name in settings.enabled_tasks
-            },
-        }
+        return Tasks.model_validate(
+            {
+                "tasks": list(settings.enabled_tasks),
+                "shown": {
+                    name: {"title": TASKS[name].title, "layout": TASKS[name].layout} for name in settings.enabled_tasks
+                },
+            }
+        )
 
-    @app.get("/api/pipeline")
-    async def pipeline_now() -> dict:
+    @app.get("/api/pipeline", responses=problems(503))
+    async def pipeline_now() -> Pipeline:
         """The topics, the processors' group and their lag (≤ 1 s old).
 
         As :func:`labkit.ops.monitor.pipeline_snapshot` reads them.
         """
-        return await pipeline.snapshot()
+        return Pipeline.model_validate(await pipeline.snapshot())
 
-    @app.get("/api/images/{request_id}")
-    async def result(request_id: str) -> dict:
+    @app.get("/api/images/{request_id}", responses=problems(404, 422), response_model_exclude_unset=True)
+    async def result(request_id: RequestId) -> ImageStatus:
+        """Every task's result so far; `status` is `processing` until every task the upload asked for answered."""
         status = hub.status(request_id)
         if status is None:
             raise HTTPException(404, f"No image {request_id!r} is known here; upload it again.")
-        return status
+        return ImageStatus.model_validate(status)
 
     history_routes, _ = history_router(settings)
     app.include_router(history_routes)
+
+    @app.get("/asyncapi.json", summary="The AsyncAPI 3 document: the WebSocket /ws and the Kafka topics")
+    async def asyncapi(request: Request) -> dict[str, Any]:
+        """The AsyncAPI 3.0.0 document of `WS /ws` (subscribe, result, error) and of the Kafka topics.
+
+        Each record's key, headers and value, its schema version, and which service sends or
+        receives it in which consumer group; topic names as this app's settings name them.
+        """
+        from .asyncapi import asyncapi_document
+
+        return asyncapi_document(settings, request.headers.get("host"), secure=request.url.scheme == "https")
 
     @app.websocket("/ws")
     async def results_socket(socket: WebSocket) -> None:

@@ -7,6 +7,8 @@ A route, the hub or a check just raises: :class:`Refused` subclasses for the web
 are not an image. :func:`install_handlers` answers every one of them with
 ``{"detail": "<what to do>"}``, its headers (``Retry-After``, ``WWW-Authenticate``) and a
 count in ``labkit_uploads_total{outcome=<reason>}``, so no route counts a rejection by hand.
+A path or query parameter that breaks its declared constraints (:mod:`labkit.web.contract`) is
+answered 422 in the same shape, by :func:`invalid_parameter`: one sentence, never FastAPI's list.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from ..errors import BadImage, LabkitError
 
@@ -61,6 +66,12 @@ class BadLabels(Refused):
     """The ``labels`` field is not acceptable text (422)."""
 
     status, reason = 422, "bad_labels"
+
+
+class BadFilename(Refused):
+    """The file's name holds a control character or a lone surrogate (422)."""
+
+    status, reason = 422, "bad_filename"
 
 
 class BadTasks(Refused):
@@ -121,3 +132,40 @@ def install_handlers(app: FastAPI, count: Callable[[str], None]) -> None:
     handled: tuple[type[LabkitError], ...] = (Refused, *LABKIT_ERRORS)
     for error in handled:
         app.add_exception_handler(error, refuse)
+    app.add_exception_handler(RequestValidationError, invalid_parameter)
+    app.add_exception_handler(HTTPException, no_such_route)
+
+
+#: Starlette's bare words for a request no route takes, as sentences that say what to do.
+NO_ROUTE = {
+    "Not Found": "No such route: the API's routes are listed at /docs (an id in a path is 32 hex characters).",
+    "Method Not Allowed": "This route does not take that method: see /docs for the ones it takes.",
+}
+
+
+async def no_such_route(request: Request, exc: Exception) -> Response:
+    """An HTTP error as ``{"detail": ...}``; a request no route takes is told where the routes are listed."""
+    assert isinstance(exc, HTTPException)
+    if exc.detail in NO_ROUTE:
+        exc = HTTPException(exc.status_code, NO_ROUTE[exc.detail], exc.headers)
+    return await http_exception_handler(request, exc)
+
+
+def _wanted(request: Request, name: str) -> str | None:
+    """What the route's parameter ``name`` should be, as declared (None: not described)."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    for param in (*getattr(dependant, "path_params", ()), *getattr(dependant, "query_params", ())):
+        if param.alias == name:
+            return param.field_info.description
+    return None
+
+
+async def invalid_parameter(request: Request, exc: Exception) -> JSONResponse:
+    """422 ``{"detail": "<sentence>"}`` for the first unacceptable parameter: which, why, what to send."""
+    assert isinstance(exc, RequestValidationError)
+    error = exc.errors()[0]
+    where, name = (error["loc"][0], error["loc"][-1]) if error["loc"] else ("request", "?")
+    why = str(error["msg"]).removeprefix("Value error, ")
+    wanted = _wanted(request, str(name))
+    send = f"send {wanted}" if wanted else "see /docs for what it takes"
+    return JSONResponse({"detail": f"The {where} parameter `{name}` is not acceptable ({why}): {send}."}, 422)

@@ -17,7 +17,8 @@ tower is loaded on the first text search, once, on a thread of its own.
 
 Every hit carries each task's stored result in ``tasks``, as the task sums it up and shows it
 (:func:`labkit.web.views.in_brief`), whatever the task; ``label`` and ``text`` are the history's
-search columns (CLIP's top label, OCR's text).
+search columns (CLIP's top label, OCR's text). What each route takes and answers, errors
+included, is declared in :mod:`labkit.web.contract`, which ``/openapi.json`` is made from.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,6 +41,20 @@ from ..errors import LabkitError
 from ..records.serde import validation_problem
 from ..records.wire import ScoreResult
 from ..tasks import TASKS
+from .contract import (
+    REQUEST_ID_PATTERN,
+    Copies,
+    Cursor,
+    FoundImage,
+    HistoryPage,
+    KeptResult,
+    RequestId,
+    SearchFound,
+    SearchText,
+    Similar,
+    StoredImage,
+    problems,
+)
 from .views import in_brief
 
 log = logging.getLogger(__name__)
@@ -65,7 +81,9 @@ class HistoryService:
                 try:
                     self._database = open_database(self.settings)
                 except LabkitError as exc:
-                    raise HTTPException(503, f"The history is not available: {exc}") from None
+                    raise HTTPException(
+                        503, f"The history is not available: {exc}", headers={"Retry-After": "5"}
+                    ) from None
             return self._database
 
     def close(self) -> None:
@@ -85,38 +103,41 @@ class HistoryService:
         return self._scorer.label_embeddings([text])[0], self._scorer.model_id
 
 
-def _kept(task: str, entry: dict) -> dict:
+def _kept(task: str, entry: dict) -> KeptResult:
     """One task's stored result as the history lists it (:func:`labkit.web.views.in_brief`)."""
     try:
-        return in_brief(ScoreResult.model_validate(entry))
+        return KeptResult.model_validate(in_brief(ScoreResult.model_validate(entry)))
     except ValidationError as exc:  # kept by a sink of another labkit version: listed, and why it is not shown
         problem = f"kept in a form this web app cannot read ({validation_problem(exc)}): upgrade the web app"
-        return {"status": "error", "title": task, "summary": None, "shown": None, "error": problem}
+        return KeptResult(status="error", title=task, summary=None, shown=None, error=problem)
 
 
-def _tasks(results: dict[str, dict]) -> dict[str, dict]:
+def _tasks(results: dict[str, dict]) -> dict[str, KeptResult]:
     """Each task's result kept for a request, in registry order (then any task unknown here, by name)."""
     order = {name: n for n, name in enumerate(TASKS)}
     return {task: _kept(task, results[task]) for task in sorted(results, key=lambda t: (order.get(t, len(order)), t))}
 
 
-def _hit(hit, include_score: bool = True) -> dict:
-    body = {
-        "request_id": hit.request_id,
-        "id": hit.request_id,  # deprecated: its name before 1.3, as in results; gone in 2.0
-        "sent_at": hit.sent_at.isoformat() if hit.sent_at else None,
-        "filename": hit.filename,
-        "tasks": _tasks(hit.results or {}),  # every task's result, as the task sums it up and shows it
+def _stored(hit) -> StoredImage:
+    """A hit as the history lists it (no score)."""
+    return StoredImage(
+        request_id=hit.request_id,
+        id=hit.request_id,  # deprecated: its name before 1.3, as in results; gone in 2.0
+        sent_at=hit.sent_at.isoformat() if hit.sent_at else None,
+        filename=hit.filename,
+        tasks=_tasks(hit.results or {}),  # every task's result, as the task sums it up and shows it
         # The history's search columns (CLIP's top label and OCR's text: indexes), as before there were tasks.
-        "label": hit.top_label,
-        "label_score": hit.top_score,
-        "text": hit.ocr_text,
-        "model": hit.model,
-        "thumbnail": f"/api/images/{hit.request_id}/thumbnail" if hit.thumbnail else None,
-    }
-    if include_score:
-        body["score"] = None if hit.score is None else round(hit.score, 4)
-    return body
+        label=hit.top_label,
+        label_score=hit.top_score,
+        text=hit.ocr_text,
+        model=hit.model,
+        thumbnail=f"/api/images/{hit.request_id}/thumbnail" if hit.thumbnail else None,
+    )
+
+
+def _hit(hit) -> FoundImage:
+    """A hit as a search finds it: with its score."""
+    return FoundImage(**dict(_stored(hit)), score=None if hit.score is None else round(hit.score, 4))
 
 
 def _cursor(hit) -> str:
@@ -126,6 +147,8 @@ def _cursor(hit) -> str:
 def _parse_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         sent_at, request_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        if not re.fullmatch(REQUEST_ID_PATTERN, request_id):
+            raise ValueError(request_id)
         return datetime.fromisoformat(sent_at), request_id
     except (ValueError, UnicodeDecodeError):
         raise HTTPException(
@@ -147,28 +170,37 @@ def history_router(settings: Settings) -> tuple[APIRouter, HistoryService]:
 
     router = APIRouter(lifespan=lifespan)
 
-    @router.get("/api/history")
-    async def recent(limit: int = Query(20, ge=1, le=200), before: str | None = None) -> dict:
+    @router.get("/api/history", responses=problems(422, 503))
+    async def recent(
+        limit: int = Query(20, ge=1, le=200, description="a whole number of images per page, 1 to 200"),
+        before: Cursor = None,
+    ) -> HistoryPage:
+        """Stored images, newest first: pass a page's `next` as `before` for the page after it."""
         from ..history import history
 
         page = await asyncio.to_thread(
             history, await asyncio.to_thread(service.database), limit, _parse_cursor(before) if before else None
         )
-        return {"images": [_hit(h, False) for h in page], "next": _cursor(page[-1]) if len(page) == limit else None}
+        return HistoryPage(images=[_stored(h) for h in page], next=_cursor(page[-1]) if len(page) == limit else None)
 
-    @router.get("/api/search")
+    @router.get("/api/search", responses=problems(422, 503))
     async def search(
-        q: str = Query(..., min_length=1, max_length=200),
-        limit: int = Query(12, ge=1, le=100),
-        min_score: float = Query(DEFAULT_MIN_SCORE, ge=-1, le=1),
-    ) -> dict:
+        q: SearchText,
+        limit: int = Query(12, ge=1, le=100, description="a whole number of images, 1 to 100"),
+        min_score: float = Query(
+            DEFAULT_MIN_SCORE, ge=-1, le=1, description="a cosine similarity from -1 to 1 (the images' cut-off)"
+        ),
+    ) -> SearchFound:
+        """The images nearest the text (CLIP's text tower) and those whose OCR text matches it."""
         from ..history.search import indexed_model, nearest, text_search
 
         database = await asyncio.to_thread(service.database)
         try:
             vector, model = await asyncio.to_thread(service.embed_text, q)
         except LabkitError as exc:
-            raise HTTPException(503, f"Text search needs the CLIP model, which did not load: {exc}") from None
+            raise HTTPException(
+                503, f"Text search needs the CLIP model, which did not load: {exc}", headers={"Retry-After": "5"}
+            ) from None
         images = await asyncio.to_thread(nearest, database, vector, model, limit, min_score)
         words = await asyncio.to_thread(text_search, database, q, limit)
         notes = []
@@ -182,20 +214,23 @@ def history_router(settings: Settings) -> tuple[APIRouter, HistoryService]:
             notes.append(
                 "the test-tiny model is random: its scores mean nothing (start with real CLIP weights to find dogs)"
             )
-        return {
-            "query": q,
-            "model": model,
-            "min_score": min_score,
-            "exact": not database.has_vector,
-            "images": [_hit(h) for h in images],
-            "text": [_hit(h) for h in words],
-            "note": "; ".join(notes) or None,
-        }
+        return SearchFound(
+            query=q,
+            model=model,
+            min_score=min_score,
+            exact=not database.has_vector,
+            images=[_hit(h) for h in images],
+            text=[_hit(h) for h in words],
+            note="; ".join(notes) or None,
+        )
 
-    @router.get("/api/images/{request_id}/similar")
+    @router.get("/api/images/{request_id}/similar", responses=problems(404, 422, 503))
     async def similar_to(
-        request_id: str, limit: int = Query(12, ge=1, le=100), min_score: float = Query(-1, ge=-1, le=1)
-    ) -> dict:
+        request_id: RequestId,
+        limit: int = Query(12, ge=1, le=100, description="a whole number of images, 1 to 100"),
+        min_score: float = Query(-1, ge=-1, le=1, description="a cosine similarity from -1 to 1"),
+    ) -> Similar:
+        """The stored images nearest to this one (itself left out)."""
         from ..history import similar
         from ..history.search import get
 
@@ -203,17 +238,29 @@ def history_router(settings: Settings) -> tuple[APIRouter, HistoryService]:
         if await asyncio.to_thread(get, database, request_id) is None:
             raise HTTPException(404, f"No image {request_id!r} in the history (yet): is `labkit sink` running?")
         hits = await asyncio.to_thread(similar, database, request_id, limit, min_score)
-        return {"request_id": request_id, "images": [_hit(h) for h in hits]}
+        return Similar(request_id=request_id, images=[_hit(h) for h in hits])
 
-    @router.get("/api/images/{request_id}/duplicates")
-    async def copies_of(request_id: str) -> dict:
+    @router.get("/api/images/{request_id}/duplicates", responses=problems(422, 503))
+    async def copies_of(request_id: RequestId) -> Copies:
+        """Stored copies of this image: the same bytes (`exact`), the same picture re-encoded (`near`)."""
         from ..history import duplicates
 
         found = await asyncio.to_thread(duplicates, await asyncio.to_thread(service.database), request_id)
-        return {"request_id": request_id, "exact": found.exact, "near": [_hit(h) for h in found.near]}
+        return Copies(request_id=request_id, exact=found.exact, near=[_hit(h) for h in found.near])
 
-    @router.get("/api/images/{request_id}/thumbnail")
-    async def thumbnail(request_id: str) -> Response:
+    @router.get(
+        "/api/images/{request_id}/thumbnail",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The stored 160 px JPEG.",
+                "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            **problems(404, 422, 503),
+        },
+    )
+    async def thumbnail(request_id: RequestId) -> Response:
+        """The stored 160 px JPEG of this image."""
         from ..history.search import get
 
         hit = await asyncio.to_thread(get, await asyncio.to_thread(service.database), request_id)

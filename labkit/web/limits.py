@@ -23,7 +23,8 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
-from .errors import BadLabels, BadTasks, NoImage, NotAForm, TooLarge
+from .contract import odd_characters
+from .errors import BadFilename, BadLabels, BadTasks, NoImage, NotAForm, TooLarge
 
 #: Room for the multipart envelope (boundaries, part headers, the labels and tasks fields) around the file.
 ENVELOPE_BYTES = 64 * 1024
@@ -96,6 +97,13 @@ async def read_upload(request: Request, max_bytes: int) -> Upload:
             raise BadLabels("Labels: send them as text, comma- or newline-separated.")
         if not all(isinstance(task, str) for task in tasks):
             raise BadTasks("Tasks: send each as text (tasks=clip), repeated or comma-separated (tasks=clip,ocr).")
+        # Text that Kafka headers, PostgreSQL (no NUL) and the page carry: no control character, no lone surrogate.
+        if labels is not None and odd_characters(labels, allowed="\t\n\r"):
+            raise BadLabels("Labels: send plain text, comma- or newline-separated, without control characters.")
+        if any(odd_characters(str(task)) for task in tasks):
+            raise BadTasks("Tasks: send task names (tasks=clip), without control characters.")
+        if file.filename and odd_characters(file.filename):
+            raise BadFilename("File name: send the file under a name without control characters (or none at all).")
         data = await file.read(max_bytes + 1)
     finally:
         await form.close()
