@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from confluent_kafka import Producer
 from PIL import Image, ImageDraw, ImageFont
@@ -24,13 +25,16 @@ from test_resilience import _wait_until
 from websockets.sync.client import connect
 
 from conftest import WebServer
+from labkit.bench.ocr import same_text, text_images
 from labkit.errors import LabkitError
+from labkit.images import load_rgb
 from labkit.kafka.admin import create_topics, describe_topics, read_topic
 from labkit.records.serde import RESULTS
 from labkit.records.wire import ImageRequest, ScoreResult
 from labkit.request_sender import RequestSender
 from labkit.results_listener import ResultsListener
 from labkit.tasks import TASKS, OcrTask, build_task
+from labkit.tasks.ocr import DETECTOR_SIDE
 
 #: Debian's fonts-dejavu-core (.ci/run installs it); "default" is the font Pillow bundles.
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
@@ -134,6 +138,20 @@ def test_the_registry_builds_each_task_and_names_the_known_ones_for_an_unknown_o
         build_task(settings.for_task("sound"))
     with pytest.raises(LabkitError, match="clip task was given a TextReader.*no embed_and_score"):
         build_task(settings.for_task("clip"), text_reader)  # e.g. LABKIT_TASK=clip for a notebook's OCR reader
+
+
+def test_the_reader_shrinks_the_detector_input_never_enlarges_it_and_its_threads_sleep(text_reader):
+    """The two settings that made OCR ~2.3× faster (see labkit/tasks/ocr.py), and a 640 px card still read exactly."""
+    engine = text_reader._engine
+    for part in (engine.text_det.infer, engine.text_cls.infer, engine.text_rec.session):
+        options = part.session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    detector_input = engine.text_det.get_preprocess
+    assert detector_input(640)(np.zeros((240, 640, 3), np.uint8)).shape == (1, 3, 192, DETECTOR_SIDE)
+    assert detector_input(300)(np.zeros((200, 300, 3), np.uint8)).shape == (1, 3, 192, 288)  # rounded to 32s
+    card, text = text_images(2)[1]  # 640×240, font 30: the detector sees it at 0.85×, the recogniser at 1×
+    lines = text_reader.read(np.ascontiguousarray(np.asarray(load_rgb(card))[:, :, ::-1]))
+    assert same_text("\n".join(line.text for line in lines), text), lines
 
 
 CARDS = {
