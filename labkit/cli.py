@@ -143,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="after a model change: embed the kept requests again with LABKIT_MODEL, then rebuild",
     )
     sink.add_argument(
+        "--fit-index",
+        action="store_true",
+        help="fit each model's vector index to its count now (IVFFlat from LABKIT_IVFFLAT_MIN_ROWS), say what it did, "
+        "and exit",
+    )
+    sink.add_argument(
         "--allow-missing",
         action="store_true",
         help="switch to the rebuilt version even if the topics no longer hold some of its rows",
@@ -248,8 +254,10 @@ def _cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_sink(settings: Settings, args: argparse.Namespace) -> int:
-    from .history.service import run_sink
+    from .history.service import fit_index_now, run_sink
 
+    if args.fit_index:
+        return fit_index_now(settings)
     run_sink(
         settings,
         args.rebuild,

@@ -25,6 +25,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 TEST_MODEL = "test-tiny"
 #: The Apache Kafka version ``--engine kafka`` runs by default; docker-compose.yml's apache/kafka image is the same.
 KAFKA_VERSION = "4.1.1"
+#: A model's vectors from which its HNSW index gives way to IVFFlat. labkit bench section j at 200k: HNSW at
+#: ef_search 100 recall@10 0.91 (0.995 at 100k), IVFFlat (200 lists, 10 probes) 0.98 at p50 5.5 ms.
+IVFFLAT_MIN_ROWS = 200_000
 
 
 def bootstrap_address(bootstrap: str | None, broker_port: int | str, brokers: int | str = 1) -> str:
@@ -213,6 +216,12 @@ class Settings(BaseSettings):
         description="labkit's data folder: the history's embedded PostgreSQL (<history_dir>/postgres) and the "
         "Apache Kafka cluster's data (<history_dir>/kafka).",
     )
+    ivfflat_min_rows: int = Field(
+        IVFFLAT_MIN_ROWS,
+        ge=1000,
+        description="Vectors of one model from which the history's sink indexes them with IVFFlat rather than HNSW "
+        "(better recall at 1M; rebuilt as they grow 4×). See `labkit bench` section j.",
+    )
     log_dir: Path | None = Field(
         None,
         description="Folder where `labkit up` / `labkit lab` also write each service's output, one capped file "
@@ -345,7 +354,7 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
         "results_replay_s",
         "max_pending_uploads",
     ),
-    "history": ("database_url", "history_dir"),
+    "history": ("database_url", "history_dir", "ivfflat_min_rows"),
     "lab": ("jupyter_port",),
     "logging": ("log_level", "log_dir"),
 }

@@ -49,7 +49,8 @@ def test_quick_bench_measures_every_section(tmp_path, photos):
     passed = [row for row in choice.values() if row["verdict"].startswith(("chosen", "passes"))]
     assert all(row["memory_mb"] > 0 for row in passed)  # every one measured in a process serving it
     fitting = [row for row in passed if row["memory_mb"] <= Settings().backend_memory_mb]
-    assert max(fitting, key=lambda row: row["img_per_s"])["name"] == report["best_backend"]
+    # The chosen one is as fast as the fastest that fits (speeds are rounded to 0.1: two may tie).
+    assert choice[report["best_backend"]]["img_per_s"] == max(row["img_per_s"] for row in fitting)
     assert f"why {report['best_backend']}" in result.stdout
     assert [row["images"] for row in report["pipeline"]] == ["224px", "1080p", "12MP"]
     for row in report["pipeline"]:
@@ -88,6 +89,9 @@ def test_quick_bench_measures_every_section(tmp_path, photos):
     assert search["hnsw100_recall"] >= search["hnsw40_recall"] - 0.05 and search["hnsw100_recall"] > 0.8
     assert search["hnsw200_recall"] >= search["hnsw100_recall"] - 0.05
     assert search["hnsw_build_s"] > 0 and search["hnsw_index_mb"] > 0
+    # IVFFlat as labkit builds it: 2000 rows → 2 lists, both probed, so it finds what a scan finds.
+    assert (search["ivfflat_lists"], search["ivfflat_probes"]) == (2, 2) and search["ivfflat_recall"] >= 0.99
+    assert search["ivfflat_build_s"] > 0 and search["ivfflat_index_mb"] > 0
     assert "j. vector search" in result.stdout
     # m: the CPU budget of every saturated run, every part read from the OS (10 ms ticks: only the big parts are
     # sure to be above zero in a 16-upload run).

@@ -133,8 +133,8 @@ def test_the_schema_is_migrated_once_and_an_index_version_is_active(history_sett
         first = open_database(history_settings)
         again = open_database(history_settings)  # a second process starting: nothing to do
     with again.connect() as connection:
-        assert schema_version(connection) == len(MIGRATIONS) == 2
-        assert _named(connection, "SELECT count(*) AS applied FROM labkit_schema") == [{"applied": 2}]
+        assert schema_version(connection) == len(MIGRATIONS) == 3
+        assert _named(connection, "SELECT count(*) AS applied FROM labkit_schema") == [{"applied": 3}]
         assert _named(connection, "SELECT version, state, embedding_model FROM labkit_index") == [
             {"version": 1, "state": "active", "embedding_model": None}  # the first embedding written decides it
         ]
@@ -146,7 +146,7 @@ def test_the_schema_is_migrated_once_and_an_index_version_is_active(history_sett
     with caplog.at_level(logging.WARNING, logger="labkit.history"):
         upgraded = open_database(history_settings)
     with upgraded.connect() as connection:
-        assert schema_version(connection) == 2
+        assert schema_version(connection) == 3
         assert _named(connection, "SELECT version, state, embedding_model FROM labkit_index") == [
             {"version": 1, "state": "active", "embedding_model": None}
         ]

@@ -1,6 +1,6 @@
 """The history's benchmarks: the sink's throughput, and vector search's latency and recall.
 
-The sink is measured beside the pipeline's throughput; search exact (a scan) against HNSW.
+The sink is measured beside the pipeline's throughput; search exact (a scan) against HNSW and IVFFlat.
 
 i. **Sink**: requests (real photo bytes), CLIP results and 512-d embeddings are produced to
    topics of the run's own, then one sink member writes them all from the start; records/s and
@@ -9,9 +9,11 @@ i. **Sink**: requests (real photo bytes), CLIP results and 512-d embeddings are 
 j. **Search**: ``n`` synthetic unit vectors (512-d, clustered like photo embeddings: a few
    hundred subjects, each varying along a few directions; :class:`Photos`) in a fresh database
    of the embedded PostgreSQL; for each size,
-   exact search (a sequential scan) and pgvector's HNSW index (``m=16, ef_construction=64``,
-   ``ef_search`` 40, 100 and 200): p50/p99 latency of single queries and recall@10 against NumPy's
-   exact answer, and the index's build time and size.
+   exact search (a sequential scan), pgvector's HNSW index (``m=16, ef_construction=64``,
+   ``ef_search`` 40, 100 and 200) and the IVFFlat index labkit switches a model to once it has
+   ``ivfflat_min_rows`` vectors, built and probed as labkit does (:mod:`labkit.history.vector_index`:
+   lists by pgvector's rule, probes from the lists): p50/p99 latency of single queries and
+   recall@10 against NumPy's exact answer, and each index's build time and size.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..config import Settings
 from ..history import Sink, open_database
 from ..history.database import release_embedded
 from ..history.schema import table, table_id
+from ..history.vector_index import build_ivfflat, ivfflat_probes
 from ..kafka.admin import create_topics
 from ..kafka.client_config import make_producer
 from ..records.embeddings import encode_embedding
@@ -177,11 +180,19 @@ def _search_rows(database, sizes: list[int], queries: int) -> list[dict]:
                 ).format(index=index, table=name, dim=sql.Literal(DIM), model=sql.Literal(MODEL))
             )
             build_s = time.perf_counter() - started
-            size_row = connection.cursor(row_factory=dict_row).execute(
-                "SELECT pg_relation_size(%s::regclass) AS bytes", (index_name,)
-            )
-            index_mb = size_row.fetchone()["bytes"] / 2**20
-            hnsw = {ef: _time_queries(connection, name, asked, truth, index=True, ef_search=ef) for ef in EF_SEARCH}
+            index_mb = _index_mb(connection, index_name)
+            hnsw = {
+                ef: _time_queries(connection, name, asked, truth, index=True, setting=("hnsw.ef_search", ef))
+                for ef in EF_SEARCH
+            }
+            connection.execute(sql.SQL("DROP INDEX {}").format(index))  # one index at a time: the planner's only one
+            started = time.perf_counter()
+            ivfflat_name, lists = build_ivfflat(connection, 1, MODEL, DIM, size)  # as the sink's fitter builds it
+            ivfflat_build_s = time.perf_counter() - started
+            probes = ivfflat_probes(lists)
+            ivfflat = _time_queries(connection, name, asked, truth, index=True, setting=("ivfflat.probes", probes))
+            ivfflat_mb = _index_mb(connection, ivfflat_name)
+            connection.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(ivfflat_name)))
         rows.append(
             {
                 "size": size,
@@ -192,21 +203,39 @@ def _search_rows(database, sizes: list[int], queries: int) -> list[dict]:
                 "hnsw_build_s": round(build_s, 1),
                 "hnsw_index_mb": round(index_mb, 1),
                 **{f"hnsw{ef}_{k}": v for ef, row in hnsw.items() for k, v in row.items()},
+                "ivfflat_lists": lists,
+                "ivfflat_probes": probes,
+                "ivfflat_build_s": round(ivfflat_build_s, 2),  # a small one takes milliseconds
+                "ivfflat_index_mb": round(ivfflat_mb, 1),
+                **{f"ivfflat_{k}": v for k, v in ivfflat.items()},
             }
         )
         del vectors
     return rows
 
 
+def _index_mb(connection, index_name: str) -> float:
+    row = connection.cursor(row_factory=dict_row).execute(
+        "SELECT pg_relation_size(%s::regclass) AS bytes", (index_name,)
+    )
+    return row.fetchone()["bytes"] / 2**20
+
+
 def _time_queries(
-    connection, name: sql.Identifier, queries: np.ndarray, truth: list[set[int]], index: bool, ef_search=40
+    connection,
+    name: sql.Identifier,
+    queries: np.ndarray,
+    truth: list[set[int]],
+    index: bool,
+    setting: tuple[str, int] | None = None,
 ) -> dict:
-    """p50/p99 of single top-10 queries and their recall@10 (the index on or off)."""
+    """p50/p99 of single top-10 queries and their recall@10 (the index on or off; ``setting``: its knob)."""
     from pgvector import HalfVector
 
     # SET takes no parameters; set_config(name, value, false) is the same, for the rest of the session.
     connection.execute("SELECT set_config('enable_indexscan', %s, false)", ("on" if index else "off",))
-    connection.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(int(ef_search)),))
+    if setting is not None:
+        connection.execute("SELECT set_config(%s, %s, false)", (setting[0], str(int(setting[1]))))
     nearest = sql.SQL(
         "SELECT request_id FROM {table} WHERE embedding_model = %s "
         "ORDER BY embedding::halfvec({dim}) <=> %s::halfvec({dim}) LIMIT 10"

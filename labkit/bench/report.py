@@ -81,7 +81,7 @@ def print_report(report: dict) -> None:
     if report.get("search"):
         _table(
             "j. vector search, top 10 of n 512-d vectors: exact vs pgvector HNSW (m 16, ef_construction 64) at "
-            "ef_search 40, 100 and 200",
+            "ef_search 40, 100 and 200, and IVFFlat as labkit builds it (lists, probes)",
             report["search"],
             [
                 "size",
@@ -98,6 +98,13 @@ def print_report(report: dict) -> None:
                 "hnsw200_p50_ms",
                 "hnsw200_p99_ms",
                 "hnsw200_recall",
+                "ivfflat_lists",
+                "ivfflat_probes",
+                "ivfflat_build_s",
+                "ivfflat_index_mb",
+                "ivfflat_p50_ms",
+                "ivfflat_p99_ms",
+                "ivfflat_recall",
             ],
         )
 

@@ -11,6 +11,7 @@
 * :mod:`~labkit.history.rebuild` — replay into a new index version (``labkit sink --rebuild``);
 * :mod:`~labkit.history.reembed` — after a model change, the kept requests embedded again;
 * :mod:`~labkit.history.search` — newest first, by text or image, by OCR words, duplicates.
+* :mod:`~labkit.history.vector_index` — each model's ANN index: HNSW while few, IVFFlat once many, kept fitted.
 """
 
 from .database import Database, DatabaseUnavailable, open_database

@@ -84,6 +84,10 @@ class Database:
             with connection.transaction():
                 yield connection
 
+    def own_connection(self) -> psycopg.Connection[Any]:
+        """A connection outside the pool, in autocommit, for long work (CREATE INDEX CONCURRENTLY); close it."""
+        return _connect_directly(self.url, autocommit=True)
+
     def close(self) -> None:
         """Close this process's pool for this database (its connections end); a later :meth:`connect` reopens."""
         close_pools(self.url)

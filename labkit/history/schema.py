@@ -19,7 +19,6 @@ embedding is kept as float16 bytes and searched exactly (``labkit.history.search
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from psycopg import Connection, sql
@@ -45,6 +44,21 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         [
             # The one embedding model whose vectors an index version holds (NULL: the first one written).
             "ALTER TABLE labkit_index ADD COLUMN IF NOT EXISTS embedding_model text",
+        ],
+    ),
+    (
+        3,
+        [
+            # Which ANN index each model's vectors have in each index version (labkit.history.vector_index).
+            """CREATE TABLE IF NOT EXISTS labkit_vector_index (
+                   version integer NOT NULL,
+                   model text NOT NULL,
+                   dim integer NOT NULL,
+                   kind text NOT NULL CHECK (kind IN ('hnsw', 'ivfflat')),
+                   lists integer,
+                   rows_at_build bigint,
+                   built_at timestamptz NOT NULL DEFAULT now(),
+                   PRIMARY KEY (version, model, dim))""",
         ],
     ),
 ]
@@ -170,28 +184,3 @@ def activate(connection: Conn, version: int) -> None:
 def retire(connection: Conn, version: int) -> None:
     """Stop writing to a version that will never be active: the live sink skips it; its number stays used."""
     connection.execute("UPDATE labkit_index SET state = 'retired' WHERE version = %s", (version,))
-
-
-def vector_index_name(version: int, model: str, dim: int) -> str:
-    """The HNSW index of a model's vectors in an index version: a name PostgreSQL takes for any model id."""
-    return f"{table(version)}_hnsw_{hashlib.sha1(model.encode()).hexdigest()[:10]}_{int(dim)}"
-
-
-def ensure_vector_index(connection: Conn, version: int, model: str, dim: int) -> None:
-    """An HNSW index over ``model``'s vectors only (pgvector's partial-index way to keep models apart).
-
-    Vectors of two models are never compared: the index, like every search, is limited to one
-    ``embedding_model``, and its expression fixes the dimension that HNSW needs. CREATE INDEX takes
-    no parameters, so the model's name goes in as an SQL literal, quoted by psycopg.
-    """
-    connection.execute(
-        sql.SQL(
-            "CREATE INDEX IF NOT EXISTS {index} ON {table} USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
-            "WHERE embedding_model = {model}"
-        ).format(
-            index=sql.Identifier(vector_index_name(version, model, dim)),
-            table=table_id(version),
-            dim=sql.Literal(int(dim)),
-            model=sql.Literal(model),
-        )
-    )

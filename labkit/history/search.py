@@ -2,7 +2,8 @@
 
 Every vector search names one model and compares only that model's vectors: embeddings of two
 models live in different spaces, and a cosine between them means nothing. With pgvector it
-orders by ``<=>`` (cosine distance) over the model's HNSW index (approximate, fast); without
+orders by ``<=>`` (cosine distance) over the model's index (HNSW, or IVFFlat once it holds many
+vectors: :mod:`labkit.history.vector_index`; approximate, fast); without
 pgvector it loads that model's vectors and ranks them exactly in NumPy (``exact=True`` forces
 exact search on pgvector too, for recall checks).
 
@@ -24,6 +25,7 @@ from psycopg.rows import class_row, dict_row
 
 from .database import Database
 from .schema import index_model
+from .vector_index import ivfflat_lists_of, ivfflat_probes
 
 #: Cosine distance under which two images count as near-duplicates (the same photo re-encoded,
 #: resized or lightly cropped), as opposed to merely similar (the same subject).
@@ -110,24 +112,34 @@ def nearest(
 def _nearest_pgvector(database, vector, model, limit, min_score, exclude) -> list[Hit]:
     from pgvector import HalfVector
 
-    # The expression the model's HNSW index is built on, to the letter: a cast's dimension is part of the
-    # type, not a value, so it is written into the query (as a literal) while the vector itself is a parameter.
-    dim = sql.Literal(int(vector.size))
-    distance = sql.SQL("embedding::halfvec({dim}) <=> %(q)s::halfvec({dim})").format(dim=dim)
+    params = {"q": HalfVector(vector), "model": model, "dim": int(vector.size), "exclude": exclude, "limit": limit}
     with database.connect() as connection:
-        # SET LOCAL takes no parameters; set_config(…, true) is the same setting, for this transaction only.
-        connection.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(EF_SEARCH, 2 * limit)),))
-        hits = _hits(
-            connection,
-            sql.SQL(
-                """SELECT {hit}, 1 - ({distance}) AS score FROM images
-                   WHERE embedding_model = %(model)s AND vector_dims(embedding) = %(dim)s
-                     AND request_id IS DISTINCT FROM %(exclude)s
-                   ORDER BY {distance} LIMIT %(limit)s"""
-            ).format(hit=_HIT, distance=distance),
-            {"q": HalfVector(vector), "model": model, "dim": int(vector.size), "exclude": exclude, "limit": limit},
-        )
+        tune_index_search(connection, model, int(vector.size), limit)
+        hits = _hits(connection, nearest_query(int(vector.size)), params)
     return [hit for hit in hits if hit.score is not None and hit.score >= min_score]
+
+
+def nearest_query(dim: int) -> sql.Composed:
+    """A vector search's query (parameters: q, model, dim, exclude, limit), ordered by the model's index."""
+    # The expression the model's index is built on, to the letter: a cast's dimension is part of the
+    # type, not a value, so it is written into the query (as a literal) while the vector itself is a parameter.
+    distance = sql.SQL("embedding::halfvec({dim}) <=> %(q)s::halfvec({dim})").format(dim=sql.Literal(int(dim)))
+    return sql.SQL(
+        """SELECT {hit}, 1 - ({distance}) AS score FROM images
+           WHERE embedding_model = %(model)s AND vector_dims(embedding) = %(dim)s
+             AND request_id IS DISTINCT FROM %(exclude)s
+           ORDER BY {distance} LIMIT %(limit)s"""
+    ).format(hit=_HIT, distance=distance)
+
+
+def tune_index_search(connection, model: str, dim: int, limit: int) -> None:
+    """Set the model's index search width for this transaction: ``ivfflat.probes``, or ``hnsw.ef_search``."""
+    # SET LOCAL takes no parameters; set_config(…, true) is the same setting, for this transaction only.
+    lists = ivfflat_lists_of(connection, model, dim)
+    if lists is None:
+        connection.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(EF_SEARCH, 2 * limit)),))
+    else:
+        connection.execute("SELECT set_config('ivfflat.probes', %s, true)", (str(ivfflat_probes(lists)),))
 
 
 def _nearest_exact(database, vector, model, limit, min_score, exclude) -> list[Hit]:

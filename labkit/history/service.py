@@ -3,7 +3,8 @@
 The sink itself (:mod:`labkit.history.sink`) only knows how to write a batch; this module is the
 process around it. It may first rebuild the history (:mod:`labkit.history.rebuild`, which runs
 sinks of its own), then runs one member of the sink group until Ctrl-C or SIGTERM, and closes
-the database's connections on the way out.
+the database's connections on the way out. ``--fit-index`` instead fits each model's vector index
+to its count once (:mod:`labkit.history.vector_index`) and exits.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..kafka.admin import wait_for_topics
 from .database import open_database, redacted
 from .rebuild import rebuild
 from .sink import Sink, sink_topics
+from .vector_index import describe, fit_vector_indexes
 
 
 def run_sink(
@@ -49,3 +51,15 @@ def run_sink(
         sink.run()
     finally:
         database.close()  # the pool's connections end now, not when the interpreter gets round to it
+
+
+def fit_index_now(settings: Settings) -> int:
+    """``labkit sink --fit-index``: check each model's vector index now, counting exactly; say what it did."""
+    database = open_database(settings)
+    try:
+        fittings = fit_vector_indexes(database, settings.ivfflat_min_rows, exact=True)
+    finally:
+        database.close()
+    for line in describe(fittings):
+        print(f"sink: {line}", flush=True)
+    return 0 if fittings is not None else 1

@@ -40,8 +40,9 @@ from ..records.embeddings import ImageEmbedding, decode_embedding
 from ..records.serde import RESULTS
 from ..records.wire import ImageRequest, ScoreResult, record_headers
 from .database import Database
-from .schema import adopt_model, ensure_vector_index
+from .schema import adopt_model
 from .store import RequestRow, put_embedding, put_request, put_result, request_row
+from .vector_index import CHECK_EVERY_S, IndexFitter, ensure_vector_index
 
 log = logging.getLogger(__name__)
 
@@ -170,10 +171,13 @@ class Sink:
         retry_s: float = 1.0,
         versions: Versions = writable_versions,
         stats_file: Path | None = None,
+        fit_every_s: float | None = CHECK_EVERY_S,
     ):
         """``versions``: the index versions a batch is written to (a rebuild's replay writes only its new one).
 
         ``stats_file``: rewritten with :attr:`stats` after every batch (``labkit bench`` reads it).
+        ``fit_every_s``: how often :meth:`run` checks that each model's vector index fits its count
+        (:mod:`labkit.history.vector_index`: IVFFlat from ``ivfflat_min_rows`` vectors); None: never.
         """
         self.settings = settings
         self.stats_file = stats_file
@@ -185,6 +189,9 @@ class Sink:
         self._consumer = make_consumer(settings, self.group_id, client_id="labkit-sink")
         self._consumer.subscribe(sink_topics(settings), on_assign=self._on_assign)
         self._stop = threading.Event()
+        self.fitter: IndexFitter | None = None
+        if database.has_vector and fit_every_s is not None:
+            self.fitter = IndexFitter(database, settings.ivfflat_min_rows, fit_every_s)
         self.assigned = threading.Event()  # set once the group has given this member its partitions
 
     def _on_assign(self, consumer, partitions) -> None:
@@ -227,10 +234,14 @@ class Sink:
     def run(self) -> None:
         """Run until :meth:`stop`, then leave the group."""
         log.info("sink: group %s writing %s to the history", self.group_id, ", ".join(sink_topics(self.settings)))
+        if self.fitter is not None:
+            self.fitter.start()  # off the consume loop: a thread with a connection of its own
         try:
             while not self._stop.is_set():
                 self.step()
         finally:
+            if self.fitter is not None:
+                self.fitter.stop()
             self._consumer.close()
 
     def end_offsets(self) -> Offsets:

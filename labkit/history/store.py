@@ -146,7 +146,7 @@ def put_result(connection, version: int, result: ScoreResult) -> None:
 def put_embedding(connection, version: int, embedding: ImageEmbedding, has_vector: bool) -> None:
     """Set a row's image embedding and its model: pgvector's halfvec, or float16 bytes without pgvector.
 
-    With pgvector, the model's HNSW index must exist first (``schema.ensure_vector_index``; the sink sees to it).
+    With pgvector, the model's vector index must exist first (``vector_index.ensure_vector_index``: the sink's job).
     """
     if has_vector:
         from pgvector import HalfVector
