@@ -13,6 +13,7 @@ import os
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,21 @@ class WebServer:
     def __exit__(self, *exc):
         self.server.should_exit = True
         self.thread.join(10)
+
+
+@contextmanager
+def sink_on_a_thread(settings, **options):
+    """The history's sink (``Sink(settings, database, **options)``) running on a thread; stopped on exit."""
+    from labkit.history import Sink, open_database
+
+    sink = Sink(settings, open_database(settings), **options)
+    running = threading.Thread(target=sink.run, name="sink", daemon=True)
+    running.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+        running.join(30)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ app still does its work afterwards. The WebSocket's contract is the AsyncAPI doc
 from __future__ import annotations
 
 import base64
-import threading
 
 import httpx
 import pytest
@@ -18,7 +17,7 @@ from schemathesis import GenerationMode
 from schemathesis.errors import FailureGroup
 from test_resilience import _wait_until
 
-from conftest import WebServer
+from conftest import WebServer, sink_on_a_thread
 
 #: What every answer is checked for (schemathesis' names): no 5xx, and nothing the document does not promise.
 CHECKS = [
@@ -35,21 +34,12 @@ EXAMPLES = 25
 @pytest.fixture
 def history_web(embedded_history, start_processor, photos):
     """A web app with a CLIP processor and a sink writing the history; one photo is already in it."""
-    from labkit.history import Sink, open_database
-
     settings = embedded_history.model_copy(update={"max_upload_bytes": 300_000})
     start_processor()
-    sink = Sink(settings, open_database(settings))
-    running = threading.Thread(target=sink.run, daemon=True)
-    running.start()
-    try:
-        with WebServer(settings) as web:
-            web.stored = _upload(web, photos[3].read_bytes())
-            _wait_until(lambda: _in_history(web, web.stored), "the sink never wrote the first photo")
-            yield web
-    finally:
-        sink.stop()
-        running.join(10)
+    with sink_on_a_thread(settings), WebServer(settings) as web:
+        web.stored = _upload(web, photos[3].read_bytes())
+        _wait_until(lambda: _in_history(web, web.stored), "the sink never wrote the first photo")
+        yield web
 
 
 def _upload(web, data: bytes) -> str:

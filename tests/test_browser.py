@@ -418,21 +418,12 @@ def test_models_are_chosen_by_keyboard_and_an_upload_waits_for_those_alone(both_
 @pytest.fixture
 def history_page(browser, embedded_history, start_processor, request):
     """A page whose web app reads a fresh history, kept by a sink running on a thread."""
-    import threading
-
-    from conftest import WebServer
-    from labkit.history import Sink, open_database
+    from conftest import WebServer, sink_on_a_thread
 
     start_processor()
-    sink = Sink(embedded_history, open_database(embedded_history))
-    running = threading.Thread(target=sink.run, daemon=True)
-    running.start()
-    try:
-        with WebServer(embedded_history) as web, _open_page(browser, web.url, request) as page:
+    with sink_on_a_thread(embedded_history), WebServer(embedded_history) as web:
+        with _open_page(browser, web.url, request) as page:
             yield page
-    finally:
-        sink.stop()
-        running.join(10)
 
 
 def test_the_history_lists_uploads_with_thumbnails_and_search_and_find_similar_work_by_keyboard(history_page, photos):

@@ -512,65 +512,56 @@ def test_the_sink_killed_mid_batch_loses_no_row_and_doubles_none(embedded_histor
 def test_the_web_app_serves_the_history_search_similar_duplicates_and_thumbnails(
     embedded_history, start_processor, photos
 ):
-    import threading
-
     import httpx
 
-    from conftest import WebServer
+    from conftest import WebServer, sink_on_a_thread
 
     settings = embedded_history  # (the queries behind the routes run on both databases in the tests above)
     start_processor()
-    sink = Sink(settings, open_database(settings))
-    running = threading.Thread(target=sink.run, daemon=True)
-    running.start()
-    try:
-        with WebServer(settings) as web:
-            sent = [photos[40], photos[41], photos[40]]
-            ids = [httpx.post(f"{web.url}/api/images", files={"file": p.open("rb")}).json()["request_id"] for p in sent]
-            deadline = time.monotonic() + 60
-            while True:  # the sink writes each row a moment after its result
-                listed = httpx.get(f"{web.url}/api/history").json()["images"]
-                if len(listed) == 3 and all(hit["label"] and hit["model"] for hit in listed):
-                    break
-                assert time.monotonic() < deadline, listed
-                time.sleep(0.2)
-            assert [hit["request_id"] for hit in listed] == ids[::-1]  # newest first
-            page = httpx.get(f"{web.url}/api/history", params={"limit": 2}).json()  # asked once all three are in
-            assert [hit["request_id"] for hit in page["images"]] == ids[:0:-1] and page["next"]
-            rest = httpx.get(f"{web.url}/api/history", params={"limit": 2, "before": page["next"]}).json()
-            assert [hit["request_id"] for hit in rest["images"]] == [ids[0]] and rest["next"] is None
-            assert httpx.get(f"{web.url}/api/history", params={"before": "nonsense"}).status_code == 422
+    with sink_on_a_thread(settings) as sink, WebServer(settings) as web:
+        sent = [photos[40], photos[41], photos[40]]
+        ids = [httpx.post(f"{web.url}/api/images", files={"file": p.open("rb")}).json()["request_id"] for p in sent]
+        deadline = time.monotonic() + 60
+        while True:  # the sink writes each row a moment after its result
+            listed = httpx.get(f"{web.url}/api/history").json()["images"]
+            if len(listed) == 3 and all(hit["label"] and hit["model"] for hit in listed):
+                break
+            assert time.monotonic() < deadline, listed
+            time.sleep(0.2)
+        assert [hit["request_id"] for hit in listed] == ids[::-1]  # newest first
+        page = httpx.get(f"{web.url}/api/history", params={"limit": 2}).json()  # asked once all three are in
+        assert [hit["request_id"] for hit in page["images"]] == ids[:0:-1] and page["next"]
+        rest = httpx.get(f"{web.url}/api/history", params={"limit": 2, "before": page["next"]}).json()
+        assert [hit["request_id"] for hit in rest["images"]] == [ids[0]] and rest["next"] is None
+        assert httpx.get(f"{web.url}/api/history", params={"before": "nonsense"}).status_code == 422
 
-            thumb = httpx.get(f"{web.url}{listed[0]['thumbnail']}")
-            assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
-            assert max(thumbnail_size(thumb.content)) <= 160
+        thumb = httpx.get(f"{web.url}{listed[0]['thumbnail']}")
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+        assert max(thumbnail_size(thumb.content)) <= 160
 
-            similar_to = httpx.get(f"{web.url}/api/images/{ids[0]}/similar").json()["images"]
-            assert similar_to[0]["request_id"] == ids[2] and similar_to[0]["score"] == pytest.approx(1, abs=2e-3)
-            copies = httpx.get(f"{web.url}/api/images/{ids[0]}/duplicates").json()
-            assert copies["exact"] == [ids[2]]  # the same bytes; `near` never repeats an exact copy
-            # (the random test model maps different photos close together, so `near` may hold the other photo)
-            assert all(hit["request_id"] == ids[1] and hit["score"] >= 0.95 for hit in copies["near"]), copies["near"]
-            assert httpx.get(f"{web.url}/api/images/{'0' * 32}/similar").status_code == 404
+        similar_to = httpx.get(f"{web.url}/api/images/{ids[0]}/similar").json()["images"]
+        assert similar_to[0]["request_id"] == ids[2] and similar_to[0]["score"] == pytest.approx(1, abs=2e-3)
+        copies = httpx.get(f"{web.url}/api/images/{ids[0]}/duplicates").json()
+        assert copies["exact"] == [ids[2]]  # the same bytes; `near` never repeats an exact copy
+        # (the random test model maps different photos close together, so `near` may hold the other photo)
+        assert all(hit["request_id"] == ids[1] and hit["score"] >= 0.95 for hit in copies["near"]), copies["near"]
+        assert httpx.get(f"{web.url}/api/images/{'0' * 32}/similar").status_code == 404
 
-            # The first text search loads the text tower (here the test model, exported on first use): slow once.
-            query = {"q": "a photo of a dog", "min_score": -1}
-            found = httpx.get(f"{web.url}/api/search", params=query, timeout=180).json()
-            assert found["model"] == listed[0]["model"] and "random" in found["note"]
-            assert {hit["request_id"] for hit in found["images"]} == set(ids) and found["text"] == []
-            scores = [hit["score"] for hit in found["images"]]
-            assert scores == sorted(scores, reverse=True)
-            assert httpx.get(f"{web.url}/api/search", params={"q": ""}).status_code == 422
-            assert "re-indexed" not in found["note"]  # the history holds this model's vectors
+        # The first text search loads the text tower (here the test model, exported on first use): slow once.
+        query = {"q": "a photo of a dog", "min_score": -1}
+        found = httpx.get(f"{web.url}/api/search", params=query, timeout=180).json()
+        assert found["model"] == listed[0]["model"] and "random" in found["note"]
+        assert {hit["request_id"] for hit in found["images"]} == set(ids) and found["text"] == []
+        scores = [hit["score"] for hit in found["images"]]
+        assert scores == sorted(scores, reverse=True)
+        assert httpx.get(f"{web.url}/api/search", params={"q": ""}).status_code == 422
+        assert "re-indexed" not in found["note"]  # the history holds this model's vectors
 
-            # The history re-indexed for another model (as after `labkit sink --reembed` with it): the search says so.
-            with sink.writer.database.transaction() as connection:
-                connection.execute("UPDATE labkit_index SET embedding_model = 'another-model' WHERE state = 'active'")
-            other = httpx.get(f"{web.url}/api/search", params=query, timeout=60).json()
-            assert "holds another-model vectors" in other["note"] and "labkit sink --reembed" in other["note"]
-    finally:
-        sink.stop()
-        running.join(10)
+        # The history re-indexed for another model (as after `labkit sink --reembed` with it): the search says so.
+        with sink.writer.database.transaction() as connection:
+            connection.execute("UPDATE labkit_index SET embedding_model = 'another-model' WHERE state = 'active'")
+        other = httpx.get(f"{web.url}/api/search", params=query, timeout=60).json()
+        assert "holds another-model vectors" in other["note"] and "labkit sink --reembed" in other["note"]
 
 
 def test_one_pool_of_connections_per_database_is_shared_by_everything_in_the_process(embedded_history):

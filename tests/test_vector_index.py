@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from conftest import sink_on_a_thread
 from labkit.bench.history import Photos
 from labkit.cli import main
 from labkit.history import Sink, nearest, open_database
@@ -91,10 +91,7 @@ def test_the_sink_switches_a_large_model_to_ivfflat_and_refits_it_as_it_grows(em
     kinds = {key: row["kind"] for key, row in _indexes(database).items()}
     assert kinds == {(1, "model-a"): "hnsw", (small, "model-b"): "hnsw"}
 
-    sink = Sink(settings, database, fit_every_s=0.2)
-    running = threading.Thread(target=sink.run, daemon=True)
-    running.start()
-    try:
+    with sink_on_a_thread(settings, fit_every_s=0.2):
         _wait("model-a's vectors indexed with IVFFlat", lambda: _indexes(database)[(1, "model-a")]["kind"] == "ivfflat")
         fitted = _indexes(database)[(1, "model-a")]
         assert (fitted["lists"], fitted["rows_at_build"]) == (ivfflat_lists(MIN_ROWS), MIN_ROWS)
@@ -120,9 +117,6 @@ def test_the_sink_switches_a_large_model_to_ivfflat_and_refits_it_as_it_grows(em
         _wait("the old IVFFlat dropped", lambda: old not in " ".join(_index_names(database)))
         assert f"images_v1_ivf{refitted['lists']}_" in _plan(database, "model-a", queries[0])
         assert _recall(database, "model-a", vectors, queries) >= 0.95
-    finally:
-        sink.stop()
-        running.join(timeout=30)
 
     # `labkit sink --fit-index` counts exactly and says what it found: nothing more is due.
     monkeypatch.setenv("LABKIT_DATABASE_URL", settings.database_url.get_secret_value())

@@ -189,7 +189,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
-    @app.get("/healthz", responses={503: {"model": HealthState, "description": "The app hears no results."}})
+    @app.get(
+        "/healthz",
+        operation_id="health",
+        tags=["operations"],
+        responses={503: {"model": HealthState, "description": "The app hears no results."}},
+    )
     async def healthz(response: Response) -> HealthState:
         """`ok` (200) while the app can reach Kafka and listens for results; `unhealthy` (503) otherwise."""
         health = hub.health()
@@ -198,6 +203,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post(
         "/api/images",
+        operation_id="upload_image",
+        tags=["uploads"],
         status_code=202,
         responses=problems(400, 401, 403, 413, 415, 422, 429, 503),
         openapi_extra=upload_body(settings),
@@ -231,7 +238,7 @@ def create_app(settings: Settings) -> FastAPI:
         # Where Kafka put it: the processor's result names the same partition and offset.
         return UploadAccepted(**accepted.body(), partition=accepted.partition, offset=accepted.offset)
 
-    @app.get("/api/tasks")
+    @app.get("/api/tasks", operation_id="list_tasks", tags=["uploads"])
     async def tasks() -> Tasks:
         """The tasks this pipeline runs, in order (``LABKIT_TASKS``).
 
@@ -246,7 +253,7 @@ def create_app(settings: Settings) -> FastAPI:
             }
         )
 
-    @app.get("/api/pipeline", responses=problems(503))
+    @app.get("/api/pipeline", operation_id="get_pipeline", tags=["operations"], responses=problems(503))
     async def pipeline_now() -> Pipeline:
         """The topics, the processors' group and their lag (≤ 1 s old).
 
@@ -254,7 +261,13 @@ def create_app(settings: Settings) -> FastAPI:
         """
         return Pipeline.model_validate(await pipeline.snapshot())
 
-    @app.get("/api/images/{request_id}", responses=problems(404, 422), response_model_exclude_unset=True)
+    @app.get(
+        "/api/images/{request_id}",
+        operation_id="get_results",
+        tags=["uploads"],
+        responses=problems(404, 422),
+        response_model_exclude_unset=True,
+    )
     async def result(request_id: RequestId) -> ImageStatus:
         """Every task's result so far; `status` is `processing` until every task the upload asked for answered."""
         status = hub.status(request_id)
@@ -265,7 +278,12 @@ def create_app(settings: Settings) -> FastAPI:
     history_routes, _ = history_router(settings)
     app.include_router(history_routes)
 
-    @app.get("/asyncapi.json", summary="The AsyncAPI 3 document: the WebSocket /ws and the Kafka topics")
+    @app.get(
+        "/asyncapi.json",
+        operation_id="get_asyncapi",
+        tags=["operations"],
+        summary="The AsyncAPI 3 document: the WebSocket /ws and the Kafka topics",
+    )
     async def asyncapi(request: Request) -> dict[str, Any]:
         """The AsyncAPI 3.0.0 document of `WS /ws` (subscribe, result, error) and of the Kafka topics.
 

@@ -170,7 +170,7 @@ def history_router(settings: Settings) -> tuple[APIRouter, HistoryService]:
 
     router = APIRouter(lifespan=lifespan)
 
-    @router.get("/api/history", responses=problems(422, 503))
+    @router.get("/api/history", operation_id="list_history", tags=["history"], responses=problems(422, 503))
     async def recent(
         limit: int = Query(20, ge=1, le=200, description="a whole number of images per page, 1 to 200"),
         before: Cursor = None,
@@ -183,7 +183,7 @@ def history_router(settings: Settings) -> tuple[APIRouter, HistoryService]:
         )
         return HistoryPage(images=[_stored(h) for h in page], next=_cursor(page[-1]) if len(page) == limit else None)
 
-    @router.get("/api/search", responses=problems(422, 503))
+    @router.get("/api/search", operation_id="search", tags=["history"], responses=problems(422, 503))
     async def search(
         q: SearchText,
         limit: int = Query(12, ge=1, le=100, description="a whole number of images, 1 to 100"),
@@ -224,7 +224,12 @@ def history_router(settings: Settings) -> tuple[APIRouter, HistoryService]:
             note="; ".join(notes) or None,
         )
 
-    @router.get("/api/images/{request_id}/similar", responses=problems(404, 422, 503))
+    @router.get(
+        "/api/images/{request_id}/similar",
+        operation_id="find_similar",
+        tags=["history"],
+        responses=problems(404, 422, 503),
+    )
     async def similar_to(
         request_id: RequestId,
         limit: int = Query(12, ge=1, le=100, description="a whole number of images, 1 to 100"),
@@ -240,7 +245,12 @@ def history_router(settings: Settings) -> tuple[APIRouter, HistoryService]:
         hits = await asyncio.to_thread(similar, database, request_id, limit, min_score)
         return Similar(request_id=request_id, images=[_hit(h) for h in hits])
 
-    @router.get("/api/images/{request_id}/duplicates", responses=problems(422, 503))
+    @router.get(
+        "/api/images/{request_id}/duplicates",
+        operation_id="find_duplicates",
+        tags=["history"],
+        responses=problems(422, 503),
+    )
     async def copies_of(request_id: RequestId) -> Copies:
         """Stored copies of this image: the same bytes (`exact`), the same picture re-encoded (`near`)."""
         from ..history import duplicates
@@ -250,6 +260,8 @@ def history_router(settings: Settings) -> tuple[APIRouter, HistoryService]:
 
     @router.get(
         "/api/images/{request_id}/thumbnail",
+        operation_id="get_thumbnail",
+        tags=["history"],
         response_class=Response,
         responses={
             200: {
