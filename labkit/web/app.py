@@ -49,7 +49,7 @@ from .history_api import history_router
 from .hub import ResultHub
 from .limits import MAX_TASK_FIELDS, UploadSizeLimit, read_upload
 from .metrics import WebMetrics
-from .security import SECURITY_HEADERS, allowed_origins, origin_allowed, require_same_origin, require_token
+from .security import SecurityHeaders, allowed_origins, origin_allowed, require_same_origin, require_token
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -174,11 +174,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
     app.add_middleware(UploadSizeLimit, path="/api/images", max_bytes=settings.max_upload_bytes)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
