@@ -65,6 +65,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                message.setdefault("headers", [])  # optional in ASGI; MutableHeaders edits the message's own list
                 MutableHeaders(scope=message).update(SECURITY_HEADERS)
             await send(message)
 
